@@ -1,0 +1,78 @@
+"""The contract every framework adapter implements, documented once.
+
+An adapter knows one framework and nothing else: it never imports Hydra, never writes
+files, never owns a step counter or a schedule. The runner owns epochs, batch order and
+the learning rate of every update; the adapter applies exactly what it is given.
+
+Conventions shared by all adapters:
+
+- Weights cross the boundary as numpy float32 arrays in the canonical layout of
+  ``harness.model`` (PyTorch's: conv ``(out, in, kh, kw)``, dense ``(out, in)``, flatten in
+  C, H, W order). A channel-last framework transposes on the way in and out.
+- Images arrive once, as float32 ``(N, 1, 28, 28)`` in [0, 1]; labels as int64. The adapter
+  keeps them in memory (on the accelerator when there is one) for the whole run.
+- The loss is the mean softmax cross-entropy over a minibatch; the optimizer is plain SGD
+  (optionally with momentum) whose rate is set to ``lrs[i]`` before update ``i``.
+- ``train_epoch`` visits ``order`` in consecutive slices of ``batch_size`` (the last one may
+  be smaller) and returns sums, not means, so the runner can divide once. Accumulate on the
+  device and read back once per epoch; a per-batch host sync is the slowest thing a CPU or
+  GPU loop can do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from harness.model import ModelSpec
+
+
+@dataclass
+class EpochStats:
+    loss_sum: float  # sum over examples of the per-example loss
+    correct: int
+    count: int
+    # The learning rate read back from the optimizer after it was set, one per update;
+    # filled only when train_epoch(..., trace_lrs=True), for tests.
+    applied_lrs: list[float] = field(default_factory=list)
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.count
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.count
+
+
+class Adapter(Protocol):
+    framework: str  # "torch" | "tf" | "mxnet"
+    framework_version: str
+    device: str  # what the model actually runs on, e.g. "cpu" or "cuda:0 (NVIDIA H100)"
+    settings: dict  # numeric settings that change results (e.g. {"tf32": False}), recorded per run
+
+    def __init__(self, spec: ModelSpec, momentum: float, device: str, seed: int) -> None:
+        """Build the network from ``spec``; ``device`` is auto | cpu | cuda."""
+
+    def num_params(self) -> int:
+        """Trainable parameter count, for checking against ``spec.num_params()``."""
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load canonical-layout weights (names from ``spec.param_shapes()``)."""
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Return the current weights in canonical layout."""
+
+    def set_data(self, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> None:
+        """Take the dataset once and keep it (on the device when there is one)."""
+
+    def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
+        """One pass over ``train_x[order]``; update ``i`` uses learning rate ``lrs[i]``."""
+
+    def evaluate(self) -> EpochStats:
+        """Loss and accuracy on the test set, without gradients."""
+
+    def synchronize(self) -> None:
+        """Block until queued device work has finished, so that a clock read after it is honest."""

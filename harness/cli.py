@@ -1,0 +1,139 @@
+"""Command line: ``python -m harness [-m] KEY=VALUE ...`` (Hydra) and ``python -m harness report``.
+
+Before Hydra starts any run, every run of the command (each point of a sweep) is composed
+and validated, so a typo or an invalid value fails in well under a second with one line,
+a non-zero exit and nothing written, instead of a traceback after hours of a sweep.
+No framework is imported here: ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from harness.config import CONF_DIR, EXPERIMENTS_DIR, PROJECT_ROOT, register_configs
+from harness.errors import HarnessError
+
+CONFIG_GROUPS = ("framework", "model", "scheduler", "optimizer", "data", "experiments")
+# Hydra flags that print information instead of running: handed to Hydra untouched.
+INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
+MULTIRUN_FLAGS = {"-m", "--multirun"}
+# experiments/ sits beside conf/, not inside it; this puts its presets in group `experiments`.
+SEARCHPATH_OVERRIDE = f"hydra.searchpath=[file://{PROJECT_ROOT}]"
+
+
+def fail(message: str) -> None:
+    print(f"harness: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def group_options(group: str) -> list[str]:
+    folder = EXPERIMENTS_DIR if group == "experiments" else CONF_DIR / group
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def _one_line(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+
+
+def expand_runs(args: list[str]) -> list[list[str]]:
+    """The override list of every run the command would start (one for a single run)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    multirun = any(a in MULTIRUN_FLAGS for a in args)
+    overrides = [a for a in args if a not in MULTIRUN_FLAGS]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as exc:
+        raise HarnessError(f"cannot parse the command line: {_one_line(exc)}") from None
+    for override in parsed:
+        group = override.key_or_group
+        if group not in CONFIG_GROUPS:
+            continue
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.get_value_element_as_str()]
+        known = group_options(group)
+        for value in values:
+            if value not in known and value != "null":
+                raise HarnessError(f"{group}={value!r} is unknown; choose one of: {', '.join(known)}")
+        if override.is_sweep_override() and not multirun:
+            raise HarnessError(f"{override.input_line!r} lists several values; add -m to run a sweep over them")
+    if not multirun:
+        return [overrides]
+    try:
+        return BasicSweeper.split_arguments(parsed, None)[0]
+    except HydraException as exc:
+        raise HarnessError(f"cannot expand the sweep: {_one_line(exc)}") from None
+
+
+def compose_run(overrides: list[str]):
+    """Compose one run's config with Hydra's compose API (used for checks and by tests)."""
+    from hydra import compose, initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=[*overrides, SEARCHPATH_OVERRIDE])
+
+
+def preflight(args: list[str]) -> int:
+    """Compose and validate every run; return how many there are, or raise HarnessError."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from harness.config import validate
+
+    runs = expand_runs(args)
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for overrides in runs:
+            try:
+                cfg = compose(config_name="config", overrides=[*overrides, SEARCHPATH_OVERRIDE])
+            except (HydraException, OmegaConfBaseException) as exc:
+                raise HarnessError(_explain_compose_error(exc, overrides)) from None
+            validate(cfg)
+    return len(runs)
+
+
+def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    cause = exc.__cause__
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and "not in struct" in str(cause):
+        key = getattr(cause, "full_key", None) or str(cause).split("'")[1]
+        return f"unknown key {key!r}; check its spelling (`python -m harness --help` lists every key)"
+    return f"invalid setting in {' '.join(overrides) or 'the defaults'}: {_one_line(exc)}"
+
+
+def _task(cfg) -> None:
+    from harness.runner import run
+
+    try:
+        summary = run(cfg)
+    except HarnessError as exc:
+        fail(str(exc))
+    print(
+        f"harness: {summary.status}: {cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}, "
+        f"{summary.epochs_done} epochs, final test_acc {summary.final_test_acc:.4f}; "
+        f"results in {summary.run_dir}/"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "report":
+        from harness.report import main as report_main
+
+        sys.exit(report_main(args[1:]))
+    if not any(a in INFO_FLAGS or a.split("=")[0] in INFO_FLAGS for a in args):
+        try:
+            preflight(args)
+        except HarnessError as exc:
+            fail(str(exc))
+
+    import hydra
+
+    register_configs()
+    sys.argv = [sys.argv[0], *args, SEARCHPATH_OVERRIDE]
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()

@@ -1,0 +1,166 @@
+"""The typed config schema, registered in Hydra's ConfigStore.
+
+Every YAML file in ``conf/`` and ``experiments/`` is merged into these dataclasses, so a
+misspelled key (``epocs=3``) or a wrong type fails when the config is composed, before any
+work starts. Semantic checks (positive rates, warmup shorter than the horizon) live in
+``validate``, which the CLI runs over every run of a sweep before the first one trains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from harness.errors import HarnessError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = PROJECT_ROOT / "conf"
+EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+
+FRAMEWORKS = ("torch", "tf", "mxnet")
+DEVICES = ("auto", "cpu", "cuda")
+PROTOCOLS = ("clean", "d2l")
+
+
+@dataclass
+class FrameworkConfig:
+    name: str = MISSING
+
+
+@dataclass
+class LayerConfig:
+    type: str = MISSING
+    channels: Optional[int] = None
+    units: Optional[int] = None
+    kernel: Optional[int] = None
+    padding: int = 0
+    stride: Optional[int] = None
+    kind: Optional[str] = None
+    activation: Optional[str] = None
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    input_shape: List[int] = field(default_factory=lambda: [1, 28, 28])
+    num_classes: int = 10
+    layers: List[LayerConfig] = MISSING
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = MISSING  # the config option's name, recorded in the results
+    kind: str = MISSING  # which factory in harness.schedules builds it
+    unit: str = "epoch"  # what t counts: epoch | step
+    base_lr: float = MISSING
+    final_lr: Optional[float] = None
+    total_steps: Optional[int] = None
+    warmup_steps: Optional[int] = None
+    warmup_begin_lr: Optional[float] = None
+    factor: Optional[float] = None
+    milestones: Optional[List[int]] = None
+
+    @staticmethod
+    def factory_params(cfg: Any) -> dict:
+        params = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        for key in ("name", "kind", "unit"):
+            params.pop(key, None)
+        return params
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "sgd"
+    momentum: float = 0.0
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion_mnist"
+    root: Optional[str] = None  # first place to look for the IDX files
+    download: bool = True  # fetch from upstream into the user cache if found nowhere
+    train_size: Optional[int] = None  # a seeded subset of the training images, for quick runs
+    test_size: Optional[int] = None
+    subset_seed: int = 0  # the subset stays the same whatever the run's seed
+
+
+@dataclass
+class HarnessConfig:
+    framework: FrameworkConfig = MISSING
+    model: ModelConfig = MISSING
+    scheduler: SchedulerConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    data: DataConfig = MISSING
+    protocol: str = "clean"
+    epochs: int = 30
+    batch_size: int = 256
+    seed: int = 0
+    device: str = "auto"
+    results_dir: str = "results"
+    progress: bool = True  # per-epoch progress bar; display only
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="harness_schema", node=HarnessConfig)
+
+
+# Settings that do not change what a run computes; left out of run_id.
+NOT_IDENTITY = ("results_dir", "progress")
+NOT_IDENTITY_DATA = ("root", "download")
+
+
+def identity(cfg: DictConfig) -> dict:
+    """The resolved config fields that decide the result."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    for key in NOT_IDENTITY:
+        plain.pop(key, None)
+    for key in NOT_IDENTITY_DATA:
+        plain["data"].pop(key, None)
+    return plain
+
+
+def run_id(cfg: DictConfig) -> str:
+    """Same config, same id: a short hash of the fields that change the result."""
+    canonical = json.dumps(identity(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check values the schema cannot; raise HarnessError naming the value and the fix."""
+    from harness.model import spec_from_config
+    from harness.schedules import UNITS, build_schedule
+
+    if cfg.framework.name not in FRAMEWORKS:
+        raise HarnessError(f"framework={cfg.framework.name!r} is unknown; choose one of {', '.join(FRAMEWORKS)}")
+    if cfg.device not in DEVICES:
+        raise HarnessError(f"device={cfg.device!r} is unknown; choose one of {', '.join(DEVICES)}")
+    if cfg.protocol not in PROTOCOLS:
+        raise HarnessError(f"protocol={cfg.protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
+    if cfg.epochs <= 0:
+        raise HarnessError(f"epochs={cfg.epochs} must be at least 1")
+    if cfg.batch_size <= 0:
+        raise HarnessError(f"batch_size={cfg.batch_size} must be at least 1")
+    if cfg.optimizer.name != "sgd":
+        raise HarnessError(f"optimizer={cfg.optimizer.name!r} is unknown; only sgd is implemented")
+    if not 0 <= cfg.optimizer.momentum < 1:
+        raise HarnessError(f"optimizer.momentum={cfg.optimizer.momentum} must be in [0, 1)")
+    for key in ("train_size", "test_size"):
+        size = cfg.data[key]
+        if size is not None and size <= 0:
+            raise HarnessError(f"data.{key}={size} must be a positive number of images (or null for all)")
+    train_size = cfg.data.train_size or 60_000
+    if cfg.batch_size > train_size:
+        raise HarnessError(f"batch_size={cfg.batch_size} is larger than the {train_size} training images; lower it")
+    if cfg.scheduler.unit not in UNITS:
+        raise HarnessError(f"scheduler.unit={cfg.scheduler.unit!r} must be one of {', '.join(UNITS)}")
+    try:
+        build_schedule(cfg.scheduler.kind, SchedulerConfig.factory_params(cfg.scheduler))
+    except ValueError as exc:
+        raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
+    spec_from_config(cfg.model)

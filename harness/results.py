@@ -1,0 +1,123 @@
+"""The results directory: one folder per run, one tidy parquet table per run.
+
+``<results_dir>/<framework>-<scheduler>-s<seed>-<run_id>/`` holds:
+
+- ``epochs.parquet``: one row per finished epoch, the run's identity on every row, and the
+  learning rate of every update of that epoch in ``step_lrs`` (the per-update trace);
+- ``_config.yaml``: the resolved config (pyarrow skips names starting with ``_`` or ``.``).
+
+Every parquet file under a results directory has the same schema (``EPOCHS_SCHEMA``), so
+``pandas.read_parquet(results_dir)``, DuckDB's ``read_parquet('results/**/*.parquet')`` and
+polars read all runs at once. Files are written to a hidden temporary name and renamed, so
+a reader (or a killed writer) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.config import PROJECT_ROOT
+from harness.errors import HarnessError
+
+SCHEMA_VERSION = 1
+EPOCHS_FILE = "epochs.parquet"
+CONFIG_FILE = "_config.yaml"  # the leading _ makes pyarrow's directory reader skip it
+
+EPOCHS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("framework", pa.string()),
+        ("framework_version", pa.string()),
+        ("device", pa.string()),
+        ("tf32", pa.bool_()),
+        ("protocol", pa.string()),
+        ("model", pa.string()),
+        ("scheduler", pa.string()),
+        ("unit", pa.string()),
+        ("optimizer", pa.string()),
+        ("base_lr", pa.float64()),
+        ("seed", pa.int64()),
+        ("batch_size", pa.int64()),
+        ("epochs", pa.int64()),
+        ("train_size", pa.int64()),
+        ("test_size", pa.int64()),
+        ("epoch", pa.int64()),
+        ("step", pa.int64()),  # optimizer updates applied when the epoch ended
+        ("lr", pa.float64()),  # learning rate of the epoch's first update
+        ("step_lrs", pa.list_(pa.float64())),  # learning rate of every update of the epoch
+        ("train_loss", pa.float64()),
+        ("train_acc", pa.float64()),
+        ("test_loss", pa.float64()),
+        ("test_acc", pa.float64()),
+        ("train_time_s", pa.float64()),
+        ("eval_time_s", pa.float64()),
+        ("status", pa.string()),  # running | complete | diverged
+        ("git_sha", pa.string()),
+        ("schema_version", pa.int64()),
+    ]
+)
+
+
+def git_sha() -> str:
+    """The project's commit, with '+dirty' when the tree has changes; 'unknown' outside git."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if sha.returncode != 0:
+        return "unknown"
+    return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def run_dir_name(framework: str, scheduler: str, seed: int, run_id: str) -> str:
+    return f"{framework}-{scheduler}-s{seed}-{run_id}"
+
+
+def ensure_writable(results_dir: Path) -> None:
+    """Fail before training, not after, when results cannot be written."""
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise HarnessError(
+            f"results_dir={str(results_dir)!r} is not writable ({exc.strerror}); choose another with results_dir=PATH"
+        ) from None
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a hidden temporary file in the same directory, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_epochs(run_dir: Path, rows: list[dict]) -> None:
+    table = pa.Table.from_pylist(rows, schema=EPOCHS_SCHEMA)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    atomic_write_bytes(run_dir / EPOCHS_FILE, sink.getvalue().to_pybytes())
+
+
+def write_config(run_dir: Path, yaml_text: str) -> None:
+    atomic_write_bytes(run_dir / CONFIG_FILE, yaml_text.encode())

@@ -1,0 +1,133 @@
+"""The training loop: the only place that knows epochs, steps, the schedule, timing and files."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from adapters import load_adapter
+from harness.config import SchedulerConfig, run_id, validate
+from harness.data import load_fashion_mnist
+from harness.model import init_weights, spec_from_config
+from harness.results import SCHEMA_VERSION, ensure_writable, git_sha, run_dir_name, write_config, write_epochs
+from harness.schedules import build_schedule, epoch_learning_rates
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    run_dir: Path
+    status: str
+    epochs_done: int
+    final_test_acc: float
+
+
+def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The epoch's shuffle, a pure function of (seed, epoch): no RNG state to carry or restore."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)  # the last, smaller batch is kept, as d2l's DataLoader does
+
+
+def run(cfg: DictConfig) -> RunSummary:
+    validate(cfg)
+    rid = run_id(cfg)
+    results_dir = Path(cfg.results_dir)
+    ensure_writable(results_dir)
+    run_dir = results_dir / run_dir_name(cfg.framework.name, cfg.scheduler.name, cfg.seed, rid)
+
+    spec = spec_from_config(cfg.model)
+    lr_at = build_schedule(cfg.scheduler.kind, SchedulerConfig.factory_params(cfg.scheduler))
+    data = load_fashion_mnist(
+        cfg.data.root, cfg.data.download, cfg.data.train_size, cfg.data.test_size, cfg.data.subset_seed
+    )
+    adapter = load_adapter(cfg.framework.name)(spec, cfg.optimizer.momentum, cfg.device, cfg.seed)
+    adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
+    adapter.set_weights(init_weights(spec, cfg.seed))
+
+    n_train = len(data.train_y)
+    updates_per_epoch = steps_per_epoch(n_train, cfg.batch_size)
+    identity = {
+        "run_id": rid,
+        "framework": cfg.framework.name,
+        "framework_version": adapter.framework_version,
+        "device": adapter.device,
+        "tf32": adapter.settings.get("tf32"),
+        "protocol": cfg.protocol,
+        "model": cfg.model.name,
+        "scheduler": cfg.scheduler.name,
+        "unit": cfg.scheduler.unit,
+        "optimizer": cfg.optimizer.name,
+        "base_lr": cfg.scheduler.base_lr,
+        "seed": cfg.seed,
+        "batch_size": cfg.batch_size,
+        "epochs": cfg.epochs,
+        "train_size": n_train,
+        "test_size": len(data.test_y),
+        "git_sha": git_sha(),
+        "schema_version": SCHEMA_VERSION,
+    }
+    write_config(run_dir, OmegaConf.to_yaml(cfg, resolve=True))
+
+    rows: list[dict] = []
+    step = 0
+    status = "running"
+    progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}")
+    for epoch in range(cfg.epochs):
+        order = batch_order(cfg.seed, epoch, n_train)
+        lrs = epoch_learning_rates(lr_at, cfg.scheduler.unit, epoch, updates_per_epoch)
+
+        # Sync before each clock read: on a GPU the work is queued, not done, when a call returns.
+        adapter.synchronize()
+        started = time.perf_counter()
+        train = adapter.train_epoch(order, cfg.batch_size, lrs)
+        adapter.synchronize()
+        trained = time.perf_counter()
+        test = adapter.evaluate()
+        adapter.synchronize()
+        evaluated = time.perf_counter()
+        step += updates_per_epoch
+
+        if not math.isfinite(train.loss):
+            status = "diverged"
+        elif epoch == cfg.epochs - 1:
+            status = "complete"
+        rows.append(
+            {
+                **identity,
+                "epoch": epoch,
+                "step": step,
+                "lr": float(lrs[0]),
+                "step_lrs": lrs.tolist(),
+                "train_loss": train.loss,
+                "train_acc": train.accuracy,
+                "test_loss": test.loss,
+                "test_acc": test.accuracy,
+                "train_time_s": trained - started,
+                "eval_time_s": evaluated - trained,
+            }
+        )
+        # Every row carries the run's current status, so a reader never needs a join.
+        for row in rows:
+            row["status"] = status
+        write_epochs(run_dir, rows)
+        progress.update(1)
+        progress.set_postfix(lr=f"{lrs[0]:.4g}", loss=f"{train.loss:.4f}", acc=f"{train.accuracy:.3f}", test_acc=f"{test.accuracy:.3f}")
+        if status == "diverged":
+            break
+    progress.close()
+    return RunSummary(rid, run_dir, status, len(rows), rows[-1]["test_acc"])
+
+
+def _progress_bar(cfg: DictConfig, description: str):
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.epochs, desc=description, unit="epoch", disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
