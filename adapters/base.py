@@ -65,6 +65,13 @@ class Adapter(Protocol):
     def get_weights(self) -> dict[str, np.ndarray]:
         """Return the current weights in canonical layout."""
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything a checkpoint needs to continue bit for bit: the weights under their
+        canonical names plus optimizer buffers (e.g. ``momentum/<name>``), all numpy arrays."""
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what ``get_state`` returned."""
+
     def set_data(self, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> None:
         """Take the dataset once and keep it (on the device when there is one)."""
 

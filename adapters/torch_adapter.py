@@ -77,6 +77,22 @@ class TorchAdapter:
     def get_weights(self) -> dict[str, np.ndarray]:
         return {name: p.detach().cpu().contiguous().numpy().copy() for name, p in self._params.items()}
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        state = self.get_weights()
+        for name, param in self._params.items():
+            buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
+            if buffer is not None:
+                state[f"momentum/{name}"] = buffer.detach().cpu().contiguous().numpy().copy()
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.set_weights(state)
+        self.optimizer.state.clear()
+        for name, param in self._params.items():
+            if f"momentum/{name}" in state:
+                buffer = torch.from_numpy(np.ascontiguousarray(state[f"momentum/{name}"])).to(self._device)
+                self.optimizer.state[param]["momentum_buffer"] = buffer
+
     def set_data(self, train_x, train_y, test_x, test_y) -> None:
         to = lambda a: torch.from_numpy(a).to(self._device)  # noqa: E731
         self.train_x, self.train_y = to(train_x), to(train_y)
