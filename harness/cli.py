@@ -97,12 +97,19 @@ def preflight(args: list[str]) -> int:
 
 
 def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
+    import dataclasses
+    import difflib
+
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
     cause = exc.__cause__
-    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and "not in struct" in str(cause):
-        key = getattr(cause, "full_key", None) or str(cause).split("'")[1]
-        return f"unknown key {key!r}; check its spelling (`python -m harness --help` lists every key)"
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and getattr(cause, "full_key", None):
+        key = cause.full_key
+        schema = getattr(cause, "object_type", None)
+        known = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else []
+        close = difflib.get_close_matches(key.split(".")[-1], known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown key {key!r}{hint}; check its spelling (`python -m harness --help` lists every key)"
     return f"invalid setting in {' '.join(overrides) or 'the defaults'}: {_one_line(exc)}"
 
 
