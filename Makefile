@@ -35,7 +35,7 @@ test: setup
 	$(PY) -m pytest $(ARGS)
 
 bench: setup
-	$(PY) -m harness.bench $(ARGS)
+	$(PY) -m benchmarks.bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -12,11 +12,12 @@ from torch import nn
 from adapters.base import EpochStats
 from harness.model import ModelSpec
 
-EVAL_BATCH = 2000  # large batches without gradients; small enough to bound memory
+EVAL_BATCH = 500  # without gradients; measured faster than 256, 2,000 or 10,000 on a 2-core CPU
+COMMUTES_WITH_MAX = ("relu", "sigmoid")  # monotone: act(max(x)) == max(act(x)) exactly
 
 
-def _block(layer, in_shape) -> nn.Module:
-    """One spec layer (with its activation) as a module."""
+def _block(layer, in_shape, activation) -> nn.Module:
+    """One spec layer, followed by ``activation``, as a module."""
     if layer.type == "conv":
         core = nn.Conv2d(in_shape[0], layer.channels, layer.kernel, padding=layer.padding)
     elif layer.type == "pool":
@@ -26,8 +27,29 @@ def _block(layer, in_shape) -> nn.Module:
         core = nn.Flatten()
     else:
         core = nn.Linear(in_shape[0], layer.units)
-    activation = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), None: None}[layer.activation]
+    activation = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), None: None}[activation]
     return nn.Sequential(core, activation) if activation else core
+
+
+def _blocks(spec: ModelSpec) -> list[nn.Module]:
+    """Modules in spec order, one per spec layer.
+
+    A conv whose monotone activation feeds a max-pool gets the activation *after* the pool:
+    max and a monotone function commute exactly, forward and backward (a gradient reaches the
+    same input either way), and the activation then touches a quarter of the values. This
+    made the LeNet training step about 13% faster on CPU (ReLU was 18% of the step's time).
+    """
+    layers, blocks, moved = spec.layers, [], None
+    for i, (layer, shape) in enumerate(zip(layers, spec.input_shapes())):
+        activation = layer.activation
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        if layer.type == "conv" and activation in COMMUTES_WITH_MAX and following is not None \
+                and following.type == "pool" and following.kind == "max":
+            moved, activation = activation, None
+        elif layer.type == "pool" and moved:
+            activation, moved = moved, None
+        blocks.append(_block(layer, shape, activation))
+    return blocks
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -51,7 +73,7 @@ class TorchAdapter:
         torch.backends.cudnn.allow_tf32 = False
         self.settings = {"tf32": False}
         torch.manual_seed(seed)
-        blocks = [_block(layer, shape) for layer, shape in zip(spec.layers, spec.input_shapes())]
+        blocks = _blocks(spec)
         # channels_last runs the convolutions about 1.2x faster on CPU (measured).
         self.model = nn.Sequential(*blocks).to(self._device, memory_format=torch.channels_last)
         self._params: dict[str, nn.Parameter] = {}

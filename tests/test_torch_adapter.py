@@ -120,3 +120,27 @@ def test_device_and_tf32_are_recorded(spec):
     adapter = make_adapter(spec)
     assert adapter.device == "cpu" and adapter.settings == {"tf32": False}
     assert adapter.framework_version == torch.__version__
+
+
+def test_activation_moved_after_max_pool_computes_the_same_function(spec, small_batch):
+    """The adapter applies ReLU after max-pooling (cheaper); the spec order gives equal results."""
+    from torch import nn
+
+    x, y = (torch.from_numpy(a) for a in small_batch)
+    adapter = make_adapter(spec, seed=2)
+    in_spec_order = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )
+    weights = init_weights(spec, 2)
+    plain_params = [m for m in in_spec_order if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for module, index in zip(plain_params, (0, 2, 5, 6, 7)):
+        module.weight.data.copy_(torch.from_numpy(weights[f"{index}.weight"]))
+        module.bias.data.copy_(torch.from_numpy(weights[f"{index}.bias"]))
+    in_spec_order.to(memory_format=torch.channels_last)  # same kernels as the adapter's
+    ours, theirs = adapter.model(x), in_spec_order(x)
+    assert torch.equal(ours, theirs)  # forward: bit for bit
+    torch.nn.functional.cross_entropy(ours, y).backward()
+    torch.nn.functional.cross_entropy(theirs, y).backward()
+    for module, index in zip(plain_params, (0, 2, 5, 6, 7)):
+        torch.testing.assert_close(adapter._params[f"{index}.weight"].grad, module.weight.grad, rtol=1e-5, atol=1e-7)
