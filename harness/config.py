@@ -50,6 +50,7 @@ class ModelConfig:
     name: str = MISSING
     input_shape: List[int] = field(default_factory=lambda: [1, 28, 28])
     num_classes: int = 10
+    init: str = "xavier_uniform"  # xavier_uniform | torch_default (harness.model.init_weights)
     layers: List[LayerConfig] = MISSING
 
 

@@ -19,6 +19,7 @@ from harness.errors import HarnessError
 LAYER_TYPES = ("conv", "pool", "flatten", "dense")
 ACTIVATIONS = (None, "relu", "sigmoid")
 POOL_KINDS = ("max", "avg")
+INITS = ("xavier_uniform", "torch_default")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class ModelSpec:
 
 def spec_from_config(cfg: Mapping[str, Any]) -> ModelSpec:
     """Build and validate a spec from the ``model`` config group."""
+    if cfg.get("init", "xavier_uniform") not in INITS:
+        raise HarnessError(f"model.init={cfg['init']!r} is unknown; choose one of {', '.join(INITS)}")
     layers = tuple(_layer_from_config(i, dict(item)) for i, item in enumerate(cfg["layers"]))
     spec = ModelSpec(
         name=str(cfg["name"]),
@@ -129,16 +132,29 @@ def _validate(spec: ModelSpec) -> None:
         raise HarnessError(f"model {spec.name!r}: feature map shrinks to {(c, h, w)} before flatten")
 
 
-def init_weights(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
-    """Xavier-uniform kernels and zero biases, float32, drawn in layer order from ``seed``."""
+def init_weights(spec: ModelSpec, seed: int, init: str = "xavier_uniform") -> dict[str, np.ndarray]:
+    """Initial weights, float32, drawn in layer order from ``seed``; the same in every framework.
+
+    xavier_uniform: kernels U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), zero biases
+    (Glorot/Xavier: Keras's default and MXNet's ``init.Xavier()``).
+    torch_default: kernels and biases U(-b, b) with b = 1 / sqrt(fan_in) (what nn.Conv2d and
+    nn.Linear draw by default: kaiming_uniform with a = sqrt(5)).
+    """
+    if init not in INITS:
+        raise HarnessError(f"model.init={init!r} is unknown; choose one of {', '.join(INITS)}")
     rng = np.random.default_rng(seed)
     weights = {}
+    fan_in = 1
     for name, shape in spec.param_shapes().items():
         if name.endswith(".bias"):
-            weights[name] = np.zeros(shape, dtype=np.float32)
+            if init == "torch_default":
+                bound = 1.0 / np.sqrt(fan_in)  # fan_in of the kernel just drawn
+                weights[name] = rng.uniform(-bound, bound, size=shape).astype(np.float32)
+            else:
+                weights[name] = np.zeros(shape, dtype=np.float32)
             continue
         receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
         fan_out, fan_in = shape[0] * receptive, shape[1] * receptive
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        limit = np.sqrt(6.0 / (fan_in + fan_out)) if init == "xavier_uniform" else 1.0 / np.sqrt(fan_in)
         weights[name] = rng.uniform(-limit, limit, size=shape).astype(np.float32)
     return weights
