@@ -134,6 +134,7 @@ def run_id(cfg: DictConfig) -> str:
 
 def validate(cfg: DictConfig) -> None:
     """Check values the schema cannot; raise HarnessError naming the value and the fix."""
+    from harness import d2l_tabs
     from harness.model import spec_from_config
     from harness.schedules import UNITS, build_schedule
 
@@ -165,3 +166,8 @@ def validate(cfg: DictConfig) -> None:
     except ValueError as exc:
         raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
     spec_from_config(cfg.model)
+    if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
+        raise HarnessError(
+            f"scheduler={cfg.scheduler.name} was never trained in the d2l chapter, so protocol=d2l "
+            f"cannot reproduce it; use protocol=clean"
+        )

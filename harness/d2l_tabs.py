@@ -36,7 +36,7 @@ TABS = ("torch", "tf", "mxnet")
 PLOT_CALLS = 30  # the plotting cells evaluated each scheduler at t = 0, ..., 29
 INIT_BY_TAB = {"torch": "torch_default", "tf": "xavier_uniform", "mxnet": "xavier_uniform"}
 MODEL_BY_TAB = {"torch": "lenet", "tf": "lenet_d2l_tf", "mxnet": "lenet"}
-TRAINED_SCHEDULERS = ("constant", "sqrt", "multifactor", "cosine", "warmup")
+TRAINED_KINDS = ("constant", "sqrt", "multifactor", "cosine", "warmup_cosine")  # schedule kinds
 
 
 class _StatefulCosine:
@@ -133,19 +133,31 @@ def _mxnet_updates(name: str, p: dict, updates: int) -> list[float]:
     return [scheduler(k + 1) for k in range(updates)]  # the count is incremented before the call
 
 
-def tab_learning_rates(framework: str, scheduler: str, params: dict[str, Any], epochs: int, steps_per_epoch: int) -> np.ndarray:
+def tab_model_config(framework: str):
+    """The model config of the framework's tab (conf/model/<name>.yaml), with the tab's initialiser."""
+    from omegaconf import OmegaConf
+
+    from harness.config import CONF_DIR
+
+    cfg = OmegaConf.load(CONF_DIR / "model" / f"{MODEL_BY_TAB[framework]}.yaml")
+    cfg.init = INIT_BY_TAB[framework]
+    return cfg
+
+
+def tab_learning_rates(framework: str, kind: str, params: dict[str, Any], epochs: int, steps_per_epoch: int) -> np.ndarray:
     """The rate of every update of a whole run, shape (epochs * steps_per_epoch,), as the tab ran it.
 
-    ``scheduler`` is the config option's name (constant, sqrt, multifactor, cosine, warmup);
+    ``kind`` is the schedule's kind (constant, sqrt, multifactor, cosine, warmup_cosine);
     ``params`` its hyperparameters (base_lr, final_lr, total_steps, warmup_steps, factor, milestones).
     """
     if framework not in TABS:
         raise ValueError(f"framework={framework!r} has no d2l tab; known: {', '.join(TABS)}")
-    if scheduler not in TRAINED_SCHEDULERS:
+    if kind not in TRAINED_KINDS:
         raise ValueError(
-            f"scheduler={scheduler!r} was never trained in the d2l chapter (protocol=d2l knows "
-            f"{', '.join(TRAINED_SCHEDULERS)}); use protocol=clean"
+            f"the {kind} schedule was never trained in the d2l chapter (protocol=d2l knows "
+            f"{', '.join(TRAINED_KINDS)}); use protocol=clean"
         )
+    scheduler = "warmup" if kind == "warmup_cosine" else kind
     if framework == "mxnet":
         return np.array(_mxnet_updates(scheduler, params, epochs * steps_per_epoch), dtype=np.float64)
     per_epoch = _torch_epochs(scheduler, params, epochs) if framework == "torch" else _tf_epochs(scheduler, params, epochs)

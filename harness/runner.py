@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from adapters import load_adapter
 from harness.config import SchedulerConfig, run_id, validate
+from harness import d2l_tabs
 from harness.data import load_fashion_mnist
 from harness.model import init_weights, spec_from_config
 from harness.results import SCHEMA_VERSION, ensure_writable, git_sha, run_dir_name, write_config, write_epochs
@@ -44,17 +45,24 @@ def run(cfg: DictConfig) -> RunSummary:
     ensure_writable(results_dir)
     run_dir = results_dir / run_dir_name(cfg.framework.name, cfg.scheduler.name, cfg.seed, rid)
 
-    spec = spec_from_config(cfg.model)
-    lr_at = build_schedule(cfg.scheduler.kind, SchedulerConfig.factory_params(cfg.scheduler))
+    # protocol=d2l: each framework runs its own d2l tab's network, initialiser and rates.
+    model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
+    spec = spec_from_config(model_cfg)
+    schedule_params = SchedulerConfig.factory_params(cfg.scheduler)
+    lr_at = build_schedule(cfg.scheduler.kind, schedule_params)
     data = load_fashion_mnist(
         cfg.data.root, cfg.data.download, cfg.data.train_size, cfg.data.test_size, cfg.data.subset_seed
     )
     adapter = load_adapter(cfg.framework.name)(spec, cfg.optimizer.momentum, cfg.device, cfg.seed)
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
-    adapter.set_weights(init_weights(spec, cfg.seed))
+    adapter.set_weights(init_weights(spec, cfg.seed, model_cfg.init))
 
     n_train = len(data.train_y)
     updates_per_epoch = steps_per_epoch(n_train, cfg.batch_size)
+    if cfg.protocol == "d2l":
+        tab_lrs = d2l_tabs.tab_learning_rates(
+            cfg.framework.name, cfg.scheduler.kind, schedule_params, cfg.epochs, updates_per_epoch
+        ).reshape(cfg.epochs, updates_per_epoch)
     identity = {
         "run_id": rid,
         "framework": cfg.framework.name,
@@ -62,7 +70,7 @@ def run(cfg: DictConfig) -> RunSummary:
         "device": adapter.device,
         "tf32": adapter.settings.get("tf32"),
         "protocol": cfg.protocol,
-        "model": cfg.model.name,
+        "model": spec.name,
         "scheduler": cfg.scheduler.name,
         "unit": cfg.scheduler.unit,
         "optimizer": cfg.optimizer.name,
@@ -83,7 +91,10 @@ def run(cfg: DictConfig) -> RunSummary:
     progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}")
     for epoch in range(cfg.epochs):
         order = batch_order(cfg.seed, epoch, n_train)
-        lrs = epoch_learning_rates(lr_at, cfg.scheduler.unit, epoch, updates_per_epoch)
+        if cfg.protocol == "d2l":
+            lrs = tab_lrs[epoch]
+        else:
+            lrs = epoch_learning_rates(lr_at, cfg.scheduler.unit, epoch, updates_per_epoch)
 
         # Sync before each clock read: on a GPU the work is queued, not done, when a call returns.
         adapter.synchronize()

@@ -10,13 +10,19 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness.config import CONF_DIR, SchedulerConfig
-from harness.d2l_tabs import tab_learning_rates
+from harness.d2l_tabs import tab_learning_rates as _tab_learning_rates
 
 STEPS = 235  # ceil(60000 / 256)
 
 
 def params(name: str) -> dict:
     return SchedulerConfig.factory_params(OmegaConf.load(CONF_DIR / "scheduler" / f"{name}.yaml"))
+
+
+def tab_learning_rates(framework, name, params, epochs, steps):
+    """By config option name (warmup's kind is warmup_cosine)."""
+    kind = OmegaConf.load(CONF_DIR / "scheduler" / f"{name}.yaml").kind
+    return _tab_learning_rates(framework, kind, params, epochs, steps)
 
 
 def epoch_rates(framework, name, epochs=30):
@@ -95,3 +101,24 @@ def test_mxnet_tab_equals_mxnets_own_scheduler_objects_driven_by_a_trainer_count
 def test_factor_was_never_trained_in_the_chapter():
     with pytest.raises(ValueError, match="never trained"):
         tab_learning_rates("torch", "factor", params("factor"), 30, STEPS)
+
+
+def test_protocol_d2l_through_the_cli_trains_the_torch_tabs_sequence(tmp_path):
+    import pandas as pd
+
+    from tests.conftest import run_cli
+
+    out = run_cli("protocol=d2l", "scheduler=warmup", "epochs=3", "data.train_size=1024", "data.test_size=500",
+                  "progress=false", f"results_dir={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    df = pd.read_parquet(tmp_path).sort_values("epoch")
+    assert df["lr"].tolist() == pytest.approx([0.3, 0.0, 0.06])
+    assert (df["protocol"] == "d2l").all() and (df["model"] == "lenet").all()
+
+
+def test_protocol_d2l_refuses_the_untrained_factor_schedule():
+    from harness.cli import preflight
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="never trained in the d2l chapter"):
+        preflight(["protocol=d2l", "scheduler=factor"])
