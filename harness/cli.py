@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from harness.config import CONF_DIR, EXPERIMENTS_DIR, PROJECT_ROOT, register_configs
+from harness.config import CONF_DIR, EXPERIMENTS_DIR, register_configs
 from harness.errors import HarnessError
 
 CONFIG_GROUPS = ("framework", "model", "scheduler", "optimizer", "data", "experiments")
 # Hydra flags that print information instead of running: handed to Hydra untouched.
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
 MULTIRUN_FLAGS = {"-m", "--multirun"}
-# experiments/ sits beside conf/, not inside it; this puts its presets in group `experiments`.
-SEARCHPATH_OVERRIDE = f"hydra.searchpath=[file://{PROJECT_ROOT}]"
 
 
 def fail(message: str) -> None:
@@ -73,7 +71,7 @@ def compose_run(overrides: list[str]):
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=[*overrides, SEARCHPATH_OVERRIDE])
+        return compose(config_name="config", overrides=overrides)
 
 
 def preflight(args: list[str]) -> int:
@@ -89,7 +87,7 @@ def preflight(args: list[str]) -> int:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         for overrides in runs:
             try:
-                cfg = compose(config_name="config", overrides=[*overrides, SEARCHPATH_OVERRIDE])
+                cfg = compose(config_name="config", overrides=overrides)
             except (HydraException, OmegaConfBaseException) as exc:
                 raise HarnessError(_explain_compose_error(exc, overrides)) from None
             validate(cfg)
@@ -142,5 +140,5 @@ def main(argv: list[str] | None = None) -> None:
     import hydra
 
     register_configs()
-    sys.argv = [sys.argv[0], *args, SEARCHPATH_OVERRIDE]
+    sys.argv = [sys.argv[0], *args]
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()

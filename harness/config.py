@@ -108,7 +108,16 @@ class HarnessConfig:
 
 
 def register_configs() -> None:
-    ConfigStore.instance().store(name="harness_schema", node=HarnessConfig)
+    """The schema, and the presets in experiments/ as the config group ``experiments``.
+
+    The presets live beside conf/, not in it; storing them here (a few small YAML files) is
+    cheaper and tidier than putting the project root on Hydra's search path, which would
+    expose every YAML file under it (.venv included) as a config group.
+    """
+    store = ConfigStore.instance()
+    store.store(name="harness_schema", node=HarnessConfig)
+    for path in sorted(EXPERIMENTS_DIR.glob("*.yaml")):
+        store.store(group="experiments", name=path.stem, node=OmegaConf.load(path), package="_global_")
 
 
 # Settings that do not change what a run computes; left out of run_id.
