@@ -1,0 +1,146 @@
+"""MXNet Gluon adapter: the contract of ``adapters/base.py`` in MXNet 1.9.1 (hybridized, NCHW).
+
+Gluon's layouts are the canonical ones (conv (out, in, kh, kw), dense (out, in), flatten in
+C, H, W order), so weights cross unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+# MXNet 1.9.1 (the last release; the project is retired) still uses the alias numpy.bool,
+# which numpy removed in 1.24. Restoring it before the import is the whole fix, and it lives
+# here only: nothing else in the project imports MXNet.
+if "bool" not in np.__dict__:
+    np.bool = bool
+
+import mxnet as mx  # noqa: E402
+from mxnet import autograd, gluon  # noqa: E402
+from mxnet.gluon import nn  # noqa: E402
+
+from adapters.base import EpochStats  # noqa: E402
+from harness.errors import HarnessError  # noqa: E402
+from harness.model import ModelSpec  # noqa: E402
+
+EVAL_BATCH = 1000
+
+
+def _block(layer, in_shape) -> nn.HybridBlock:
+    """One spec layer (with its activation) as a Gluon block."""
+    if layer.type == "conv":
+        return nn.Conv2D(layer.channels, layer.kernel, padding=layer.padding, in_channels=in_shape[0], activation=layer.activation)
+    if layer.type == "pool":
+        pool = nn.MaxPool2D if layer.kind == "max" else nn.AvgPool2D
+        return pool(pool_size=layer.kernel, strides=layer.stride or layer.kernel)
+    if layer.type == "flatten":
+        return nn.Flatten()
+    return nn.Dense(layer.units, in_units=in_shape[0], activation=layer.activation)
+
+
+class MXNetAdapter:
+    framework = "mxnet"
+    framework_version = mx.__version__
+
+    def __init__(self, spec: ModelSpec, momentum: float, device: str, seed: int) -> None:
+        gpus = mx.context.num_gpus()
+        if device == "cuda" and not gpus:
+            raise HarnessError("device=cuda but MXNet sees no GPU; use device=auto or device=cpu")
+        self.ctx = mx.gpu(0) if gpus and device in ("auto", "cuda") else mx.cpu()
+        self.device = "gpu:0" if self.ctx.device_type == "gpu" else "cpu"
+        self.settings = {"tf32": False}  # MXNet 1.9.1 has no TF32 path
+        mx.random.seed(seed)
+        self.net = nn.HybridSequential()
+        for layer, shape in zip(spec.layers, spec.input_shapes()):
+            self.net.add(_block(layer, shape))
+        self.net.initialize(mx.init.Zero(), ctx=self.ctx)  # replaced by set_weights
+        # static_alloc/static_shape: the graph and its memory are planned once per batch shape.
+        self.net.hybridize(static_alloc=True, static_shape=True)
+        params = [p for p in self.net.collect_params().values()]
+        self._params = dict(zip(spec.param_shapes(), params))
+        optimizer = {"learning_rate": 0.0, "momentum": momentum} if momentum else {"learning_rate": 0.0}
+        self.trainer = gluon.Trainer(self.net.collect_params(), "sgd", optimizer)
+        self.loss = gluon.loss.SoftmaxCrossEntropyLoss()  # per example: backward() sums the batch
+
+    def num_params(self) -> int:
+        return int(sum(np.prod(p.shape) for p in self._params.values()))
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        for name, param in self._params.items():
+            param.set_data(mx.nd.array(weights[name], ctx=self.ctx, dtype="float32"))
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {name: param.data(self.ctx).asnumpy() for name, param in self._params.items()}
+
+    def _momentum_states(self) -> dict[str, object]:
+        updater = self.trainer._updaters[0] if self.trainer._updaters else None
+        if updater is None:
+            return {}
+        names = list(self._params)
+        return {names[i]: state for i, state in updater.states.items() if state is not None}
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        state = self.get_weights()
+        for name, buffer in self._momentum_states().items():
+            state[f"momentum/{name}"] = buffer.asnumpy()
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.set_weights(state)
+        for name, buffer in self._momentum_states().items():
+            if f"momentum/{name}" in state:
+                buffer[:] = mx.nd.array(state[f"momentum/{name}"], ctx=self.ctx)
+
+    def set_data(self, train_x, train_y, test_x, test_y) -> None:
+        self.train_x = mx.nd.array(train_x, ctx=self.ctx, dtype="float32")
+        self.train_y = mx.nd.array(train_y, ctx=self.ctx, dtype="int64")
+        self.test_x = mx.nd.array(test_x, ctx=self.ctx, dtype="float32")
+        self.test_y = mx.nd.array(test_y, ctx=self.ctx, dtype="int64")
+
+    def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
+        order_nd = mx.nd.array(order, ctx=self.ctx, dtype="int64")
+        loss_sum = mx.nd.zeros((1,), ctx=self.ctx, dtype="float64")
+        correct = mx.nd.zeros((1,), ctx=self.ctx, dtype="int64")
+        applied = []
+        for i, start in enumerate(range(0, len(order), batch_size)):
+            idx = order_nd[start : start + batch_size]
+            x, y = mx.nd.take(self.train_x, idx), mx.nd.take(self.train_y, idx)
+            self.trainer.set_learning_rate(float(lrs[i]))
+            if trace_lrs:
+                applied.append(self.trainer.learning_rate)
+            with autograd.record():
+                logits = self.net(x)
+                per_example = self.loss(logits, y)
+            per_example.backward()  # gradient of the batch *sum* ...
+            self.trainer.step(idx.shape[0])  # ... divided by the batch size: the mean's gradient
+            # Queued, not synchronised: MXNet runs these asynchronously until asnumpy() below.
+            loss_sum += per_example.sum().astype("float64")
+            correct += (logits.argmax(axis=1).astype("int64") == y).sum()
+        return EpochStats(float(loss_sum.asnumpy()[0]), int(correct.asnumpy()[0]), len(order), applied)
+
+    def evaluate(self) -> EpochStats:
+        loss_sum = mx.nd.zeros((1,), ctx=self.ctx, dtype="float64")
+        correct = mx.nd.zeros((1,), ctx=self.ctx, dtype="int64")
+        n = self.test_y.shape[0]
+        for start in range(0, n, EVAL_BATCH):
+            x, y = self.test_x[start : start + EVAL_BATCH], self.test_y[start : start + EVAL_BATCH]
+            logits = self.net(x)
+            loss_sum += self.loss(logits, y).sum().astype("float64")
+            correct += (logits.argmax(axis=1).astype("int64") == y).sum()
+        return EpochStats(float(loss_sum.asnumpy()[0]), int(correct.asnumpy()[0]), n)
+
+    def synchronize(self) -> None:
+        mx.nd.waitall()
+
+    # --- diagnostics for the parity tests ----------------------------------------------------
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self.net(mx.nd.array(x, ctx=self.ctx)).asnumpy()
+
+    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        xb, yb = mx.nd.array(x, ctx=self.ctx), mx.nd.array(y, ctx=self.ctx, dtype="int64")
+        with autograd.record():
+            loss = self.loss(self.net(xb), yb).mean()
+        loss.backward()
+        return float(loss.asscalar()), {name: p.grad(self.ctx).asnumpy() for name, p in self._params.items()}

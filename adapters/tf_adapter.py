@@ -1,0 +1,182 @@
+"""TensorFlow / Keras 3 adapter: the contract of ``adapters/base.py`` in TensorFlow.
+
+Channel-last (NHWC), so weights are transposed between the canonical layout and Keras's:
+conv kernels (out, in, kh, kw) <-> (kh, kw, in, out); dense (out, in) <-> (in, out); and the
+first dense layer after ``flatten`` sees (H, W, C) order instead of (C, H, W).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the console
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from adapters.base import EpochStats  # noqa: E402
+from harness.errors import HarnessError  # noqa: E402
+from harness.model import ModelSpec  # noqa: E402
+
+EVAL_BATCH = 1000
+TRACE = dict(reduce_retracing=True, jit_compile=False)  # XLA was 2-3x slower on CPU here (measured)
+
+
+def _layer(layer, in_shape):
+    """One spec layer as Keras layers (a list: explicit padding needs its own layer)."""
+    activation = layer.activation  # None, "relu" or "sigmoid": Keras spells them the same
+    if layer.type == "conv":
+        pad = layer.padding
+        same = pad * 2 == layer.kernel - 1
+        conv = keras.layers.Conv2D(layer.channels, layer.kernel, padding="same" if same else "valid", activation=activation)
+        return [conv] if same or pad == 0 else [keras.layers.ZeroPadding2D(pad), conv]
+    if layer.type == "pool":
+        pool = keras.layers.MaxPooling2D if layer.kind == "max" else keras.layers.AveragePooling2D
+        return [pool(layer.kernel, strides=layer.stride or layer.kernel)]
+    if layer.type == "flatten":
+        return [keras.layers.Flatten()]
+    return [keras.layers.Dense(layer.units, activation=activation)]
+
+
+class TFAdapter:
+    framework = "tf"
+    framework_version = tf.__version__
+
+    def __init__(self, spec: ModelSpec, momentum: float, device: str, seed: int) -> None:
+        gpus = tf.config.list_physical_devices("GPU")
+        if device == "cuda" and not gpus:
+            raise HarnessError("device=cuda but TensorFlow sees no GPU; use device=auto or device=cpu")
+        self._device = "/GPU:0" if gpus and device in ("auto", "cuda") else "/CPU:0"
+        self.device = f"gpu:0 ({gpus[0].name})" if self._device == "/GPU:0" else "cpu"
+        # TensorFlow uses TF32 for float32 matmuls on Ampere+ GPUs by default; PyTorch does not.
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        self.settings = {"tf32": False}
+        keras.utils.set_random_seed(seed)
+        self.spec = spec
+        c, h, w = spec.input_shape
+        with tf.device(self._device):
+            self.model = keras.Sequential(
+                [keras.Input((h, w, c))]
+                + [k for layer, shape in zip(spec.layers, spec.input_shapes()) for k in _layer(layer, shape)]
+            )
+            # Built with a float so that learning_rate is a variable we may assign each update.
+            self.optimizer = keras.optimizers.SGD(learning_rate=0.0, momentum=momentum)
+            self.optimizer.build(self.model.trainable_variables)
+            self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+            self.correct = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # Keras variables in the order of spec.param_shapes(): kernel then bias per layer.
+        self._names = list(spec.param_shapes())
+        self._vars = dict(zip(self._names, self.model.trainable_variables))
+        self._flatten_chw = spec.feature_shape_before_flatten()
+        self._first_dense = next(f"{i}.weight" for i, l in enumerate(spec.layers) if l.type == "dense")
+
+    # --- weights ---------------------------------------------------------------------------
+
+    def _to_keras(self, name: str, value: np.ndarray) -> np.ndarray:
+        if value.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, in, out)
+            return value.transpose(2, 3, 1, 0)
+        if value.ndim == 2:
+            if name == self._first_dense:  # inputs (C, H, W) -> (H, W, C)
+                c, h, w = self._flatten_chw
+                value = value.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(value.shape[0], -1)
+            return value.T
+        return value
+
+    def _from_keras(self, name: str, value: np.ndarray) -> np.ndarray:
+        if value.ndim == 4:
+            return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
+        if value.ndim == 2:
+            value = value.T
+            if name == self._first_dense:
+                c, h, w = self._flatten_chw
+                value = value.reshape(-1, h, w, c).transpose(0, 3, 1, 2).reshape(value.shape[0], -1)
+            return np.ascontiguousarray(value)
+        return value
+
+    def num_params(self) -> int:
+        return int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        for name, var in self._vars.items():
+            var.assign(self._to_keras(name, weights[name]))
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {name: self._from_keras(name, var.numpy()) for name, var in self._vars.items()}
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        state = self.get_weights()
+        for name, buffer in zip(self._names, getattr(self.optimizer, "momentums", [])):
+            state[f"momentum/{name}"] = self._from_keras(name, buffer.numpy())
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.set_weights(state)
+        for name, buffer in zip(self._names, getattr(self.optimizer, "momentums", [])):
+            if f"momentum/{name}" in state:
+                buffer.assign(self._to_keras(name, state[f"momentum/{name}"]))
+
+    # --- data and training -----------------------------------------------------------------
+
+    def set_data(self, train_x, train_y, test_x, test_y) -> None:
+        with tf.device(self._device):
+            self.train_x = tf.constant(train_x.transpose(0, 2, 3, 1))  # NCHW -> NHWC, once
+            self.train_y = tf.constant(train_y)
+            self.test_x = tf.constant(test_x.transpose(0, 2, 3, 1))
+            self.test_y = tf.constant(test_y)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.float32)], **TRACE)
+    def _train_step(self, idx, lr):
+        x, y = tf.gather(self.train_x, idx), tf.gather(self.train_y, idx)
+        self.optimizer.learning_rate.assign(lr)
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        # Accumulated in variables: nothing comes back to the host until the epoch ends.
+        self.loss_sum.assign_add(tf.cast(loss, tf.float64) * tf.cast(tf.size(y), tf.float64))
+        self.correct.assign_add(tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == y, tf.int64)))
+
+    def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
+        self.loss_sum.assign(0.0)
+        self.correct.assign(0)
+        order = np.asarray(order, dtype=np.int64)
+        applied = []
+        with tf.device(self._device):
+            for i, start in enumerate(range(0, len(order), batch_size)):
+                self._train_step(tf.constant(order[start : start + batch_size]), tf.constant(lrs[i], tf.float32))
+                if trace_lrs:
+                    applied.append(float(self.optimizer.learning_rate.numpy()))
+        return EpochStats(float(self.loss_sum.numpy()), int(self.correct.numpy()), len(order), applied)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.float32), tf.TensorSpec([None], tf.int64)], **TRACE)
+    def _eval_step(self, x, y):
+        logits = self.model(x, training=False)
+        loss = tf.reduce_sum(tf.cast(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits), tf.float64))
+        return loss, tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == y, tf.int64))
+
+    def evaluate(self) -> EpochStats:
+        loss_sum, correct = tf.constant(0.0, tf.float64), tf.constant(0, tf.int64)
+        with tf.device(self._device):
+            for start in range(0, int(self.test_y.shape[0]), EVAL_BATCH):
+                loss, right = self._eval_step(self.test_x[start : start + EVAL_BATCH], self.test_y[start : start + EVAL_BATCH])
+                loss_sum, correct = loss_sum + loss, correct + right
+        return EpochStats(float(loss_sum.numpy()), int(correct.numpy()), int(self.test_y.shape[0]))
+
+    def synchronize(self) -> None:
+        pass  # every method above ends by reading a value back, which waits for the device
+
+    # --- diagnostics for the parity tests ----------------------------------------------------
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self.model(tf.constant(x.transpose(0, 2, 3, 1)), training=False).numpy()
+
+    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        with tf.GradientTape() as tape:
+            logits = self.model(tf.constant(x.transpose(0, 2, 3, 1)), training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant(y), logits=logits))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        return float(loss.numpy()), {n: self._from_keras(n, g.numpy()) for n, g in zip(self._names, grads)}
