@@ -118,7 +118,7 @@ def test_state_round_trip_carries_momentum(spec, small_batch):
 
 def test_device_and_tf32_are_recorded(spec):
     adapter = make_adapter(spec)
-    assert adapter.device == "cpu" and adapter.settings == {"tf32": False}
+    assert adapter.device == "cpu" and adapter.settings == {"tf32": False, "channels_last": True}
     assert adapter.framework_version == torch.__version__
 
 

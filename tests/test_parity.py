@@ -1,0 +1,151 @@
+"""The three frameworks train the same model under the same learning rates (issue: parity proof).
+
+Same framework-neutral initial weights, the same batches of real Fashion-MNIST images, plain
+SGD in float32 on the CPU. Every installed adapter is compared with PyTorch's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from adapters import load_adapter
+from harness.config import CONF_DIR
+from harness.model import init_weights, spec_from_config
+from harness.schedules import cosine, epoch_learning_rates
+
+OTHERS = [f for f, pkg in (("tf", "tensorflow"), ("mxnet", "mxnet")) if importlib.util.find_spec(pkg)]
+ALL = ["torch", *OTHERS]
+# PyTorch is compared in the other framework's memory layout: the layout decides which
+# near-equal convolution outputs tie exactly in max-pooling, and raw Fashion-MNIST has many
+# (docs/parity.md). TensorFlow is NHWC (torch channels_last), MXNet NCHW (torch contiguous).
+TORCH_LAYOUT = {"tf": True, "mxnet": False, "torch": True}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return spec_from_config(OmegaConf.load(CONF_DIR / "model" / "lenet.yaml"))
+
+
+@pytest.fixture(scope="module")
+def data():
+    from harness.data import load_fashion_mnist
+
+    return load_fashion_mnist(download=False, train_size=5120, test_size=1000)
+
+
+def fresh(framework, spec, data, seed=0, momentum=0.0, channels_last=True):
+    extra = {"channels_last": channels_last} if framework == "torch" else {}
+    adapter = load_adapter(framework)(spec, momentum=momentum, device="cpu", seed=seed, **extra)
+    adapter.set_weights(init_weights(spec, seed))
+    adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
+    return adapter
+
+
+def loss_trace(framework, spec, data, lr, updates=20, channels_last=True):
+    adapter = fresh(framework, spec, data, channels_last=channels_last)
+    return np.array([adapter.train_epoch(np.arange(k * 256, (k + 1) * 256), 256, [lr]).loss for k in range(updates)])
+
+
+def rel(a, b):
+    return np.abs(np.asarray(a) - np.asarray(b)) / np.abs(np.asarray(b))
+
+
+@pytest.mark.parametrize("framework", ALL)
+def test_same_spec_same_parameter_count_and_weights_round_trip(framework, spec, data):
+    adapter = fresh(framework, spec, data, seed=4)
+    assert adapter.num_params() == 61_706
+    weights = init_weights(spec, 4)
+    back = adapter.get_weights()
+    for name in weights:
+        assert np.array_equal(back[name], weights[name]), name  # transposes undone exactly
+
+
+@pytest.mark.parametrize("framework", OTHERS)
+def test_same_logits_and_gradients_as_pytorch(framework, spec, data):
+    x, y = data.train_x[:256], data.train_y[:256]
+    theirs, ours = fresh(framework, spec, data), fresh("torch", spec, data, channels_last=TORCH_LAYOUT[framework])
+    import torch
+
+    logits = ours.model(torch.from_numpy(x))
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
+    loss.backward()
+    expected = logits.detach().numpy()
+    assert np.abs(theirs.logits(x) - expected).max() / np.abs(expected).max() <= 1e-5
+    their_loss, grads = theirs.loss_and_gradients(x, y)
+    assert their_loss == pytest.approx(loss.item(), rel=1e-6)
+    for name, param in ours._params.items():
+        g = param.grad.numpy()
+        assert np.abs(grads[name] - g).max() / np.abs(g).max() <= 1e-5, name
+
+
+@pytest.mark.parametrize("framework", OTHERS)
+def test_twenty_updates_at_lr_001_give_the_same_loss_trace(framework, spec, data):
+    torch_trace = loss_trace("torch", spec, data, 0.01, channels_last=TORCH_LAYOUT[framework])
+    assert rel(loss_trace(framework, spec, data, 0.01), torch_trace).max() <= 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", OTHERS)
+def test_at_lr_03_traces_agree_at_first_then_part(framework, spec, data):
+    """At the d2l rate 0.3 each update multiplies the float32 rounding differences (the
+    gradients agree to ~5e-6 at the start, see test above) until the traces part: measured
+    here, MXNet after 5 updates and TensorFlow after 12, whichever PyTorch layout they are
+    compared with. What holds: the first three updates agree to 1e-5, and every framework's
+    loss still falls over the twenty."""
+    theirs = loss_trace(framework, spec, data, 0.3)
+    ours = loss_trace("torch", spec, data, 0.3, channels_last=TORCH_LAYOUT[framework])
+    assert rel(theirs[:3], ours[:3]).max() <= 1e-5
+    assert theirs[-5:].mean() < theirs[0] and ours[-5:].mean() < ours[0]
+
+
+@pytest.mark.parametrize("framework", ALL)
+@pytest.mark.parametrize("unit", ["step", "epoch"])
+def test_the_rate_each_framework_applied_is_the_schedules(framework, unit, spec, data):
+    adapter = fresh(framework, spec, data)
+    schedule = cosine(0.3, 0.01, 40)
+    for epoch in range(2):
+        lrs = epoch_learning_rates(schedule, unit, epoch, 20)
+        stats = adapter.train_epoch(np.arange(5120), 256, lrs, trace_lrs=True)
+        assert len(stats.applied_lrs) == 20
+        np.testing.assert_allclose(stats.applied_lrs, lrs, rtol=1e-7, atol=0)
+
+
+def test_mxnet_trainer_step_equals_plain_sgd(spec, data):
+    """Trainer.step(batch_size) divides the gradients by its argument; our per-example loss's
+    backward() gives the batch *sum*, so together they make the mean's gradient: w - lr * g."""
+    if "mxnet" not in OTHERS:
+        pytest.skip("mxnet is not installed")
+    adapter = fresh("mxnet", spec, data)
+    x, y = data.train_x[:200], data.train_y[:200]
+    before = adapter.get_weights()
+    _, grads = adapter.loss_and_gradients(x, y)  # gradient of the mean loss
+    adapter.train_epoch(np.arange(200), 200, [0.1])
+    after = adapter.get_weights()
+    for name in before:
+        np.testing.assert_allclose(after[name], before[name] - 0.1 * grads[name], rtol=1e-5, atol=1e-7)
+
+
+def test_layout_changes_gradients_on_raw_images_through_max_pool_ties(spec, data):
+    """Why the layout matters: PyTorch's own NCHW and NHWC kernels disagree on raw images
+    (exact ties in max-pooling are broken differently) but agree once a little noise removes
+    the ties."""
+    import torch
+
+    x, y = data.train_x[:256], data.train_y[:256]
+    noisy = (x + np.random.default_rng(0).uniform(0, 1e-3, x.shape)).astype(np.float32)
+
+    def conv1_grad(images, channels_last):
+        adapter = fresh("torch", spec, data, channels_last=channels_last)
+        torch.nn.functional.cross_entropy(adapter.model(torch.from_numpy(images)), torch.from_numpy(y)).backward()
+        return adapter._params["0.weight"].grad.numpy()
+
+    def gap(images):
+        a, b = conv1_grad(images, True), conv1_grad(images, False)
+        return np.abs(a - b).max() / np.abs(b).max()
+
+    assert gap(x) > 1e-4  # measured 2.6e-4
+    assert gap(noisy) < 1e-5
