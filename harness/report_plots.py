@@ -1,0 +1,227 @@
+"""The report's figures (matplotlib, Agg backend, PNG). One colour per schedule everywhere."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# Okabe-Ito, a palette that stays distinct for colour-blind readers; fixed per schedule so a
+# schedule has the same colour in every plot of every protocol.
+SCHEDULE_COLOURS = {
+    "constant": "#000000",
+    "sqrt": "#E69F00",
+    "factor": "#56B4E9",
+    "multifactor": "#009E73",
+    "cosine": "#0072B2",
+    "warmup": "#D55E00",
+}
+_SPARE_COLOURS = ["#CC79A7", "#F0E442", "#999999", "#8C564B", "#17BECF"]
+PUBLISHED_STYLE = dict(marker="D", s=46, facecolor="white", edgecolor="#444444", linewidth=1.4, zorder=5)
+DPI = 110
+
+plt.rcParams.update(
+    {
+        "font.size": 11,
+        "axes.titlesize": 12,
+        "axes.labelsize": 11,
+        "legend.fontsize": 10,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.color": "#e3e3e3",
+        "grid.linewidth": 0.8,
+        "figure.dpi": DPI,
+        "savefig.dpi": DPI,
+        "savefig.bbox": "tight",
+    }
+)
+
+
+def colour(scheduler: str, order: list[str]) -> str:
+    if scheduler in SCHEDULE_COLOURS:
+        return SCHEDULE_COLOURS[scheduler]
+    extras = [s for s in order if s not in SCHEDULE_COLOURS]
+    return _SPARE_COLOURS[extras.index(scheduler) % len(_SPARE_COLOURS)] if scheduler in extras else "#999999"
+
+
+def _save(fig, path: Path) -> None:
+    fig.savefig(path, format="png", facecolor="white")
+    plt.close(fig)
+
+
+def _legend_below(fig, handles, labels, ncol: int) -> None:
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, -0.01))
+
+
+def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_epoch: dict[str, int],
+                        fw_labels: dict[str, str], schedules: list[str], title: str, path: Path) -> None:
+    """One panel per framework key (a key may name several frameworks that share sequences);
+    x in epochs (update / updates per epoch), every update drawn."""
+    keys = list(sequences)
+    fig, axes = plt.subplots(1, len(keys), figsize=(max(8.0, 4.6 * len(keys) + 0.8), 3.6), sharey=True, squeeze=False)
+    handles = {}
+    for ax, key in zip(axes[0], keys):
+        spe = steps_per_epoch[key]
+        for sched in schedules:
+            lrs = sequences[key].get(sched)
+            if lrs is None:
+                continue
+            x = np.arange(lrs.size) / spe
+            (line,) = ax.plot(x, lrs, color=colour(sched, schedules), lw=1.8, alpha=0.9, drawstyle="steps-post")
+            handles[sched] = line
+        ax.set_title(fw_labels[key])
+        ax.set_xlabel("epoch (every update drawn)")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+    axes[0][0].set_ylabel("learning rate")
+    fig.suptitle(title, x=0.01, ha="left", fontsize=13)
+    ordered = [s for s in schedules if s in handles]
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    _legend_below(fig, [handles[s] for s in ordered], ordered, ncol=len(ordered))
+    _save(fig, path)
+
+
+def _accuracy_limits(values: list[np.ndarray]) -> tuple[float, float] | None:
+    vals = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
+    if vals.size == 0:
+        return None
+    lo, hi = float(np.min(vals)), float(np.max(vals))
+    pad = max(0.01, 0.06 * (hi - lo))
+    return max(0.0, lo - pad), min(1.0, hi + pad)
+
+
+def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str], fw_labels: dict[str, str],
+                schedules: list[str], off_scale: set[tuple[str, str]], title: str, path: Path) -> None:
+    """Rows: train loss, train accuracy, test accuracy; one column per framework; schedules overlaid.
+
+    ``curves`` has columns framework, scheduler, metric, epoch, mean, lo, hi (complete runs);
+    ``loose`` has framework, scheduler, run_id, status, metric, epoch, value (running and
+    diverged runs, drawn thin and dashed). ``off_scale`` cells (at chance) are left out of
+    the accuracy axes' limits so they do not flatten the differences between the others.
+    """
+    metrics = [("train_loss", "train loss (log)"), ("train_acc", "train accuracy"), ("test_acc", "test accuracy")]
+    fig, axes = plt.subplots(3, len(frameworks), figsize=(4.6 * len(frameworks) + 0.8, 9.6), sharex=True,
+                             sharey="row", squeeze=False)
+    handles = {}
+    for r, (metric, label) in enumerate(metrics):
+        limit_values = []
+        for c, fw in enumerate(frameworks):
+            ax = axes[r][c]
+            for sched in schedules:
+                colr = colour(sched, schedules)
+                g = curves[(curves.framework == fw) & (curves.scheduler == sched) & (curves.metric == metric)]
+                if not g.empty:
+                    x = g.epoch.to_numpy() + 1
+                    ax.fill_between(x, g.lo, g.hi, color=colr, alpha=0.18, lw=0)
+                    (line,) = ax.plot(x, g["mean"], color=colr, lw=1.8)
+                    handles.setdefault(sched, line)
+                    if metric != "train_loss" and (fw, sched) not in off_scale:
+                        # the first tenth of training is far below the rest (a warmup most of
+                        # all): zoom the accuracy axes on where schedules differ
+                        skip = min(len(g) - 1, max(1, round(0.1 * len(g))))
+                        limit_values.append(g["mean"].to_numpy()[skip:])
+                lg = loose[(loose.framework == fw) & (loose.scheduler == sched) & (loose.metric == metric)]
+                for _, run in lg.groupby("run_id"):
+                    ax.plot(run.epoch + 1, run.value, color=colr, lw=1.1, ls="--", alpha=0.8)
+                    last = run.iloc[-1]
+                    ax.plot(last.epoch + 1, last.value, marker="x" if last.status == "diverged" else ">",
+                            color=colr, ms=6, ls="none")
+            if metric == "train_loss":
+                ax.set_yscale("log")
+            if r == 0:
+                ax.set_title(fw_labels[fw])
+            if r == 2:
+                ax.set_xlabel("epoch")
+            if c == 0:
+                ax.set_ylabel(label)
+        if metric != "train_loss":
+            lim = _accuracy_limits(limit_values)
+            if lim:
+                axes[r][0].set_ylim(*lim)
+                axes[r][0].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    for ax in axes.flat:
+        ax.set_xlim(left=1)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=13)
+    ordered = [s for s in schedules if s in handles]
+    fig.tight_layout(rect=(0, 0.045, 1, 1))
+    extra_h, extra_l = [], []
+    if not loose.empty:
+        extra_h += [plt.Line2D([], [], color="#555555", ls="--", marker=">", lw=1.1)]
+        extra_l += ["incomplete (dashed; > = running, x = diverged)"]
+    _legend_below(fig, [handles[s] for s in ordered] + extra_h, ordered + extra_l, ncol=len(ordered) + len(extra_l))
+    _save(fig, path)
+
+
+def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dict[str, str],
+                        schedules: list[str], title: str, path: Path) -> None:
+    """Final test accuracy per schedule (rows) and framework (panels): seeds as small dots,
+    the mean with its 95% t interval, and the published d2l figure as an open diamond.
+
+    Each cell dict: framework, scheduler, seeds (list of final accuracies of complete runs),
+    mean, low, high (None without an interval), published (float or None), label (text shown
+    when there is no mean: 'missing', 'diverged', 'running')."""
+    rows = list(reversed(schedules))
+    fig, axes = plt.subplots(1, len(frameworks), figsize=(4.6 * len(frameworks) + 0.8, 0.55 * len(rows) + 1.9),
+                             sharey=True, sharex=True, squeeze=False)
+    on_scale = []
+    for cell in cells:
+        if cell["mean"] is not None and not cell["off_scale"]:
+            on_scale += [cell["low"] if cell["low"] is not None else cell["mean"],
+                         cell["high"] if cell["high"] is not None else cell["mean"], *cell["seeds"]]
+        if cell["published"] is not None:
+            on_scale.append(cell["published"])
+    lo, hi = (min(on_scale), max(on_scale)) if on_scale else (0.0, 1.0)
+    pad = max(0.004, 0.08 * (hi - lo))
+    lo, hi = lo - pad, hi + pad
+    by_key = {(c["framework"], c["scheduler"]): c for c in cells}
+    for ax, fw in zip(axes[0], frameworks):
+        for y, sched in enumerate(rows):
+            cell = by_key.get((fw, sched))
+            colr = colour(sched, schedules)
+            if cell is None:
+                continue
+            if cell["published"] is not None:
+                ax.scatter([cell["published"]], [y - 0.22], **PUBLISHED_STYLE)
+            if cell["mean"] is None:
+                ax.text(0.5, y, cell["label"], transform=ax.get_yaxis_transform(), ha="center", va="center",
+                        color="#777777", fontsize=10, style="italic")
+                continue
+            if cell["off_scale"]:
+                ax.annotate(f"◀ {cell['mean']:.1%} (chance)", xy=(0.01, y), xycoords=("axes fraction", "data"), va="center",
+                            ha="left", color=colr, fontsize=10)
+                continue
+            seeds = np.asarray(cell["seeds"], dtype=float)
+            ax.scatter(seeds, np.full(seeds.size, y + 0.16), s=14, color=colr, alpha=0.55, lw=0, zorder=3)
+            if cell["low"] is not None:
+                ax.errorbar([cell["mean"]], [y], xerr=[[cell["mean"] - cell["low"]], [cell["high"] - cell["mean"]]],
+                            fmt="o", color=colr, ms=7, capsize=4, lw=2, zorder=4)
+            else:
+                ax.plot([cell["mean"]], [y], "o", color=colr, ms=7, mfc="white", mew=2, zorder=4)
+        ax.set_title(fw_labels[fw])
+        ax.set_xlim(lo, hi)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1 if hi - lo < 0.05 else 0))
+        ax.set_xlabel("final test accuracy")
+        ax.grid(axis="y", visible=False)
+    axes[0][0].set_yticks(range(len(rows)), rows)
+    axes[0][0].set_ylim(-0.6, len(rows) - 0.4)
+    for tick, sched in zip(axes[0][0].get_yticklabels(), rows):
+        tick.set_color(colour(sched, schedules))
+        tick.set_fontweight("bold")
+    fig.suptitle(title, x=0.01, ha="left", fontsize=13)
+    fig.tight_layout(rect=(0, 0.12 if len(rows) > 3 else 0.18, 1, 1))
+    legend = [
+        plt.Line2D([], [], color="#555555", marker="o", lw=2, ms=7),
+        plt.Line2D([], [], color="#555555", marker="o", lw=0, ms=4, alpha=0.55),
+        plt.Line2D([], [], color="#555555", marker="o", lw=0, ms=7, mfc="white", mew=2),
+        plt.Line2D([], [], color="#444444", marker="D", lw=0, ms=7, mfc="white", mew=1.4),
+    ]
+    _legend_below(fig, legend, ["mean, 95% t interval over seeds", "one seed", "single seed (no interval)",
+                                "published d2l figure"], ncol=4)
+    _save(fig, path)
