@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 DATA_DIR := /usr/share/datasets/fashion-mnist
 ARGS ?=
 
-.PHONY: setup data run test bench clean
+.PHONY: setup data browser run test bench report clean
 
-setup: $(STAMP) data
+setup: $(STAMP) data browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,18 @@ data:
 	  echo "Fashion-MNIST: not installed system-wide; the first run downloads it to ~/.cache/harness"; \
 	fi
 
+# Headless Chromium checks that the report renders (tests/test_report.py); Debian's package when
+# we can install it, otherwise that one test is skipped.
+browser:
+	@if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then \
+	  echo "Chromium: $$(command -v chromium || echo /usr/bin/chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Chromium: installing Debian's chromium (renders the report in tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "Chromium: not installed; the report's browser test will be skipped"; \
+	fi
+
 run: setup
 	$(PY) -m harness $(ARGS)
 
@@ -36,6 +48,10 @@ test: setup
 
 bench: setup
 	$(PY) -m benchmarks.bench $(ARGS)
+
+# HTML + Markdown + PNG report of every run under results/ (written to results/_report/).
+report: $(STAMP)
+	$(PY) -m harness report results $(ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -110,6 +110,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
     fig, axes = plt.subplots(3, len(frameworks), figsize=(4.6 * len(frameworks) + 0.8, 9.6), sharex=True,
                              sharey="row", squeeze=False)
     handles = {}
+    ends = []  # where each incomplete run stops: marked once the axes' limits are known
     for r, (metric, label) in enumerate(metrics):
         limit_values = []
         for c, fw in enumerate(frameworks):
@@ -131,8 +132,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
                 for _, run in lg.groupby("run_id"):
                     ax.plot(run.epoch + 1, run.value, color=colr, lw=1.1, ls="--", alpha=0.8)
                     last = run.iloc[-1]
-                    ax.plot(last.epoch + 1, last.value, marker="x" if last.status == "diverged" else ">",
-                            color=colr, ms=6, ls="none")
+                    ends.append((ax, last.epoch + 1, last.value, last.status, colr, metric))
             if metric == "train_loss":
                 ax.set_yscale("log")
             if r == 0:
@@ -148,6 +148,15 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
                 axes[r][0].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     for ax in axes.flat:
         ax.set_xlim(left=1)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    for ax, x, y, status, colr, metric in ends:
+        # a diverged run's last loss is not finite and its accuracy is usually below the zoomed
+        # axis: pin the marker to the edge so the reader still sees where it stopped
+        lo, hi = ax.get_ylim()
+        if not np.isfinite(y):
+            y = hi if metric == "train_loss" else lo
+        ax.plot(x, min(max(y, lo), hi), marker="x" if status == "diverged" else ">", color=colr, ms=8, mew=2,
+                ls="none", clip_on=False, zorder=6)
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)
     ordered = [s for s in schedules if s in handles]
     fig.tight_layout(rect=(0, 0.045, 1, 1))
@@ -168,7 +177,7 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
     mean, low, high (None without an interval), published (float or None), label (text shown
     when there is no mean: 'missing', 'diverged', 'running')."""
     rows = list(reversed(schedules))
-    fig, axes = plt.subplots(1, len(frameworks), figsize=(4.6 * len(frameworks) + 0.8, 0.55 * len(rows) + 1.9),
+    fig, axes = plt.subplots(1, len(frameworks), figsize=(max(8.0, 4.6 * len(frameworks) + 0.8), 0.55 * len(rows) + 2.1),
                              sharey=True, sharex=True, squeeze=False)
     on_scale = []
     for cell in cells:
@@ -198,7 +207,8 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
                             ha="left", color=colr, fontsize=10)
                 continue
             seeds = np.asarray(cell["seeds"], dtype=float)
-            ax.scatter(seeds, np.full(seeds.size, y + 0.16), s=14, color=colr, alpha=0.55, lw=0, zorder=3)
+            if seeds.size > 1:
+                ax.scatter(seeds, np.full(seeds.size, y + 0.16), s=14, color=colr, alpha=0.55, lw=0, zorder=3)
             if cell["low"] is not None:
                 ax.errorbar([cell["mean"]], [y], xerr=[[cell["mean"] - cell["low"]], [cell["high"] - cell["mean"]]],
                             fmt="o", color=colr, ms=7, capsize=4, lw=2, zorder=4)
@@ -215,7 +225,8 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
         tick.set_color(colour(sched, schedules))
         tick.set_fontweight("bold")
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)
-    fig.tight_layout(rect=(0, 0.12 if len(rows) > 3 else 0.18, 1, 1))
+    legend_inches = 0.45 if len(frameworks) > 1 else 0.7  # one legend row, or two
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     legend = [
         plt.Line2D([], [], color="#555555", marker="o", lw=2, ms=7),
         plt.Line2D([], [], color="#555555", marker="o", lw=0, ms=4, alpha=0.55),
@@ -223,5 +234,5 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
         plt.Line2D([], [], color="#444444", marker="D", lw=0, ms=7, mfc="white", mew=1.4),
     ]
     _legend_below(fig, legend, ["mean, 95% t interval over seeds", "one seed", "single seed (no interval)",
-                                "published d2l figure"], ncol=4)
+                                "published d2l figure"], ncol=4 if len(frameworks) > 1 else 2)
     _save(fig, path)

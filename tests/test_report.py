@@ -1,0 +1,336 @@
+"""The report on a small synthetic results table with known numbers (tests/synthetic_results.py).
+
+Fast and framework-free: the parquet files are written with harness.results.write_epochs, so the
+schema is the real one; the report runs in a subprocess that must import no ML framework.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import report
+from harness.report_stats import mean_ci, paired_difference, prediction_half_width, ranks, spearman, t975
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synthetic_results  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+
+# Hand-computed: values 0.89, 0.90, 0.91 have mean 0.90 and s = 0.01, so the 95% half-width is
+# t(0.975, 2) * 0.01 / sqrt(3) = 4.302653 * 0.01 / 1.7320508 = 0.0248414.
+CONSTANT_HALF = 0.0248414
+
+
+# ------------------------------------------------------------------------------ statistics
+
+
+def test_t_quantiles_match_the_tables():
+    assert t975(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t975(2) == pytest.approx(4.3027, abs=1e-4)
+    assert t975(10) == pytest.approx(2.2281, abs=1e-4)
+    assert t975(30) == pytest.approx(2.0423, abs=1e-4)
+    # past the table: the Cornish-Fisher expansion against exact values
+    assert t975(31) == pytest.approx(2.039513, abs=2e-5)
+    assert t975(60) == pytest.approx(2.000298, abs=2e-5)
+    assert t975(120) == pytest.approx(1.979930, abs=2e-5)
+    assert t975(10**6) == pytest.approx(1.959966, abs=2e-5)
+    with pytest.raises(ValueError, match="df=0"):
+        t975(0)
+
+
+def test_mean_ci_of_a_known_sample():
+    e = mean_ci([0.89, 0.90, 0.91])
+    assert e.mean == pytest.approx(0.90)
+    assert e.half == pytest.approx(CONSTANT_HALF, abs=1e-7)
+    assert (e.low, e.high) == pytest.approx((0.90 - CONSTANT_HALF, 0.90 + CONSTANT_HALF), abs=1e-7)
+    assert e.n == 3
+
+
+def test_mean_ci_single_seed_and_non_finite_values():
+    one = mean_ci([0.88])
+    assert (one.mean, one.half, one.n) == (0.88, None, 1)
+    assert one.excludes_zero() is None
+    assert mean_ci([float("nan"), 0.5, float("inf")]).n == 1
+    assert mean_ci([]) is None
+
+
+def test_paired_difference_uses_shared_seeds_only():
+    a = {0: 0.905, 1: 0.915, 2: 0.92, 7: 0.5}
+    b = {0: 0.89, 1: 0.90, 2: 0.91}
+    d = paired_difference(a, b)
+    # differences 0.015, 0.015, 0.010: mean 0.0133333, s = 0.0028868, half = 4.302653 * s / sqrt(3)
+    assert d.n == 3
+    assert d.mean == pytest.approx(0.0133333, abs=1e-7)
+    assert d.half == pytest.approx(0.0071711, abs=1e-6)
+    assert d.excludes_zero() is True
+    assert paired_difference({0: 1.0}, {1: 1.0}) is None
+
+
+def test_spearman_with_and_without_ties():
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert list(ranks([0.9, 0.8, 0.9])) == [2.5, 1.0, 2.5]
+    # with ties: Pearson correlation of the average ranks (1.5, 1.5, 3) and (1, 2, 3)
+    assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(0.8660254, abs=1e-7)
+    assert spearman([1, 2], [2, 1]) is None
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_prediction_interval_is_wider_than_the_mean_interval():
+    assert prediction_half_width(0.01, 3) == pytest.approx(4.302653 * 0.01 * math.sqrt(4 / 3), abs=1e-7)
+    with pytest.raises(ValueError):
+        prediction_half_width(0.01, 1)
+
+
+# ---------------------------------------------------------------------------- the summary
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory) -> Path:
+    return synthetic_results.build(tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def summaries(results_dir):
+    df = report.load_results(results_dir)
+    runs = report.summarise_runs(df)
+    pooled = report.pooled_seed_sd(runs)
+    published = report.load_published()
+    return {p: report.summarise_protocol(df, runs, p, published, pooled) for p in ("clean", "d2l")}
+
+
+def test_published_reference_is_data_with_its_source():
+    text = report.REFERENCE_CSV.read_text()
+    assert "d2l-ai/d2l-en" in text and "chapter_optimization/lr-scheduler.md" in text and "1.0.3" in text
+    pub = report.load_published()
+    assert len(pub) == 15 and set(pub.framework) == {"torch", "tf", "mxnet"}
+    assert "factor" not in set(pub.scheduler)
+    row = pub[(pub.framework == "mxnet") & (pub.scheduler == "sqrt")].iloc[0]
+    assert (row.train_loss, row.train_acc, row.test_acc) == (0.523, 0.810, 0.815)
+
+
+def test_cell_numbers(summaries):
+    clean = summaries["clean"]
+    assert clean.frameworks == ["torch", "tf"]
+    assert clean.schedules == ["constant", "sqrt", "cosine", "warmup"]
+    c = clean.cell("torch", "constant")
+    assert c.final.mean == pytest.approx(0.90) and c.final.half == pytest.approx(CONSTANT_HALF, abs=1e-7)
+    assert c.best.mean == pytest.approx(0.90)
+    assert c.gap.mean == pytest.approx(0.03)
+    assert c.seconds_per_epoch == pytest.approx(1.25)  # the 5 s first epoch is excluded
+    assert c.published == 0.877 and c.delta_published == pytest.approx(0.023)
+    assert c.epochs_to_target == [4, 4, 3]
+    cos = clean.cell("torch", "cosine").vs_constant
+    assert cos.mean == pytest.approx(0.0133333, abs=1e-7) and cos.half == pytest.approx(0.0071711, abs=1e-6)
+    warm = clean.cell("torch", "warmup")
+    assert warm.vs_constant.excludes_zero() is False  # +1.67 pp but inside the noise
+    assert (warm.n_complete, warm.n_diverged, warm.n_running) == (3, 1, 0)
+    assert warm.final.n == 3  # the diverged run is counted, not averaged
+    assert clean.cell("tf", "constant").epochs_to_target == [None, 5, 4]
+    tf_cos = clean.cell("tf", "cosine")
+    assert (tf_cos.n_complete, tf_cos.n_running) == (3, 1) and tf_cos.final.mean == pytest.approx(0.90)
+    assert clean.cell("tf", "warmup").missing and clean.cell("tf", "warmup").state() == "missing"
+
+
+def test_rank_correlation(summaries):
+    # common schedules constant, sqrt, cosine: torch means 0.900, 0.8867, 0.9133 (ranks 2, 1, 3),
+    # tf means 0.8833, 0.895, 0.900 (ranks 1, 2, 3): rho = 1 - 6 * 2 / (3 * 8) = 0.5
+    rho, n = summaries["clean"].rank_correlations[("torch", "tf")]
+    assert n == 3 and rho == pytest.approx(0.5)
+
+
+def test_reproduction_of_published_figures(summaries):
+    d2l = summaries["d2l"]
+    const, cos = d2l.cell("torch", "constant"), d2l.cell("torch", "cosine")
+    assert const.final.n == 1 and const.final.half is None
+    # n=1: the seed SD is pooled over the torch clean cells (4 cells, 2 dof each)
+    sds = [np.std(v, ddof=1) for (p, f, _), v in synthetic_results.FINAL.items() if p == "clean" and f == "torch"]
+    band = t975(2) * math.sqrt(np.mean(np.square(sds))) * math.sqrt(4 / 3)
+    assert const.reproduce_band == pytest.approx(band, abs=1e-9)
+    assert const.reproduces is True and const.delta_published == pytest.approx(0.0, abs=1e-12)
+    assert cos.reproduces is False and cos.delta_published == pytest.approx(-0.104)
+
+
+def test_findings_and_headline(summaries):
+    text = "\n".join(report.findings(summaries["clean"]))
+    assert "PyTorch: **warmup** wins with 91.67%" in text
+    assert "TensorFlow: **cosine** wins with 90.00%" in text
+    assert "ρ = 0.50" in text
+    assert "beyond the noise: sqrt −1.3 pp and cosine +1.3 pp" in text
+    assert "inside the noise (95% CI includes zero): warmup +1.7 pp" in text
+    assert "PyTorch warmup: 1 of 4 runs diverged" in text
+    assert "TensorFlow cosine: 1 of 4 runs incomplete" in text
+    assert "TensorFlow warmup has no runs" in text
+    d2l = "\n".join(report.findings(summaries["d2l"]))
+    assert "reproduced within our seed spread: 1 of 2 (PyTorch constant)" in d2l
+    assert "PyTorch cosine (80.0% vs 90.4%, −10.4 pp" in d2l
+    head = report.headline([summaries["clean"], summaries["d2l"]])
+    assert head.startswith("The best schedule depends on the framework (clean protocol): warmup in PyTorch (91.7%")
+    assert "cosine in TensorFlow (90.0%" in head
+
+
+def test_table_shows_states_and_intervals(summaries):
+    rows = {(r["framework"], r["scheduler"]): r for r in report.table_rows(summaries["clean"])}
+    assert rows[("PyTorch", "constant")]["final"] == "90.00 ± 2.48%"
+    assert rows[("PyTorch", "constant")]["epochs88"] == "4 (3–4)"
+    assert rows[("PyTorch", "constant")]["vs_constant"] == "baseline"
+    assert rows[("PyTorch", "cosine")]["vs_constant"] == "+1.33 pp [+0.62, +2.05]"
+    assert rows[("TensorFlow", "constant")]["epochs88"] == "4.5 (4–5), 1 of 3 never"
+    assert rows[("PyTorch", "warmup")]["runs"] == "3 + 1 diverged"
+    assert rows[("TensorFlow", "cosine")]["runs"] == "3 + 1 running"
+    assert rows[("TensorFlow", "warmup")]["runs"] == "missing"
+    assert rows[("PyTorch", "constant")]["time"] == "1.25"
+    d2l = {(r["framework"], r["scheduler"]): r for r in report.table_rows(summaries["d2l"])}
+    assert d2l[("PyTorch", "constant")]["final"] == "87.70% (n=1)"
+    assert d2l[("PyTorch", "constant")]["delta"].endswith("✓")
+    assert d2l[("PyTorch", "cosine")]["delta"] == "−10.4 pp ✗"
+
+
+def test_epochs_to_target_never():
+    assert report._epochs_to_target([None, None]) == "never"
+    assert report._epochs_to_target([7]) == "7"
+
+
+# ------------------------------------------------------------------------- the documents
+
+
+@pytest.fixture(scope="module")
+def built(results_dir, tmp_path_factory):
+    """Run the report as a user would, in a subprocess, and say which frameworks it imported."""
+    out = tmp_path_factory.mktemp("report")
+    code = (
+        "import sys, json\n"
+        "from harness.cli import main\n"
+        "try:\n"
+        f"    main(['report', {str(results_dir)!r}, '--out', {str(out)!r}])\n"
+        "except SystemExit as exc:\n"
+        "    rc = exc.code\n"
+        "print(json.dumps({'rc': rc, 'frameworks': [m for m in ('torch', 'tensorflow', 'keras', 'mxnet', 'jax')"
+        " if m in sys.modules]}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out, result, proc
+
+
+def test_report_imports_no_framework(built):
+    _, result, proc = built
+    assert result == {"rc": 0, "frameworks": []}
+    assert "wrote" in proc.stdout and "index.html" in proc.stdout
+
+
+def test_html_is_self_contained(built):
+    out, _, _ = built
+    page = (out / "index.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+    images = re.findall(r"<img\b[^>]*>", page)
+    assert len(images) == 6  # three figures per protocol
+    for tag in images:
+        src = re.search(r'src="([^"]+)"', tag).group(1)
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+        assert re.search(r'alt="[^"]+"', tag)
+    # headline first, then the protocols' sections
+    assert page.index('class="headline"') < page.index("<h2>")
+    assert "Clean protocol" in page and "d2l protocol" in page
+
+
+def test_markdown_references_existing_pngs(built):
+    out, _, _ = built
+    md = (out / "report.md").read_text()
+    refs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert sorted(refs) == sorted(f"{k}_{p}.png" for k in ("lr", "curves", "final") for p in ("clean", "d2l"))
+    for ref in refs:
+        assert (out / ref).read_bytes().startswith(b"\x89PNG")
+    assert md.startswith("# ") and "| framework | schedule |" in md and "---:|" in md
+
+
+def test_default_output_is_skipped_by_parquet_readers(results_dir, tmp_path):
+    import pandas as pd
+
+    work = tmp_path / "results"
+    shutil.copytree(results_dir, work)
+    assert report.main([str(work)]) == 0
+    assert (work / report.DEFAULT_OUT / "index.html").exists()
+    assert len(pd.read_parquet(work)) == len(report.load_results(work))  # the PNGs do not break readers
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "only-config"])
+def test_no_runs_is_one_line_and_exit_2(tmp_path, case):
+    target = tmp_path / "results"
+    if case != "missing":
+        target.mkdir()
+    if case == "only-config":
+        (target / "run").mkdir()
+        (target / "run" / "_config.yaml").write_text("seed: 0\n")
+    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(target)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("harness report: error:") and str(target) in lines[0]
+
+
+def test_running_only_and_single_seed(tmp_path):
+    """Nothing complete yet: the report still renders, says so, and shows n=1 where there is one seed."""
+    synthetic_results.write_run(tmp_path, "clean", "mxnet", "cosine", 0, [0.7, 0.8], "running")
+    synthetic_results.write_run(tmp_path, "clean", "mxnet", "constant", 0, [0.8, 0.9, 0.9, 0.9, 0.9], "complete")
+    index = report.build_report(tmp_path, tmp_path / "out")
+    page = index.read_text()
+    assert "n=1" in page and "running" in page and "MXNet" in page
+
+
+def test_diverged_only_cell_does_not_crash(tmp_path):
+    rows_dir = tmp_path / "r"
+    synthetic_results.write_run(rows_dir, "clean", "torch", "factor", 0, [0.1, 0.1], "diverged")
+    synthetic_results.write_run(rows_dir, "clean", "torch", "constant", 0, [0.8, 0.85, 0.87, 0.88, 0.89], "complete")
+    report.build_report(rows_dir, tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| PyTorch | factor | 0 + 1 diverged | diverged |" in md
+
+
+# ---------------------------------------------------------------------------------- browser
+
+
+def _chromium(url: str, shot: Path, size: str = "1400,3000") -> str:
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    try:
+        proc = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", f"--screenshot={shot}", f"--window-size={size}",
+             "--enable-logging=stderr", "--v=0", url],
+            capture_output=True, text=True, timeout=120, env=dict(os.environ, HOME=profile),
+        )
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    return proc.stderr
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (Debian package chromium; `make setup` installs it as root)")
+def test_page_renders_in_headless_chromium_without_console_errors(built, tmp_path):
+    # the check itself must catch a page that logs (otherwise "no errors" proves nothing)
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html><body><script>throw new Error('boom')</script></body></html>")
+    assert "Uncaught Error: boom" in _chromium(bad.as_uri(), tmp_path / "bad.png", "400,300")
+
+    out, _, _ = built
+    shot = tmp_path / "page.png"
+    log = _chromium((out / "index.html").as_uri(), shot)
+    assert shot.exists() and shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000
+    console = [line for line in log.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+    assert console == []
