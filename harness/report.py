@@ -299,6 +299,8 @@ def pct(x: float | None, digits: int = 1) -> str:
 def pp(x: float, digits: int = 1) -> str:
     """Percentage points with an explicit sign; a true minus sign for readability."""
     s = f"{100 * x:+.{digits}f}"
+    if float(s) == 0:
+        s = s[1:]  # no sign on a difference that rounds to zero
     return s.replace("-", "−") + " pp"
 
 
@@ -351,7 +353,7 @@ def findings(s: ProtocolSummary) -> list[str]:
     # 2. does the ranking agree across frameworks?
     rhos = [(a, b, rho, n) for (a, b), (rho, n) in s.rank_correlations.items()]
     if rhos:
-        parts = [f"{fw_label(a)} vs {fw_label(b)} ρ = {rho:.2f} ({agreement_word(rho)}, {n} schedules)"
+        parts = [f"{fw_label(a)} vs {fw_label(b)} ρ = {rho:.2f} ({agreement_word(rho)}, {n} schedules)".replace("-", "−")
                  if rho is not None else f"{fw_label(a)} vs {fw_label(b)} not computable ({n} common schedule{'s' if n != 1 else ''}, 3 needed)"
                  for a, b, rho, n in rhos]
         out.append("Schedule rankings across frameworks (Spearman rank correlation of mean final test accuracy): "
@@ -401,7 +403,10 @@ def findings(s: ProtocolSummary) -> list[str]:
         if yes or no or unjudged:
             total = len(yes) + len(no) + len(unjudged)
             text = f"Published d2l figures reproduced within our seed spread: {len(yes)} of {total}"
-            text += f" ({join_words(yes)})" if yes else ""
+            if yes and len(yes) == total:
+                text = f"Published d2l figures reproduced within our seed spread: all {total}"
+            elif yes:
+                text += f" ({join_words(yes)})"
             text += f"; not reproduced: {join_words(no)}" if no else ""
             text += f"; not judged: {join_words(unjudged)}" if unjudged else ""
             out.append(text + ".")
@@ -577,7 +582,7 @@ def html_table(rows: list[dict[str, str]]) -> str:
                 value = f'<span class="swatch" style="background:{_colour(r[key])}"></span>{value}'
             cells.append(f'<td class="{"num" if num else "txt"}">{value}</td>')
         body.append(f'<tr class="{" ".join(classes)}">' + "".join(cells) + "</tr>")
-    return f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return f'<div class="scroll"><table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _colour(scheduler: str) -> str:
@@ -707,8 +712,8 @@ h3 { font-size: 18px; margin: 28px 0 6px; }
 figure { margin: 18px 0 26px; }
 figure img { display:block; max-width:100%; height:auto; border:1px solid var(--rule); border-radius:4px; }
 figcaption { color: var(--muted); font-size: 14px; margin-top: 6px; }
-table { border-collapse: collapse; font-size: 14px; margin: 8px 0 12px; width: 100%; }
-th, td { padding: 5px 9px; border-bottom: 1px solid var(--rule); vertical-align: top; }
+table { border-collapse: collapse; font-size: 13.5px; margin: 8px 0 12px; width: 100%; }
+th, td { padding: 5px 7px; border-bottom: 1px solid var(--rule); vertical-align: top; }
 th { background: #fafafc; font-weight: 600; border-bottom: 2px solid #cfcfd6; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.txt, th.txt { text-align: left; white-space: nowrap; }
@@ -717,6 +722,7 @@ tr.muted td { color: var(--muted); }
 tbody tr:hover td { background: #f7fbff; }
 .swatch { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:7px; vertical-align:0; }
 .notes { color: var(--muted); font-size: 14px; }
+.scroll { overflow-x: auto; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.92em;
   background:#f2f2f5; padding: 1px 4px; border-radius: 3px; }
 """
@@ -734,7 +740,9 @@ def _inline_md(text: str) -> str:
 def inventory(runs: pd.DataFrame) -> list[str]:
     """Lines describing what was run: frameworks, versions, devices, sizes, commits."""
     lines = []
-    for (protocol, fw), g in runs.groupby(["protocol", "framework"], sort=False):
+    runs = runs.assign(_p=runs.protocol.map({p: i for i, p in enumerate(PROTOCOL_ORDER)}).fillna(99),
+                       _f=runs.framework.map({f: i for i, f in enumerate(FRAMEWORK_ORDER)}).fillna(99))
+    for (_, _, protocol, fw), g in runs.groupby(["_p", "_f", "protocol", "framework"]):
         versions = ", ".join(sorted(set(g.framework_version)))
         devices = ", ".join(sorted(set(g.device)))
         tf32 = sorted({str(v) for v in g.tf32 if v is not None and v == v})
@@ -742,7 +750,7 @@ def inventory(runs: pd.DataFrame) -> list[str]:
         epochs = ", ".join(str(e) for e in sorted(set(g.epochs_planned)))
         seeds = ", ".join(str(x) for x in sorted(set(g.seed)))
         lines.append(f"{protocol} · {fw_label(fw)} {versions} on {devices}"
-                     + (f" (TF32 {'/'.join(tf32)})" if tf32 else "")
+                     + (f" (TF32 {'/'.join({'True': 'on', 'False': 'off'}.get(t, t) for t in tf32)})" if tf32 else "")
                      + f": {len(g)} runs, seeds {seeds}, {epochs} epochs, train/test images {sizes}")
     return lines
 

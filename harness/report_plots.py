@@ -25,6 +25,7 @@ SCHEDULE_COLOURS = {
 _SPARE_COLOURS = ["#CC79A7", "#F0E442", "#999999", "#8C564B", "#17BECF"]
 PUBLISHED_STYLE = dict(marker="D", s=46, facecolor="white", edgecolor="#444444", linewidth=1.4, zorder=5)
 DPI = 110
+PANEL_WIDTH = 4.0  # inches per framework: three panels fit the page's 1160 px column at DPI
 
 plt.rcParams.update(
     {
@@ -62,28 +63,42 @@ def _legend_below(fig, handles, labels, ncol: int) -> None:
 
 def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_epoch: dict[str, int],
                         fw_labels: dict[str, str], schedules: list[str], title: str, path: Path) -> None:
-    """One panel per framework key (a key may name several frameworks that share sequences);
-    x in epochs (update / updates per epoch), every update drawn."""
+    """One column per framework key (a key may name several frameworks that share sequences).
+    Top row: linear axes against epochs, every update drawn. Bottom row: both axes logarithmic
+    against the update count, so that what happens within the first epoch (per-update
+    schedules) and small final rates (0.01 vs 0.001) are visible too."""
     keys = list(sequences)
-    fig, axes = plt.subplots(1, len(keys), figsize=(max(8.0, 4.6 * len(keys) + 0.8), 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(2, len(keys), figsize=(max(8.0, PANEL_WIDTH * len(keys) + 0.8), 6.6), sharey="row",
+                             squeeze=False)
     handles = {}
-    for ax, key in zip(axes[0], keys):
+    for c, key in enumerate(keys):
         spe = steps_per_epoch[key]
+        top, bottom = axes[0][c], axes[1][c]
         for sched in schedules:
             lrs = sequences[key].get(sched)
             if lrs is None:
                 continue
-            x = np.arange(lrs.size) / spe
-            (line,) = ax.plot(x, lrs, color=colour(sched, schedules), lw=1.8, alpha=0.9, drawstyle="steps-post")
+            colr = colour(sched, schedules)
+            updates = np.arange(lrs.size)
+            (line,) = top.plot(updates / spe, lrs, color=colr, lw=1.8, alpha=0.9, drawstyle="steps-post")
             handles[sched] = line
-        ax.set_title(fw_labels[key])
-        ax.set_xlabel("epoch (every update drawn)")
-        ax.set_xlim(left=0)
-        ax.set_ylim(bottom=0)
+            positive = lrs > 0  # a rate of 0 (a warmup's first update) has no logarithm
+            bottom.plot(updates[positive] + 1, lrs[positive], color=colr, lw=1.8, alpha=0.9, drawstyle="steps-post")
+        top.set_title(fw_labels[key])
+        top.set_xlabel("epoch")
+        top.set_xlim(left=0)
+        top.set_ylim(bottom=0)
+        bottom.set_xscale("log")
+        bottom.set_yscale("log")
+        bottom.set_xlabel("update (log scale; 1 = first)")
+        bottom.axvline(spe + 1, color="#999999", lw=1, ls=":")
+        bottom.text(spe + 1, 0.03, " end of epoch 1", transform=bottom.get_xaxis_transform(), va="bottom",
+                    ha="left", fontsize=9, color="#777777")
     axes[0][0].set_ylabel("learning rate")
+    axes[1][0].set_ylabel("learning rate (log)")
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)
     ordered = [s for s in schedules if s in handles]
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.45 / 6.6, 1, 1))
     _legend_below(fig, [handles[s] for s in ordered], ordered, ncol=len(ordered))
     _save(fig, path)
 
@@ -107,7 +122,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
     the accuracy axes' limits so they do not flatten the differences between the others.
     """
     metrics = [("train_loss", "train loss (log)"), ("train_acc", "train accuracy"), ("test_acc", "test accuracy")]
-    fig, axes = plt.subplots(3, len(frameworks), figsize=(4.6 * len(frameworks) + 0.8, 9.6), sharex=True,
+    fig, axes = plt.subplots(3, len(frameworks), figsize=(PANEL_WIDTH * len(frameworks) + 0.8, 9.6), sharex=True,
                              sharey="row", squeeze=False)
     handles = {}
     ends = []  # where each incomplete run stops: marked once the axes' limits are known
@@ -145,6 +160,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
             lim = _accuracy_limits(limit_values)
             if lim:
                 axes[r][0].set_ylim(*lim)
+                axes[r][0].yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
                 axes[r][0].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     for ax in axes.flat:
         ax.set_xlim(left=1)
@@ -177,7 +193,7 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
     mean, low, high (None without an interval), published (float or None), label (text shown
     when there is no mean: 'missing', 'diverged', 'running')."""
     rows = list(reversed(schedules))
-    fig, axes = plt.subplots(1, len(frameworks), figsize=(max(8.0, 4.6 * len(frameworks) + 0.8), 0.55 * len(rows) + 2.1),
+    fig, axes = plt.subplots(1, len(frameworks), figsize=(max(8.0, PANEL_WIDTH * len(frameworks) + 0.8), 0.55 * len(rows) + 2.1),
                              sharey=True, sharex=True, squeeze=False)
     on_scale = []
     for cell in cells:
@@ -216,7 +232,8 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
                 ax.plot([cell["mean"]], [y], "o", color=colr, ms=7, mfc="white", mew=2, zorder=4)
         ax.set_title(fw_labels[fw])
         ax.set_xlim(lo, hi)
-        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1 if hi - lo < 0.05 else 0))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1 if hi - lo < 0.04 else 0))
         ax.set_xlabel("final test accuracy")
         ax.grid(axis="y", visible=False)
     axes[0][0].set_yticks(range(len(rows)), rows)

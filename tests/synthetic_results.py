@@ -15,6 +15,7 @@ d2l protocol, torch only, one seed: constant ends at exactly the published 0.877
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def _lrs(scheduler: str, epoch: int) -> list[float]:
 
 
 def _rows(protocol: str, framework: str, scheduler: str, seed: int, test_accs: list[float], status: str) -> list[dict]:
-    run_id = f"{protocol[:2]}{framework}{scheduler}{seed}".ljust(16, "0")[:16]
+    run_id = hashlib.sha256(f"{protocol}-{framework}-{scheduler}-{seed}".encode()).hexdigest()[:16]
     rows = []
     for epoch, acc in enumerate(test_accs):
         diverged_here = status == "diverged" and epoch == len(test_accs) - 1

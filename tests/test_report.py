@@ -334,3 +334,29 @@ def test_page_renders_in_headless_chromium_without_console_errors(built, tmp_pat
     assert shot.exists() and shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000
     console = [line for line in log.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
     assert console == []
+
+
+def test_learning_rate_panels_merge_only_identical_sequences(results_dir, summaries):
+    df = report.load_results(results_dir)
+    seqs, spe, labels = report.lr_sequences(df, summaries["clean"])
+    # torch and tf ran the same rates (tf has no warmup run: merged where both have one)
+    assert list(labels.values()) == ["the same in PyTorch and TensorFlow"]
+    merged = next(iter(seqs.values()))
+    assert sorted(merged) == ["constant", "cosine", "sqrt", "warmup"]
+    assert merged["warmup"].size == synthetic_results.EPOCHS * synthetic_results.STEPS_PER_EPOCH
+    assert merged["warmup"][:3] == pytest.approx([0.0, 0.03, 0.06])
+
+    # a framework whose cosine differs gets its own panel
+    other = results_dir.parent / "lr-differs"
+    shutil.copytree(results_dir, other)
+    rows = synthetic_results._rows("clean", "tf", "cosine", 0, [0.9] * synthetic_results.EPOCHS, "complete")
+    for row in rows:
+        row["step_lrs"] = [0.05] * synthetic_results.STEPS_PER_EPOCH
+    from harness.results import write_epochs
+
+    write_epochs(other / "clean-tf-cosine-s0", rows)
+    df2 = report.load_results(other)
+    runs = report.summarise_runs(df2)
+    s2 = report.summarise_protocol(df2, runs, "clean", report.load_published(), {})
+    _, _, labels2 = report.lr_sequences(df2, s2)
+    assert labels2 == {"torch": "PyTorch", "tf": "TensorFlow"}
