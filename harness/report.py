@@ -772,7 +772,8 @@ def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.
            out: Path) -> tuple[str, str]:
     title = "Learning-rate schedules on Fashion-MNIST: PyTorch, TensorFlow, MXNet"
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    shas = ", ".join(sorted(set(runs.git_sha)))
+    commits = sorted(set(runs.git_sha))
+    shas = ", ".join(commits[:2]) + (f" and {len(commits) - 2} more" if len(commits) > 2 else "")
     meta = (f"{len(runs)} runs from {results_dir} · modern LeNet, batch {', '.join(map(str, sorted(set(runs.batch_size))))}, "
             f"SGD · generated {when} · code {shas}")
     head = headline(summaries)

@@ -57,8 +57,17 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _legend_below(fig, handles, labels, ncol: int) -> None:
-    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, -0.01))
+def _finish_with_legend(fig, handles, labels) -> None:
+    """Lay the axes out above a legend that fits the figure's width (in as few rows as needed)."""
+    width = fig.get_figwidth()
+    item = [0.75 + 0.075 * len(label) for label in labels]  # inches: marker + text at legend.fontsize
+    ncol = len(labels)
+    while ncol > 1 and max(sum(item[i:i + ncol]) for i in range(0, len(item), ncol)) > width - 0.3:
+        ncol -= 1
+    rows = math.ceil(len(labels) / ncol)
+    ncol = math.ceil(len(labels) / rows)  # balanced rows: 4 + 3, not 6 + 1
+    fig.tight_layout(rect=(0, (0.2 + 0.25 * rows) / fig.get_figheight(), 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, 0.0))
 
 
 def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_epoch: dict[str, int],
@@ -68,12 +77,16 @@ def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_e
     against the update count, so that what happens within the first epoch (per-update
     schedules) and small final rates (0.01 vs 0.001) are visible too."""
     keys = list(sequences)
-    fig, axes = plt.subplots(2, len(keys), figsize=(max(8.0, PANEL_WIDTH * len(keys) + 0.8), 6.6), sharey="row",
-                             squeeze=False)
+    if len(keys) == 1:  # one panel pair: side by side
+        fig, grid = plt.subplots(1, 2, figsize=(10.0, 3.9), squeeze=False)
+        pairs = [(grid[0][0], grid[0][1])]
+    else:
+        fig, grid = plt.subplots(2, len(keys), figsize=(PANEL_WIDTH * len(keys) + 0.8, 6.6), sharey="row",
+                                 squeeze=False)
+        pairs = [(grid[0][c], grid[1][c]) for c in range(len(keys))]
     handles = {}
-    for c, key in enumerate(keys):
+    for (top, bottom), key in zip(pairs, keys):
         spe = steps_per_epoch[key]
-        top, bottom = axes[0][c], axes[1][c]
         for sched in schedules:
             lrs = sequences[key].get(sched)
             if lrs is None:
@@ -84,7 +97,9 @@ def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_e
             handles[sched] = line
             positive = lrs > 0  # a rate of 0 (a warmup's first update) has no logarithm
             bottom.plot(updates[positive] + 1, lrs[positive], color=colr, lw=1.8, alpha=0.9, drawstyle="steps-post")
-        top.set_title(fw_labels[key])
+        top.set_title(fw_labels[key] if len(keys) > 1 else "linear")
+        if len(keys) == 1:
+            bottom.set_title("log–log: the first updates and small rates")
         top.set_xlabel("epoch")
         top.set_xlim(left=0)
         top.set_ylim(bottom=0)
@@ -94,12 +109,13 @@ def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_e
         bottom.axvline(spe + 1, color="#999999", lw=1, ls=":")
         bottom.text(spe + 1, 0.03, " end of epoch 1", transform=bottom.get_xaxis_transform(), va="bottom",
                     ha="left", fontsize=9, color="#777777")
-    axes[0][0].set_ylabel("learning rate")
-    axes[1][0].set_ylabel("learning rate (log)")
+    pairs[0][0].set_ylabel("learning rate")
+    pairs[0][1].set_ylabel("learning rate (log)")
+    if len(keys) == 1:
+        title = f"{title} ({fw_labels[keys[0]]})"
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)
     ordered = [s for s in schedules if s in handles]
-    fig.tight_layout(rect=(0, 0.45 / 6.6, 1, 1))
-    _legend_below(fig, [handles[s] for s in ordered], ordered, ncol=len(ordered))
+    _finish_with_legend(fig, [handles[s] for s in ordered], ordered)
     _save(fig, path)
 
 
@@ -175,12 +191,11 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
                 ls="none", clip_on=False, zorder=6)
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)
     ordered = [s for s in schedules if s in handles]
-    fig.tight_layout(rect=(0, 0.045, 1, 1))
     extra_h, extra_l = [], []
     if not loose.empty:
         extra_h += [plt.Line2D([], [], color="#555555", ls="--", marker=">", lw=1.1)]
         extra_l += ["incomplete (dashed; > = running, x = diverged)"]
-    _legend_below(fig, [handles[s] for s in ordered] + extra_h, ordered + extra_l, ncol=len(ordered) + len(extra_l))
+    _finish_with_legend(fig, [handles[s] for s in ordered] + extra_h, ordered + extra_l)
     _save(fig, path)
 
 
@@ -242,14 +257,12 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
         tick.set_color(colour(sched, schedules))
         tick.set_fontweight("bold")
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)
-    legend_inches = 0.45 if len(frameworks) > 1 else 0.7  # one legend row, or two
-    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     legend = [
         plt.Line2D([], [], color="#555555", marker="o", lw=2, ms=7),
         plt.Line2D([], [], color="#555555", marker="o", lw=0, ms=4, alpha=0.55),
         plt.Line2D([], [], color="#555555", marker="o", lw=0, ms=7, mfc="white", mew=2),
         plt.Line2D([], [], color="#444444", marker="D", lw=0, ms=7, mfc="white", mew=1.4),
     ]
-    _legend_below(fig, legend, ["mean, 95% t interval over seeds", "one seed", "single seed (no interval)",
-                                "published d2l figure"], ncol=4 if len(frameworks) > 1 else 2)
+    _finish_with_legend(fig, legend, ["mean, 95% t interval over seeds", "one seed", "single seed (no interval)",
+                                "published d2l figure"])
     _save(fig, path)
