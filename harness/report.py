@@ -173,7 +173,7 @@ class Cell:
         if self.final is not None:
             return "ok"
         if self.n_running:
-            return "running"
+            return "incomplete"
         return "diverged"
 
 
@@ -232,7 +232,7 @@ def summarise_protocol(df: pd.DataFrame, runs: pd.DataFrame, protocol: str, publ
                 warnings.append(f"{FRAMEWORK_LABELS.get(fw, fw)} {sched}: several complete runs share a seed; "
                                 "the paired comparison uses the last of each")
             cell.n_complete = len(complete)
-            cell.n_running = int((r.status == "running").sum())
+            cell.n_running = int((~r.status.isin(["complete", "diverged"])).sum())  # running, or killed
             cell.n_diverged = int((r.status == "diverged").sum())
             cell.final = mean_ci(complete.final_test_acc)
             cell.best = mean_ci(complete.best_test_acc)
@@ -411,7 +411,7 @@ def findings(s: ProtocolSummary) -> list[str]:
             text += f"; not judged: {join_words(unjudged)}" if unjudged else ""
             out.append(text + ".")
     # 5. what is not in the means
-    problems = []
+    problems = [f"no {fw_label(fw)} runs" for fw in FRAMEWORK_ORDER if fw not in s.frameworks]
     for fw in s.frameworks:
         for sched in s.schedules:
             c = s.cell(fw, sched)
@@ -525,7 +525,7 @@ def _runs_text(c: Cell) -> str:
         return "missing"
     parts = [f"{c.n_complete}"]
     if c.n_running:
-        parts.append(f"{c.n_running} running")
+        parts.append(f"{c.n_running} incomplete")
     if c.n_diverged:
         parts.append(f"{c.n_diverged} diverged")
     return " + ".join(parts)
@@ -770,7 +770,8 @@ METHOD_NOTES = [
 
 def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.DataFrame, results_dir: Path,
            out: Path) -> tuple[str, str]:
-    title = "Learning-rate schedules on Fashion-MNIST: PyTorch, TensorFlow, MXNet"
+    frameworks = _ordered(runs.framework, FRAMEWORK_ORDER)
+    title = "Learning-rate schedules on Fashion-MNIST: " + ", ".join(fw_label(f) for f in frameworks)
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     commits = sorted(set(runs.git_sha))
     shas = ", ".join(commits[:2]) + (f" and {len(commits) - 2} more" if len(commits) > 2 else "")

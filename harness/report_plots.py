@@ -193,8 +193,8 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
     ordered = [s for s in schedules if s in handles]
     extra_h, extra_l = [], []
     if not loose.empty:
-        extra_h += [plt.Line2D([], [], color="#555555", ls="--", marker=">", lw=1.1)]
-        extra_l += ["incomplete (dashed; > = running, x = diverged)"]
+        extra_h += [plt.Line2D([], [], color="#555555", ls="--", lw=1.1)]
+        extra_l += ["one run each: incomplete (▶ its latest epoch) or diverged (✕)"]
     _finish_with_legend(fig, [handles[s] for s in ordered] + extra_h, ordered + extra_l)
     _save(fig, path)
 
@@ -206,7 +206,7 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
 
     Each cell dict: framework, scheduler, seeds (list of final accuracies of complete runs),
     mean, low, high (None without an interval), published (float or None), label (text shown
-    when there is no mean: 'missing', 'diverged', 'running')."""
+    when there is no mean: 'missing', 'diverged', 'incomplete')."""
     rows = list(reversed(schedules))
     fig, axes = plt.subplots(1, len(frameworks), figsize=(max(8.0, PANEL_WIDTH * len(frameworks) + 0.8), 0.55 * len(rows) + 2.1),
                              sharey=True, sharex=True, squeeze=False)

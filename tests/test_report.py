@@ -190,7 +190,7 @@ def test_table_shows_states_and_intervals(summaries):
     assert rows[("PyTorch", "cosine")]["vs_constant"] == "+1.33 pp [+0.62, +2.05]"
     assert rows[("TensorFlow", "constant")]["epochs88"] == "4.5 (4–5), 1 of 3 never"
     assert rows[("PyTorch", "warmup")]["runs"] == "3 + 1 diverged"
-    assert rows[("TensorFlow", "cosine")]["runs"] == "3 + 1 running"
+    assert rows[("TensorFlow", "cosine")]["runs"] == "3 + 1 incomplete"
     assert rows[("TensorFlow", "warmup")]["runs"] == "missing"
     assert rows[("PyTorch", "constant")]["time"] == "1.25"
     d2l = {(r["framework"], r["scheduler"]): r for r in report.table_rows(summaries["d2l"])}
@@ -291,7 +291,7 @@ def test_running_only_and_single_seed(tmp_path):
     synthetic_results.write_run(tmp_path, "clean", "mxnet", "constant", 0, [0.8, 0.9, 0.9, 0.9, 0.9], "complete")
     index = report.build_report(tmp_path, tmp_path / "out")
     page = index.read_text()
-    assert "n=1" in page and "running" in page and "MXNet" in page
+    assert "n=1" in page and "incomplete" in page and "MXNet" in page
 
 
 def test_diverged_only_cell_does_not_crash(tmp_path):
