@@ -74,6 +74,9 @@ def load_results(results_dir: Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         raise ReportError(f"cannot read the runs in {str(results_dir)!r}: {str(exc).splitlines()[0]}") from None
     df = table.to_pandas()
+    # Files written before a column existed read it as null: runs before `protocol` were all clean.
+    df["protocol"] = df["protocol"].fillna("clean")
+    df["status"] = df["status"].fillna("running")
     if df.empty:
         raise ReportError(f"the runs in {str(results_dir)!r} have no finished epoch yet")
     return df.sort_values(["protocol", "framework", "scheduler", "seed", "run_id", "epoch"]).reset_index(drop=True)
@@ -465,6 +468,12 @@ def headline(summaries: list[ProtocolSummary]) -> str:
             part = f"{c.scheduler} in {fw_label(fw)} ({pct(c.final.mean)}"
             if c.vs_constant is not None:
                 part += f", {pp(c.vs_constant.mean)} over constant, {noise([c.vs_constant])}"
+            # another framework's winner that this one has no complete run of: the ranking is partial
+            absent = sorted({w.scheduler for w in winners.values()
+                             if primary.cells[(fw, w.scheduler)].final is None},
+                            key=primary.schedules.index)
+            if absent:
+                part += f"; no complete {join_words(absent)} run"
             parts.append(part + ")")
         text = f"The best schedule depends on the framework ({scope}): " + join_words(parts)
     return text + "."

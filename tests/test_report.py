@@ -180,6 +180,7 @@ def test_findings_and_headline(summaries):
     head = report.headline([summaries["clean"], summaries["d2l"]])
     assert head.startswith("The best schedule depends on the framework (clean protocol): warmup in PyTorch (91.7%")
     assert "cosine in TensorFlow (90.0%" in head
+    assert "no complete warmup run" in head  # tf's ranking lacks torch's winner
 
 
 def test_table_shows_states_and_intervals(summaries):
@@ -360,3 +361,23 @@ def test_learning_rate_panels_merge_only_identical_sequences(results_dir, summar
     s2 = report.summarise_protocol(df2, runs, "clean", report.load_published(), {})
     _, _, labels2 = report.lr_sequences(df2, s2)
     assert labels2 == {"torch": "PyTorch", "tf": "TensorFlow"}
+
+
+def test_files_from_before_the_protocol_column_count_as_clean(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = synthetic_results._rows("clean", "torch", "constant", 0, [0.8, 0.9], "complete")
+    for row in rows:
+        del row["protocol"]
+    (tmp_path / "old").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "old" / "epochs.parquet")
+    df = report.load_results(tmp_path)
+    assert set(df.protocol) == {"clean"} and len(df) == 2
+
+
+def test_unreadable_parquet_is_one_line(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "epochs.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(report.ReportError, match="cannot read the runs"):
+        report.load_results(tmp_path)
