@@ -111,6 +111,9 @@ def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
     return f"invalid setting in {' '.join(overrides) or 'the defaults'}: {_one_line(exc)}"
 
 
+OUTCOMES: dict[str, int] = {}  # status -> runs, over this process's sweep
+
+
 def _task(cfg) -> None:
     from harness.runner import run
 
@@ -118,10 +121,18 @@ def _task(cfg) -> None:
         summary = run(cfg)
     except HarnessError as exc:
         fail(str(exc))
+    OUTCOMES[summary.status] = OUTCOMES.get(summary.status, 0) + 1
+    name = f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}"
+    if summary.set_aside is not None:
+        print(f"harness: note: earlier results of {name} moved to {summary.set_aside}/")
+    if summary.status == "skipped":
+        print(f"harness: skipped: {name} is already finished ({summary.epochs_done} epochs); "
+              f"results in {summary.run_dir}/ (rerun=true trains it again)")
+        return
+    resumed = f", resumed after epoch {summary.resumed_from - 1}" if summary.resumed_from else ""
     print(
-        f"harness: {summary.status}: {cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}, "
-        f"{summary.epochs_done} epochs, final test_acc {summary.final_test_acc:.4f}; "
-        f"results in {summary.run_dir}/"
+        f"harness: {summary.status}: {name}, {summary.epochs_done} epochs{resumed}, "
+        f"final test_acc {summary.final_test_acc:.4f}; results in {summary.run_dir}/"
     )
 
 
@@ -142,3 +153,6 @@ def main(argv: list[str] | None = None) -> None:
     register_configs()
     sys.argv = [sys.argv[0], *args]
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
+    if any(a in MULTIRUN_FLAGS for a in args) and OUTCOMES:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(OUTCOMES.items()))
+        print(f"harness: sweep done: {sum(OUTCOMES.values())} runs: {counts}")

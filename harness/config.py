@@ -105,6 +105,9 @@ class HarnessConfig:
     device: str = "auto"
     results_dir: str = "results"
     progress: bool = True  # per-epoch progress bar; display only
+    threads: int = 0  # CPU threads per run (0: the framework's default); set 1 for parallel runs
+    keep_checkpoint: bool = False  # keep _checkpoint.* after the run finishes
+    rerun: bool = False  # train again even if finished; the old results are moved to _superseded/
 
 
 def register_configs() -> None:
@@ -121,7 +124,7 @@ def register_configs() -> None:
 
 
 # Settings that do not change what a run computes; left out of run_id.
-NOT_IDENTITY = ("results_dir", "progress")
+NOT_IDENTITY = ("results_dir", "progress", "threads", "keep_checkpoint", "rerun")
 NOT_IDENTITY_DATA = ("root", "download")
 
 
@@ -157,6 +160,8 @@ def validate(cfg: DictConfig) -> None:
         raise HarnessError(f"epochs={cfg.epochs} must be at least 1")
     if cfg.batch_size <= 0:
         raise HarnessError(f"batch_size={cfg.batch_size} must be at least 1")
+    if cfg.threads < 0:
+        raise HarnessError(f"threads={cfg.threads} must be 0 (the framework's default) or a positive count")
     if cfg.optimizer.name != "sgd":
         raise HarnessError(f"optimizer={cfg.optimizer.name!r} is unknown; only sgd is implemented")
     if not 0 <= cfg.optimizer.momentum < 1:

@@ -64,6 +64,24 @@ EPOCHS_SCHEMA = pa.schema(
 )
 
 
+class CorruptFile(Exception):
+    """A file in a run directory that cannot be read back."""
+
+
+def read_epochs(run_dir: Path) -> list[dict] | None:
+    """The rows a run has written so far, None if it has written none."""
+    path = run_dir / EPOCHS_FILE
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise CorruptFile(f"{path} ({exc})") from None
+    if table.schema.remove_metadata() != EPOCHS_SCHEMA:
+        raise CorruptFile(f"{path} (schema differs from schema_version {SCHEMA_VERSION})")
+    return table.to_pylist()
+
+
 def git_sha() -> str:
     """The project's commit, with '+dirty' when the tree has changes; 'unknown' outside git."""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -13,20 +14,36 @@ from omegaconf import DictConfig, OmegaConf
 
 from adapters import load_adapter
 from harness.config import SchedulerConfig, run_id, validate
-from harness import d2l_tabs
+from harness import checkpoint, d2l_tabs
 from harness.data import load_fashion_mnist
 from harness.model import init_weights, spec_from_config
-from harness.results import SCHEMA_VERSION, ensure_writable, git_sha, run_dir_name, write_config, write_epochs
+from harness.results import (
+    SCHEMA_VERSION,
+    CorruptFile,
+    ensure_writable,
+    git_sha,
+    read_epochs,
+    run_dir_name,
+    write_config,
+    write_epochs,
+)
 from harness.schedules import build_schedule, epoch_learning_rates
+
+FINISHED = ("complete", "diverged")  # a run in either state is never trained again (unless rerun=true)
+# A mean cross-entropy this large means logits in the thousands: the run has blown up, even when
+# the NaN has not come yet (lr 100 on 1,024 images gives 4e16 and then a finite, dead network).
+DIVERGED_LOSS = 1e3
 
 
 @dataclass
 class RunSummary:
     run_id: str
     run_dir: Path
-    status: str
+    status: str  # complete | diverged | skipped (finished before this command)
     epochs_done: int
     final_test_acc: float
+    resumed_from: int | None = None  # the epoch a killed run continued from
+    set_aside: Path | None = None  # where unreadable or superseded results were moved
 
 
 def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -38,12 +55,37 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)  # the last, smaller batch is kept, as d2l's DataLoader does
 
 
+def limit_cpu_threads(threads: int) -> None:
+    """Cap the frameworks' CPU thread pools (0 keeps their defaults), so that runs going in
+    parallel do not oversubscribe the cores. MXNet's OpenMP and TensorFlow read these variables
+    when they start, so they must be set before the adapter imports them; torch is told directly
+    in case it is already imported."""
+    if threads <= 0:
+        return
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ[variable] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
 def run(cfg: DictConfig) -> RunSummary:
     validate(cfg)
     rid = run_id(cfg)
     results_dir = Path(cfg.results_dir)
     ensure_writable(results_dir)
     run_dir = results_dir / run_dir_name(cfg.framework.name, cfg.scheduler.name, cfg.seed, rid)
+    moved = None
+    if cfg.rerun and run_dir.exists():
+        moved = checkpoint.set_aside(run_dir, "superseded")
+    try:
+        previous_rows, saved = read_epochs(run_dir), checkpoint.load(run_dir)
+    except CorruptFile:
+        # Unreadable results are kept for inspection and this run starts again from scratch.
+        moved, previous_rows, saved = checkpoint.set_aside(run_dir, "corrupt"), None, None
+    if previous_rows and previous_rows[-1]["status"] in FINISHED:
+        if not cfg.keep_checkpoint:
+            checkpoint.remove(run_dir)  # one a kill left between the last two writes
+        return RunSummary(rid, run_dir, "skipped", len(previous_rows), previous_rows[-1]["test_acc"], set_aside=moved)
 
     # protocol=d2l: each framework runs its own d2l tab's network, initialiser and rates.
     model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
@@ -53,6 +95,7 @@ def run(cfg: DictConfig) -> RunSummary:
     data = load_fashion_mnist(
         cfg.data.root, cfg.data.download, cfg.data.train_size, cfg.data.test_size, cfg.data.subset_seed
     )
+    limit_cpu_threads(cfg.threads)
     adapter = load_adapter(cfg.framework.name)(spec, cfg.optimizer.momentum, cfg.device, cfg.seed)
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
     adapter.set_weights(init_weights(spec, cfg.seed, model_cfg.init))
@@ -86,10 +129,15 @@ def run(cfg: DictConfig) -> RunSummary:
     write_config(run_dir, OmegaConf.to_yaml(cfg, resolve=True))
 
     rows: list[dict] = []
-    step = 0
+    step, first_epoch = 0, 0
+    if saved is not None and saved.run_id == rid and previous_rows:
+        # Continue after the last checkpointed epoch; rows written after it are trained again.
+        adapter.set_state(saved.state)
+        rows = [row for row in previous_rows if row["epoch"] <= saved.epoch]
+        step, first_epoch = saved.step, saved.epoch + 1
     status = "running"
-    progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}")
-    for epoch in range(cfg.epochs):
+    progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}", first_epoch)
+    for epoch in range(first_epoch, cfg.epochs):
         order = batch_order(cfg.seed, epoch, n_train)
         if cfg.protocol == "d2l":
             lrs = tab_lrs[epoch]
@@ -107,8 +155,8 @@ def run(cfg: DictConfig) -> RunSummary:
         evaluated = time.perf_counter()
         step += updates_per_epoch
 
-        if not math.isfinite(train.loss):
-            status = "diverged"
+        if not all(math.isfinite(loss) and loss < DIVERGED_LOSS for loss in (train.loss, test.loss)):
+            status = "diverged"  # a result, recorded with the epoch where it happened
         elif epoch == cfg.epochs - 1:
             status = "complete"
         rows.append(
@@ -130,15 +178,20 @@ def run(cfg: DictConfig) -> RunSummary:
         for row in rows:
             row["status"] = status
         write_epochs(run_dir, rows)
+        checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid)
         progress.update(1)
         progress.set_postfix(lr=f"{lrs[0]:.4g}", loss=f"{train.loss:.4f}", acc=f"{train.accuracy:.3f}", test_acc=f"{test.accuracy:.3f}")
         if status == "diverged":
             break
     progress.close()
-    return RunSummary(rid, run_dir, status, len(rows), rows[-1]["test_acc"])
+    if not cfg.keep_checkpoint:
+        checkpoint.remove(run_dir)
+    resumed = first_epoch if first_epoch else None
+    return RunSummary(rid, run_dir, status, len(rows), rows[-1]["test_acc"], resumed, moved)
 
 
-def _progress_bar(cfg: DictConfig, description: str):
+def _progress_bar(cfg: DictConfig, description: str, done: int):
     from tqdm import tqdm
 
-    return tqdm(total=cfg.epochs, desc=description, unit="epoch", disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=cfg.epochs, initial=done, desc=description, unit="epoch", disable=not cfg.progress,
+                file=sys.stderr, dynamic_ncols=True)

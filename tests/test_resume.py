@@ -1,0 +1,132 @@
+"""Runs that survive: resume after SIGKILL, idempotent sweeps, rerun, divergence, determinism."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from tests.conftest import PROJECT_ROOT, run_cli
+
+TIMING = ["train_time_s", "eval_time_s", "git_sha"]  # when and with which commit, not what
+SLICE = ("data.train_size=8192", "data.test_size=1000", "progress=false")
+
+
+def table(results_dir):
+    return pd.read_parquet(results_dir).sort_values(["run_id", "epoch"]).reset_index(drop=True)
+
+
+def start(results_dir, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args, f"results_dir={results_dir}", *SLICE],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def kill_after_first_checkpoint(results_dir, *args):
+    process = start(results_dir, *args)
+    deadline = time.time() + 120
+    while not list(results_dir.glob("*/_checkpoint.json")):
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.02)
+    time.sleep(0.15)  # into the next epoch
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["torch", "tf", "mxnet"])
+def test_sigkill_then_same_command_continues_and_equals_an_uninterrupted_run(framework, tmp_path):
+    if framework != "torch" and importlib.util.find_spec({"tf": "tensorflow"}.get(framework, framework)) is None:
+        pytest.skip(f"{framework} is not installed")
+    args = (f"framework={framework}", "epochs=4")
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert run_cli(*args, f"results_dir={straight}", *SLICE).returncode == 0
+
+    kill_after_first_checkpoint(killed, *args)
+    interrupted = table(killed)
+    assert (interrupted["status"] == "running").all() and len(interrupted) < 4
+
+    out = run_cli(*args, f"results_dir={killed}", *SLICE)
+    assert out.returncode == 0, out.stderr
+    assert "resumed after epoch" in out.stdout
+    resumed, expected = table(killed), table(straight)
+    assert len(resumed) == 4 and (resumed["status"] == "complete").all()
+    # Value for value, timing aside: the same weights, batches and rates give the same numbers.
+    pd.testing.assert_frame_equal(resumed.drop(columns=TIMING), expected.drop(columns=TIMING))
+    assert not list(killed.glob("*/_checkpoint*")), "a finished run keeps no checkpoint"
+
+
+def test_keep_checkpoint_keeps_it_and_it_loads_without_pickle(tmp_path):
+    from harness.checkpoint import load
+
+    out = run_cli("epochs=1", "keep_checkpoint=true", f"results_dir={tmp_path}", "data.train_size=1024",
+                  "data.test_size=500", "progress=false")
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith("_")]
+    saved = load(run_dir)
+    assert saved.epoch == 0 and saved.step == 4 and saved.run_id in run_dir.name
+    assert saved.state["0.weight"].shape == (6, 1, 5, 5) and len(saved.state) == 10
+
+
+def test_finished_sweep_trains_nothing_and_a_half_done_one_trains_the_rest(tmp_path):
+    args = ("-m", "scheduler=constant,cosine", "epochs=1", f"results_dir={tmp_path}", "data.train_size=1024",
+            "data.test_size=500", "progress=false")
+    first = run_cli(*args[:1], "scheduler=constant", *args[2:])  # half the sweep
+    assert first.returncode == 0, first.stderr
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("epochs.parquet")}
+    second = run_cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("harness: skipped:") == 1 and second.stdout.count("harness: complete:") == 1
+    assert "sweep done: 2 runs: 1 complete, 1 skipped" in second.stdout
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items()), "the finished run was not rewritten"
+    third = run_cli(*args)
+    assert "sweep done: 2 runs: 2 skipped" in third.stdout
+    assert len(table(tmp_path)) == 2
+
+
+def test_rerun_trains_again_and_keeps_the_old_results_aside(tmp_path):
+    args = ("epochs=1", f"results_dir={tmp_path}", "data.train_size=1024", "data.test_size=500", "progress=false")
+    assert run_cli(*args).returncode == 0
+    out = run_cli(*args, "rerun=true")
+    assert out.returncode == 0 and "moved to" in out.stdout and "harness: complete:" in out.stdout
+    kept = list((tmp_path / "_superseded").glob("*/epochs.parquet.superseded"))
+    assert len(kept) == 1
+    assert len(table(tmp_path)) == 1  # the kept copy is invisible to parquet readers
+
+
+def test_divergence_is_a_result_and_the_sweep_goes_on(tmp_path):
+    out = run_cli("-m", "scheduler=constant", "scheduler.base_lr=100,0.1", "epochs=2", f"results_dir={tmp_path}",
+                  "data.train_size=1024", "data.test_size=500", "progress=false")
+    assert out.returncode == 0, out.stderr
+    df = table(tmp_path)
+    diverged = df[df["base_lr"] == 100]
+    assert (diverged["status"] == "diverged").all() and diverged["epoch"].tolist() == [0]
+    assert (df[df["base_lr"] == 0.1]["status"] == "complete").all()
+    assert "1 complete, 1 diverged" in out.stdout
+
+
+def test_a_corrupt_parquet_is_set_aside_and_the_run_trains_again(tmp_path):
+    args = ("epochs=1", f"results_dir={tmp_path}", "data.train_size=1024", "data.test_size=500", "progress=false")
+    assert run_cli(*args).returncode == 0
+    (parquet,) = tmp_path.glob("*/epochs.parquet")
+    parquet.write_bytes(b"PAR1 this is not a parquet file")
+    out = run_cli(*args)
+    assert out.returncode == 0, out.stderr
+    assert "moved to" in out.stdout and (tmp_path / "_corrupt").is_dir()
+    assert len(table(tmp_path)) == 1
+
+
+def test_same_config_twice_gives_identical_metrics_with_pytorch_on_cpu(tmp_path):
+    args = ("epochs=2", "data.train_size=2048", "data.test_size=500", "progress=false")
+    for name in ("a", "b"):
+        assert run_cli(*args, f"results_dir={tmp_path / name}").returncode == 0
+    a, b = table(tmp_path / "a"), table(tmp_path / "b")
+    pd.testing.assert_frame_equal(a.drop(columns=TIMING), b.drop(columns=TIMING))
