@@ -124,7 +124,12 @@ def _task(cfg) -> None:
     OUTCOMES[summary.status] = OUTCOMES.get(summary.status, 0) + 1
     name = f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}"
     if summary.set_aside is not None:
-        print(f"harness: note: earlier results of {name} moved to {summary.set_aside}/")
+        why = "unreadable" if summary.set_aside.parent.name == "_corrupt" else "earlier"
+        print(f"harness: note: {why} results of {name} moved to {summary.set_aside}/")
+    if summary.status == "busy":
+        print(f"harness: skipped: {name} is being trained by another process right now; "
+              f"its results will be in {summary.run_dir}/")
+        return
     if summary.status == "skipped":
         print(f"harness: skipped: {name} is already finished ({summary.epochs_done} epochs); "
               f"results in {summary.run_dir}/ (rerun=true trains it again)")

@@ -84,6 +84,12 @@ def _has_all_files(directory: Path) -> bool:
 
 def find_data_dir(root: str | None = None, download: bool = True) -> Path:
     """Return the first directory holding all four IDX files; download into the cache if allowed."""
+    if root and not _has_all_files(Path(root).expanduser()):
+        # An explicit place is meant: falling through to another copy would hide the mistake.
+        raise HarnessError(
+            f"data.root={root!r} does not hold the four Fashion-MNIST files ({', '.join(CONTENT_SHA256)}, "
+            f"raw or .gz); fix the path, or leave data.root unset to search the usual places"
+        )
     places = candidate_dirs(root)
     for _, directory in places:
         if _has_all_files(directory):

@@ -14,9 +14,12 @@ a reader (or a killed writer) never sees half a file.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -101,6 +104,26 @@ def git_sha() -> str:
 
 def run_dir_name(framework: str, scheduler: str, seed: int, run_id: str) -> str:
     return f"{framework}-{scheduler}-s{seed}-{run_id}"
+
+
+@contextlib.contextmanager
+def claim_run(results_dir: Path, name: str) -> Iterator[bool]:
+    """Hold an exclusive lock on one run while it trains; yields False if another process holds it.
+
+    The lock is ``flock`` on a hidden file beside the run's directory (not inside it: a rerun moves
+    the directory). The kernel drops it when its process dies, even by SIGKILL, so a killed run
+    never leaves a stale lock. The file stays; deleting it would let two processes lock two files.
+    """
+    with open(results_dir / f".{name}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_writable(results_dir: Path) -> None:

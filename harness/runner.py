@@ -20,6 +20,7 @@ from harness.model import init_weights, spec_from_config
 from harness.results import (
     SCHEMA_VERSION,
     CorruptFile,
+    claim_run,
     ensure_writable,
     git_sha,
     read_epochs,
@@ -39,7 +40,7 @@ DIVERGED_LOSS = 1e3
 class RunSummary:
     run_id: str
     run_dir: Path
-    status: str  # complete | diverged | skipped (finished before this command)
+    status: str  # complete | diverged | skipped (finished before) | busy (another process trains it)
     epochs_done: int
     final_test_acc: float
     resumed_from: int | None = None  # the epoch a killed run continued from
@@ -68,25 +69,74 @@ def limit_cpu_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
+@dataclass
+class Previous:
+    """What an earlier command left in a run's directory."""
+
+    rows: list[dict] | None = None
+    saved: checkpoint.Checkpoint | None = None
+    corrupt: bool = False  # unreadable: kept aside for inspection, and the run starts afresh
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.rows) and self.rows[-1]["status"] in FINISHED
+
+
+def previous_results(run_dir: Path) -> Previous:
+    """Read (never change) what the run's directory holds."""
+    try:
+        rows = read_epochs(run_dir)
+        if rows and rows[-1]["status"] in FINISHED:
+            return Previous(rows)  # a leftover checkpoint of a finished run is never needed
+        return Previous(rows, checkpoint.load(run_dir))
+    except CorruptFile:
+        return Previous(corrupt=True)
+
+
+@dataclass
+class Setup:
+    """Everything a run needs before it trains; building it is where bad input fails."""
+
+    spec: object
+    schedule_params: dict
+    lr_at: object
+    data: object
+    adapter: object
+
+
 def run(cfg: DictConfig) -> RunSummary:
     validate(cfg)
     rid = run_id(cfg)
     results_dir = Path(cfg.results_dir)
-    ensure_writable(results_dir)
     run_dir = results_dir / run_dir_name(cfg.framework.name, cfg.scheduler.name, cfg.seed, rid)
-    moved = None
-    if cfg.rerun and run_dir.exists():
-        moved = checkpoint.set_aside(run_dir, "superseded")
-    try:
-        previous_rows, saved = read_epochs(run_dir), checkpoint.load(run_dir)
-    except CorruptFile:
-        # Unreadable results are kept for inspection and this run starts again from scratch.
-        moved, previous_rows, saved = checkpoint.set_aside(run_dir, "corrupt"), None, None
-    if previous_rows and previous_rows[-1]["status"] in FINISHED:
-        if not cfg.keep_checkpoint:
-            checkpoint.remove(run_dir)  # one a kill left between the last two writes
-        return RunSummary(rid, run_dir, "skipped", len(previous_rows), previous_rows[-1]["test_acc"], set_aside=moved)
+    previous = previous_results(run_dir)
+    if previous.finished and not cfg.rerun:
+        return _skip(cfg, rid, run_dir, previous)
 
+    # Everything that can fail on bad input (data, framework, results_dir) fails here, before
+    # the first change to results_dir.
+    setup = _set_up(cfg)
+    ensure_writable(results_dir)
+    with claim_run(results_dir, run_dir.name) as claimed:
+        if not claimed:
+            return RunSummary(rid, run_dir, "busy", 0, float("nan"))
+        previous = previous_results(run_dir)  # another process may have finished it meanwhile
+        if previous.finished and not cfg.rerun:
+            return _skip(cfg, rid, run_dir, previous)
+        moved = None
+        if run_dir.exists() and (cfg.rerun or previous.corrupt):
+            moved = checkpoint.set_aside(run_dir, "superseded" if cfg.rerun else "corrupt")
+            previous = Previous()
+        return _train(cfg, rid, run_dir, previous, setup, moved)
+
+
+def _skip(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous) -> RunSummary:
+    if not cfg.keep_checkpoint:
+        checkpoint.remove(run_dir)  # one a kill left between the last two writes
+    return RunSummary(rid, run_dir, "skipped", len(previous.rows), previous.rows[-1]["test_acc"])
+
+
+def _set_up(cfg: DictConfig) -> Setup:
     # protocol=d2l: each framework runs its own d2l tab's network, initialiser and rates.
     model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
     spec = spec_from_config(model_cfg)
@@ -99,7 +149,13 @@ def run(cfg: DictConfig) -> RunSummary:
     adapter = load_adapter(cfg.framework.name)(spec, cfg.optimizer.momentum, cfg.device, cfg.seed)
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
     adapter.set_weights(init_weights(spec, cfg.seed, model_cfg.init))
+    return Setup(spec, schedule_params, lr_at, data, adapter)
 
+
+def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: Setup, moved: Path | None) -> RunSummary:
+    spec, schedule_params, lr_at, data, adapter = (
+        setup.spec, setup.schedule_params, setup.lr_at, setup.data, setup.adapter
+    )
     n_train = len(data.train_y)
     updates_per_epoch = steps_per_epoch(n_train, cfg.batch_size)
     if cfg.protocol == "d2l":
@@ -130,10 +186,11 @@ def run(cfg: DictConfig) -> RunSummary:
 
     rows: list[dict] = []
     step, first_epoch = 0, 0
-    if saved is not None and saved.run_id == rid and previous_rows:
+    saved = previous.saved
+    if saved is not None and saved.run_id == rid and previous.rows:
         # Continue after the last checkpointed epoch; rows written after it are trained again.
         adapter.set_state(saved.state)
-        rows = [row for row in previous_rows if row["epoch"] <= saved.epoch]
+        rows = [row for row in previous.rows if row["epoch"] <= saved.epoch]
         step, first_epoch = saved.step, saved.epoch + 1
     status = "running"
     progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}", first_epoch)

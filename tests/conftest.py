@@ -26,9 +26,9 @@ def small_batch(fashion_mnist):
     return fashion_mnist.train_x[:256], fashion_mnist.train_y[:256]
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `python -m harness ARGS` in a subprocess, as a user would."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m harness ARGS` in a subprocess, as a user would (``env`` adds variables)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "harness", *args],
         cwd=cwd or PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout,

@@ -37,7 +37,7 @@ def test_single_run_writes_the_documented_parquet(tmp_path):
     assert out.stdout.strip().splitlines()[-1].startswith("harness: complete: torch cosine seed=0, 2 epochs")
     assert str(tmp_path) in out.stdout
 
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert run_dir.name.startswith("torch-cosine-s0-")
     assert sorted(p.name for p in run_dir.iterdir()) == ["_config.yaml", "epochs.parquet"]
     df = pd.read_parquet(tmp_path)
@@ -62,7 +62,7 @@ def test_single_run_writes_the_documented_parquet(tmp_path):
 def test_multirun_writes_one_directory_per_run_readable_at_once(tmp_path):
     out = run_cli("-m", "scheduler=constant,cosine", "epochs=2", f"results_dir={tmp_path}", *SLICE)
     assert out.returncode == 0, out.stderr
-    dirs = sorted(p.name for p in tmp_path.iterdir())
+    dirs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert len(dirs) == 2 and dirs[0].startswith("torch-constant-s0-") and dirs[1].startswith("torch-cosine-s0-")
     df = pd.read_parquet(tmp_path)
     assert sorted(df.groupby("scheduler").size().items()) == [("constant", 2), ("cosine", 2)]

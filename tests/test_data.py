@@ -112,10 +112,17 @@ def test_missing_everywhere_lists_every_place_and_both_fixes(tmp_path, monkeypat
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr("harness.data.OS_PACKAGE_DIR", tmp_path / "os")
     with pytest.raises(HarnessError) as info:
-        find_data_dir(str(tmp_path / "root"), download=False)
+        find_data_dir(None, download=False)
     message = str(info.value)
     assert "\n" not in message
-    for place in ("root", "env", "os", "cache"):
+    for place in ("env", "os", "cache"):
         assert str(tmp_path / place) in message
     assert "apt-get install dataset-fashion-mnist" in message and "data.download=true" in message
     assert OS_PACKAGE_DIR.name == "fashion-mnist"
+
+
+def test_an_explicit_root_without_the_files_is_an_error_not_a_fallback(tmp_path):
+    # The OS package copy exists on this machine; data.root must not silently fall through to it.
+    assert find_data_dir(None, download=False) is not None
+    with pytest.raises(HarnessError, match=r"data.root='.*nowhere' does not hold the four Fashion-MNIST files"):
+        find_data_dir(str(tmp_path / "nowhere"), download=False)

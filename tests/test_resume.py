@@ -70,7 +70,7 @@ def test_keep_checkpoint_keeps_it_and_it_loads_without_pickle(tmp_path):
     out = run_cli("epochs=1", "keep_checkpoint=true", f"results_dir={tmp_path}", "data.train_size=1024",
                   "data.test_size=500", "progress=false")
     assert out.returncode == 0, out.stderr
-    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith("_")]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("_")]
     saved = load(run_dir)
     assert saved.epoch == 0 and saved.step == 4 and saved.run_id in run_dir.name
     assert saved.state["0.weight"].shape == (6, 1, 5, 5) and len(saved.state) == 10
@@ -113,15 +113,29 @@ def test_divergence_is_a_result_and_the_sweep_goes_on(tmp_path):
     assert "1 complete, 1 diverged" in out.stdout
 
 
-def test_a_corrupt_parquet_is_set_aside_and_the_run_trains_again(tmp_path):
-    args = ("epochs=1", f"results_dir={tmp_path}", "data.train_size=1024", "data.test_size=500", "progress=false")
+@pytest.mark.parametrize("damaged", ["epochs.parquet", "_checkpoint.npz"])
+def test_a_corrupt_file_is_set_aside_the_run_trains_again_and_the_sweep_goes_on(damaged, tmp_path):
+    from harness.results import read_epochs, write_epochs
+
+    args = ("-m", "scheduler=constant,cosine", "epochs=2", "keep_checkpoint=true", f"results_dir={tmp_path}",
+            "data.train_size=1024", "data.test_size=500", "progress=false")
     assert run_cli(*args).returncode == 0
-    (parquet,) = tmp_path.glob("*/epochs.parquet")
-    parquet.write_bytes(b"PAR1 this is not a parquet file")
+    (run_dir,) = tmp_path.glob("torch-constant-*")
+    # Make the constant run look interrupted after epoch 0, so that its checkpoint would be used.
+    rows = read_epochs(run_dir)[:1]
+    rows[0]["status"] = "running"
+    write_epochs(run_dir, rows)
+    (run_dir / damaged).write_bytes(b"PAR1 half a file")
+
     out = run_cli(*args)
+
     assert out.returncode == 0, out.stderr
-    assert "moved to" in out.stdout and (tmp_path / "_corrupt").is_dir()
-    assert len(table(tmp_path)) == 1
+    assert f"harness: note: unreadable results of torch constant seed=0 moved to {tmp_path}/_corrupt/" in out.stdout
+    assert "sweep done: 2 runs: 1 complete, 1 skipped" in out.stdout
+    kept = list((tmp_path / "_corrupt").glob(f"{run_dir.name}.*/{damaged}*"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"PAR1 half")
+    df = table(tmp_path)
+    assert len(df) == 4 and (df["status"] == "complete").all()  # the set-aside copy is not read
 
 
 def test_same_config_twice_gives_identical_metrics_with_pytorch_on_cpu(tmp_path):
