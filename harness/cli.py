@@ -74,24 +74,37 @@ def compose_run(overrides: list[str]):
         return compose(config_name="config", overrides=overrides)
 
 
-def preflight(args: list[str]) -> int:
-    """Compose and validate every run; return how many there are, or raise HarnessError."""
+def preflight(args: list[str]) -> list:
+    """Compose and validate every run, a preset's own sweep included; return their configs."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     from harness.config import validate
 
+    def composed(overrides: list[str], hydra_node: bool = False):
+        try:
+            return compose(config_name="config", overrides=overrides, return_hydra_config=hydra_node)
+        except (HydraException, OmegaConfBaseException) as exc:
+            raise HarnessError(_explain_compose_error(exc, overrides)) from None
+
     runs = expand_runs(args)
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        if any(a in MULTIRUN_FLAGS for a in args):
+            # A preset (experiments=...) may carry its own sweep in hydra.sweeper.params; Hydra
+            # lets the command line override it key by key. Expand both, as Hydra will.
+            preset_sweep = composed(runs[0], hydra_node=True).hydra.sweeper.get("params") or {}
+            typed = {a.split("=")[0].lstrip("+~") for a in args if "=" in a}
+            extra = [f"{key}={value}" for key, value in preset_sweep.items() if key not in typed]
+            if extra:
+                runs = expand_runs([*extra, *args])
+        configs = []
         for overrides in runs:
-            try:
-                cfg = compose(config_name="config", overrides=overrides)
-            except (HydraException, OmegaConfBaseException) as exc:
-                raise HarnessError(_explain_compose_error(exc, overrides)) from None
+            cfg = composed(overrides)
             validate(cfg)
-    return len(runs)
+            configs.append(cfg)
+    return configs
 
 
 def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
@@ -111,9 +124,6 @@ def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
     return f"invalid setting in {' '.join(overrides) or 'the defaults'}: {_one_line(exc)}"
 
 
-OUTCOMES: dict[str, int] = {}  # status -> runs, over this process's sweep
-
-
 def _task(cfg) -> None:
     from harness.runner import run
 
@@ -121,7 +131,6 @@ def _task(cfg) -> None:
         summary = run(cfg)
     except HarnessError as exc:
         fail(str(exc))
-    OUTCOMES[summary.status] = OUTCOMES.get(summary.status, 0) + 1
     name = f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}"
     if summary.set_aside is not None:
         why = "unreadable" if summary.set_aside.parent.name == "_corrupt" else "earlier"
@@ -147,17 +156,47 @@ def main(argv: list[str] | None = None) -> None:
         from harness.report import main as report_main
 
         sys.exit(report_main(args[1:]))
+    configs = []
     if not any(a in INFO_FLAGS or a.split("=")[0] in INFO_FLAGS for a in args):
         try:
-            preflight(args)
+            configs = preflight(args)
         except HarnessError as exc:
             fail(str(exc))
+    finished_before = [_final_status(cfg) for cfg in configs]
 
     import hydra
 
     register_configs()
     sys.argv = [sys.argv[0], *args]
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
-    if any(a in MULTIRUN_FLAGS for a in args) and OUTCOMES:
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(OUTCOMES.items()))
-        print(f"harness: sweep done: {sum(OUTCOMES.values())} runs: {counts}")
+    if any(a in MULTIRUN_FLAGS for a in args) and configs:
+        print(f"harness: sweep done: {sweep_counts(configs, finished_before)}")
+
+
+def _final_status(cfg) -> str | None:
+    """The run's status as its results say now (None: no results); read from disk, so that it
+    works whichever launcher (in-process, joblib workers) trained the runs."""
+    from pathlib import Path
+
+    from harness.config import run_id
+    from harness.results import CorruptFile, read_epochs, run_dir_name
+    from harness.runner import FINISHED
+
+    if cfg.rerun:
+        return None  # trained again whatever it was
+    run_dir = Path(cfg.results_dir) / run_dir_name(cfg.framework.name, cfg.scheduler.name, cfg.seed, run_id(cfg))
+    try:
+        rows = read_epochs(run_dir)
+    except CorruptFile:
+        return None
+    return rows[-1]["status"] if rows and rows[-1]["status"] in FINISHED else None
+
+
+def sweep_counts(configs: list, finished_before: list[str | None]) -> str:
+    """'6 runs: 2 complete, 4 skipped'; a run that did not finish (failed, or another process
+    is training it) is counted as unfinished."""
+    counts: dict[str, int] = {}
+    for cfg, before in zip(configs, finished_before):
+        outcome = "skipped" if before else (_final_status(cfg) or "unfinished")
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return f"{len(configs)} runs: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))

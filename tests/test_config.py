@@ -73,9 +73,19 @@ def test_bad_settings_fail_before_any_run_with_one_line(args, needle):
 
 
 def test_a_sweep_is_checked_point_by_point():
-    assert preflight(["-m", "scheduler=constant,cosine", "seed=0,1,2"]) == 6
+    assert len(preflight(["-m", "scheduler=constant,cosine", "seed=0,1,2"])) == 6
     with pytest.raises(HarnessError, match="warmup_steps=25"):
         preflight(["-m", "scheduler=warmup", "scheduler.warmup_steps=3,25"])
+
+
+def test_a_presets_own_sweep_is_expanded_and_the_command_line_overrides_it_key_by_key():
+    clean = preflight(["-m", "experiments=d2l_clean"])
+    assert len(clean) == 54 and len({run_id(cfg) for cfg in clean}) == 54
+    assert {cfg.framework.name for cfg in clean} == {"torch", "tf", "mxnet"}
+    tf_only = preflight(["-m", "experiments=d2l_clean", "framework=tf", "epochs=2"])
+    assert len(tf_only) == 18 and {(cfg.framework.name, cfg.epochs) for cfg in tf_only} == {("tf", 2)}
+    assert len(preflight(["-m", "experiments=d2l_tabs"])) == 15
+    assert len(preflight(["experiments=d2l_clean"])) == 1  # without -m Hydra runs one config
 
 
 def test_run_id_depends_on_what_changes_the_result_only():

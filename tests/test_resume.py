@@ -138,8 +138,11 @@ def test_a_corrupt_file_is_set_aside_the_run_trains_again_and_the_sweep_goes_on(
     assert len(df) == 4 and (df["status"] == "complete").all()  # the set-aside copy is not read
 
 
-def test_same_config_twice_gives_identical_metrics_with_pytorch_on_cpu(tmp_path):
-    args = ("epochs=2", "data.train_size=2048", "data.test_size=500", "progress=false")
+@pytest.mark.parametrize("framework", ["torch", "tf", "mxnet"])
+def test_same_config_twice_gives_identical_metrics_on_cpu(framework, tmp_path):
+    if framework != "torch" and importlib.util.find_spec({"tf": "tensorflow"}.get(framework, framework)) is None:
+        pytest.skip(f"{framework} is not installed")
+    args = (f"framework={framework}", "epochs=2", "data.train_size=2048", "data.test_size=500", "progress=false")
     for name in ("a", "b"):
         assert run_cli(*args, f"results_dir={tmp_path / name}").returncode == 0
     a, b = table(tmp_path / "a"), table(tmp_path / "b")
