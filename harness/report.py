@@ -166,6 +166,11 @@ class Cell:
         return self.final is not None and self.final.mean < CHANCE_ACC
 
     @property
+    def n_at_chance(self) -> int:
+        """Complete runs that never learned (a network that died early, e.g. at a high rate)."""
+        return sum(acc < CHANCE_ACC for acc in self.final_by_seed.values())
+
+    @property
     def delta_published(self) -> float | None:
         return None if self.final is None or self.published is None else self.final.mean - self.published
 
@@ -427,6 +432,9 @@ def findings(s: ProtocolSummary) -> list[str]:
                 problems.append(f"{name}: {c.n_running} of {c.n_runs} runs incomplete")
             if c.at_chance:
                 problems.append(f"{name} never learned (final test accuracy {pct(c.final.mean)}, chance is 10%)")
+            elif c.n_at_chance:
+                problems.append(f"{name}: {c.n_at_chance} of {c.n_complete} runs never learned (stuck at chance, "
+                                f"10%), which the mean and its interval include")
     if problems:
         out.append("Gaps and failures: " + "; ".join(problems) + ".")
     return out

@@ -304,6 +304,16 @@ def test_diverged_only_cell_does_not_crash(tmp_path):
     assert "| PyTorch | factor | 0 + 1 diverged | diverged |" in md
 
 
+def test_runs_that_died_inside_a_learning_cell_are_named(tmp_path):
+    """One seed stuck at chance among learning seeds: kept in the mean, and said so."""
+    for seed, final in enumerate([0.1, 0.88, 0.1]):
+        synthetic_results.write_run(tmp_path, "clean", "tf", "multifactor", seed, [0.5, final], "complete")
+    report.build_report(tmp_path, tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert ("TensorFlow multifactor: 2 of 3 runs never learned (stuck at chance, 10%), "
+            "which the mean and its interval include") in md
+
+
 # ---------------------------------------------------------------------------------- browser
 
 
