@@ -73,24 +73,32 @@ class MXNetAdapter:
     def get_weights(self) -> dict[str, np.ndarray]:
         return {name: param.data(self.ctx).asnumpy() for name, param in self._params.items()}
 
-    def _momentum_states(self) -> dict[str, object]:
-        updater = self.trainer._updaters[0] if self.trainer._updaters else None
-        if updater is None:
-            return {}
-        names = list(self._params)
-        return {names[i]: state for i, state in updater.states.items() if state is not None}
+    def _updater_index(self, param) -> int:
+        # The Trainer numbers parameters in its own (name-sorted) order, not collect_params' order.
+        return self.trainer._param2idx[param.name]
 
     def get_state(self) -> dict[str, np.ndarray]:
         state = self.get_weights()
-        for name, buffer in self._momentum_states().items():
-            state[f"momentum/{name}"] = buffer.asnumpy()
+        updater = self.trainer._updaters[0]
+        for name, param in self._params.items():
+            buffer = updater.states.get(self._updater_index(param))
+            if buffer is not None:
+                state[f"momentum/{name}"] = buffer.asnumpy()
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.set_weights(state)
-        for name, buffer in self._momentum_states().items():
-            if f"momentum/{name}" in state:
-                buffer[:] = mx.nd.array(state[f"momentum/{name}"], ctx=self.ctx)
+        # The updater creates a parameter's momentum buffer at its first update; a resumed run
+        # has had none yet, so create it here and fill it.
+        updater = self.trainer._updaters[0]
+        for name, param in self._params.items():
+            if f"momentum/{name}" not in state:
+                continue
+            index = self._updater_index(param)
+            if updater.states.get(index) is None:
+                updater.states[index] = updater.optimizer.create_state_multi_precision(index, param.data(self.ctx))
+                updater.states_synced[index] = True
+            updater.states[index][:] = mx.nd.array(state[f"momentum/{name}"], ctx=self.ctx)
 
     def set_data(self, train_x, train_y, test_x, test_y) -> None:
         self.train_x = mx.nd.array(train_x, ctx=self.ctx, dtype="float32")

@@ -149,3 +149,25 @@ def test_layout_changes_gradients_on_raw_images_through_max_pool_ties(spec, data
 
     assert gap(x) > 1e-4  # measured 2.6e-4
     assert gap(noisy) < 1e-5
+
+
+@pytest.mark.parametrize("framework", ALL)
+def test_state_round_trip_continues_exactly_with_momentum(framework, spec, data):
+    """What resume relies on: get_state after an epoch, set_state into a new adapter, and the
+    next epoch is the same as without the break, momentum buffers included."""
+    first, second = np.arange(0, 1024), np.arange(1024, 2048)
+    straight = fresh(framework, spec, data, momentum=0.9)
+    straight.train_epoch(first, 256, [0.05] * 4)
+    expected = straight.train_epoch(second, 256, [0.05] * 4)
+
+    before = fresh(framework, spec, data, momentum=0.9)
+    before.train_epoch(first, 256, [0.05] * 4)
+    state = before.get_state()
+    assert sum(name.startswith("momentum/") for name in state) == 10
+    after = fresh(framework, spec, data, momentum=0.9)
+    after.set_state(state)
+    resumed = after.train_epoch(second, 256, [0.05] * 4)
+
+    assert resumed.loss_sum == expected.loss_sum and resumed.correct == expected.correct
+    for name, value in straight.get_weights().items():
+        assert np.array_equal(after.get_weights()[name], value), name
