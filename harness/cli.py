@@ -143,7 +143,7 @@ def _task(cfg) -> None:
         print(f"harness: skipped: {name} is already finished ({summary.epochs_done} epochs); "
               f"results in {summary.run_dir}/ (rerun=true trains it again)")
         return
-    resumed = f", resumed after epoch {summary.resumed_from - 1}" if summary.resumed_from else ""
+    resumed = f" ({summary.resumed_from} of them done before a resume)" if summary.resumed_from else ""
     print(
         f"harness: {summary.status}: {name}, {summary.epochs_done} epochs{resumed}, "
         f"final test_acc {summary.final_test_acc:.4f}; results in {summary.run_dir}/"
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             configs = preflight(args)
         except HarnessError as exc:
             fail(str(exc))
-    finished_before = [_final_status(cfg) for cfg in configs]
+    finished_before = [None if cfg.rerun else _final_status(cfg) for cfg in configs]
 
     import hydra
 
@@ -174,16 +174,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _final_status(cfg) -> str | None:
-    """The run's status as its results say now (None: no results); read from disk, so that it
-    works whichever launcher (in-process, joblib workers) trained the runs."""
+    """'complete' or 'diverged' if the run's results say it is finished, else None. Read from
+    disk, so that it works whichever launcher (in-process, joblib workers) trains the runs."""
     from pathlib import Path
 
     from harness.config import run_id
     from harness.results import CorruptFile, read_epochs, run_dir_name
     from harness.runner import FINISHED
 
-    if cfg.rerun:
-        return None  # trained again whatever it was
     run_dir = Path(cfg.results_dir) / run_dir_name(cfg.framework.name, cfg.scheduler.name, cfg.seed, run_id(cfg))
     try:
         rows = read_epochs(run_dir)

@@ -6,6 +6,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from adapters import load_adapter
+from adapters.base import Adapter
 from harness.config import SchedulerConfig, run_id, validate
 from harness import checkpoint, d2l_tabs
-from harness.data import load_fashion_mnist
-from harness.model import init_weights, spec_from_config
+from harness.data import Dataset, load_fashion_mnist
+from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.results import (
     SCHEMA_VERSION,
     CorruptFile,
@@ -97,11 +99,11 @@ def previous_results(run_dir: Path) -> Previous:
 class Setup:
     """Everything a run needs before it trains; building it is where bad input fails."""
 
-    spec: object
+    spec: ModelSpec
     schedule_params: dict
-    lr_at: object
-    data: object
-    adapter: object
+    lr_at: Callable[[int], float]
+    data: Dataset
+    adapter: Adapter
 
 
 def run(cfg: DictConfig) -> RunSummary:
