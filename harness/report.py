@@ -70,16 +70,28 @@ def load_results(results_dir: Path) -> pd.DataFrame:
     if not files:
         raise ReportError(f"no runs in {str(results_dir)!r} (no */{EPOCHS_FILE} found); train first (make run) or pass another directory")
     try:
-        table = pads.dataset([str(f) for f in files], schema=EPOCHS_SCHEMA, format="parquet").to_table()
+        dataset = pads.dataset([str(f) for f in files], schema=EPOCHS_SCHEMA, format="parquet")
+        table = dataset.to_table(columns=[*EPOCHS_SCHEMA.names, "__filename"])
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         raise ReportError(f"cannot read the runs in {str(results_dir)!r}: {str(exc).splitlines()[0]}") from None
-    df = table.to_pandas()
+    df = _one_copy_per_run(table.to_pandas())
     # Files written before a column existed read it as null: runs before `protocol` were all clean.
     df["protocol"] = df["protocol"].fillna("clean")
     df["status"] = df["status"].fillna("running")
     if df.empty:
         raise ReportError(f"the runs in {str(results_dir)!r} have no finished epoch yet")
     return df.sort_values(["protocol", "framework", "scheduler", "seed", "run_id", "epoch"]).reset_index(drop=True)
+
+
+def _one_copy_per_run(df: pd.DataFrame) -> pd.DataFrame:
+    """The same run (run_id) can sit in two folders: a copied results directory, or a user's run
+    under results/ beside the committed study in results/d2l_study/. Counting both would count one
+    seed twice, so keep the copy that got furthest (most epochs; the first path on a tie)."""
+    epochs = df.groupby("__filename")["epoch"].transform("size")
+    df = df.assign(_epochs=epochs).sort_values(["_epochs", "__filename"], ascending=[False, True])
+    keep = df.drop_duplicates("run_id")[["run_id", "__filename"]]
+    df = df.merge(keep, on=["run_id", "__filename"])
+    return df.drop(columns=["_epochs", "__filename"])
 
 
 def load_published(path: Path = REFERENCE_CSV) -> pd.DataFrame:

@@ -391,3 +391,11 @@ def test_unreadable_parquet_is_one_line(tmp_path):
     (tmp_path / "run" / "epochs.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(report.ReportError, match="cannot read the runs"):
         report.load_results(tmp_path)
+
+
+def test_a_run_in_two_folders_is_counted_once(tmp_path):
+    """A user's run under results/ beside the same run in the committed study: one seed, not two."""
+    synthetic_results.write_run(tmp_path / "study", "clean", "torch", "cosine", 0, [0.8, 0.85, 0.9], "complete")
+    synthetic_results.write_run(tmp_path, "clean", "torch", "cosine", 0, [0.8], "running")  # same run_id, less far
+    df = report.load_results(tmp_path)
+    assert len(df) == 3 and df["test_acc"].tolist() == [0.8, 0.85, 0.9]
