@@ -668,6 +668,13 @@ def curve_tables(df: pd.DataFrame, s: ProtocolSummary) -> tuple[pd.DataFrame, pd
     metrics = ["train_loss", "train_acc", "test_acc"]
     long = pdf.melt(id_vars=["framework", "scheduler", "run_id", "status", "epoch"], value_vars=metrics,
                     var_name="metric", value_name="value")
+    # A run stuck at chance among seeds that learned would drag the mean and stretch the band
+    # over the whole panel: it is drawn on its own (the tables keep it in every statistic).
+    final = pdf.sort_values("epoch").groupby("run_id").test_acc.last()
+    dead_cells = {(c.framework, c.scheduler) for c in s.cells.values() if c.at_chance}
+    in_dead_cell = [(fw, sc) in dead_cells for fw, sc in zip(long.framework, long.scheduler)]
+    died = long.run_id.isin(final[final < CHANCE_ACC].index) & ~pd.Series(in_dead_cell, index=long.index)
+    long.loc[died & (long.status == "complete"), "status"] = "never learned"
     done = long[long.status == "complete"]
     curves = (done.groupby(["framework", "scheduler", "metric", "epoch"]).value
               .agg(mean="mean", lo="min", hi="max").reset_index())
@@ -709,8 +716,11 @@ def write_figures(df: pd.DataFrame, s: ProtocolSummary, out: Path) -> list[tuple
         caption += (" Accuracy axes are scaled to the schedules that learned; "
                     + join_words(sorted({f"{fw_label(f)} {sc}" for f, sc in off_scale}))
                     + " stayed at chance (10%), below these axes.")
-    if not loose.empty:
+    if (loose.status != "never learned").any():
         caption += " Dashed: incomplete or diverged runs, one line each."
+    if (loose.status == "never learned").any():
+        caption += (" Dotted: single runs that never learned (stuck at chance) where the schedule's other seeds "
+                    "did; drawn apart from the mean and band, but counted in the tables.")
     figures.append((name, f"training curves, {s.protocol} protocol", caption))
 
     name = f"final_{s.protocol}.png"

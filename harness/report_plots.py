@@ -134,7 +134,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
 
     ``curves`` has columns framework, scheduler, metric, epoch, mean, lo, hi (complete runs);
     ``loose`` has framework, scheduler, run_id, status, metric, epoch, value (running and
-    diverged runs, drawn thin and dashed). ``off_scale`` cells (at chance) are left out of
+    diverged runs, drawn thin and dashed; "never learned" runs, dotted). ``off_scale`` cells (at chance) are left out of
     the accuracy axes' limits so they do not flatten the differences between the others.
     """
     metrics = [("train_loss", "train loss (log)"), ("train_acc", "train accuracy"), ("test_acc", "test accuracy")]
@@ -161,9 +161,11 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
                         limit_values.append(g["mean"].to_numpy()[skip:])
                 lg = loose[(loose.framework == fw) & (loose.scheduler == sched) & (loose.metric == metric)]
                 for _, run in lg.groupby("run_id"):
-                    ax.plot(run.epoch + 1, run.value, color=colr, lw=1.1, ls="--", alpha=0.8)
-                    last = run.iloc[-1]
-                    ends.append((ax, last.epoch + 1, last.value, last.status, colr, metric))
+                    dead = run.status.iloc[0] == "never learned"
+                    ax.plot(run.epoch + 1, run.value, color=colr, lw=1.1, ls=":" if dead else "--", alpha=0.8)
+                    if not dead:  # a finished run needs no marker for where it stopped
+                        last = run.iloc[-1]
+                        ends.append((ax, last.epoch + 1, last.value, last.status, colr, metric))
             if metric == "train_loss":
                 ax.set_yscale("log")
             if r == 0:
@@ -192,9 +194,12 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)
     ordered = [s for s in schedules if s in handles]
     extra_h, extra_l = [], []
-    if not loose.empty:
+    if (loose.status != "never learned").any():
         extra_h += [plt.Line2D([], [], color="#555555", ls="--", lw=1.1)]
         extra_l += ["one run each: incomplete (▶ its latest epoch) or diverged (✕)"]
+    if (loose.status == "never learned").any():
+        extra_h += [plt.Line2D([], [], color="#555555", ls=":", lw=1.1)]
+        extra_l += ["one run each: never learned (others of its schedule did)"]
     _finish_with_legend(fig, [handles[s] for s in ordered] + extra_h, ordered + extra_l)
     _save(fig, path)
 
