@@ -312,6 +312,7 @@ def test_runs_that_died_inside_a_learning_cell_are_named(tmp_path):
     md = (tmp_path / "out" / "report.md").read_text()
     assert ("TensorFlow multifactor: 2 of 3 runs never learned (stuck at chance, 10%), "
             "which the mean and its interval include") in md
+    assert "Dotted: single runs that never learned (stuck at chance) where the schedule's other seeds did" in md
 
 
 # ---------------------------------------------------------------------------------- browser
