@@ -22,21 +22,25 @@ from mxnet.gluon import nn  # noqa: E402
 
 from adapters.base import EpochStats  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.model import ModelSpec  # noqa: E402
+from harness.model import ModelSpec, placed_activations  # noqa: E402
 
 EVAL_BATCH = 1000
 
 
-def _block(layer, in_shape) -> nn.HybridBlock:
-    """One spec layer (with its activation) as a Gluon block."""
+def _block(layer, in_shape, activation) -> nn.HybridBlock:
+    """One spec layer, followed by ``activation``, as a Gluon block."""
     if layer.type == "conv":
-        return nn.Conv2D(layer.channels, layer.kernel, padding=layer.padding, in_channels=in_shape[0], activation=layer.activation)
+        return nn.Conv2D(layer.channels, layer.kernel, padding=layer.padding, in_channels=in_shape[0], activation=activation)
     if layer.type == "pool":
         pool = nn.MaxPool2D if layer.kind == "max" else nn.AvgPool2D
-        return pool(pool_size=layer.kernel, strides=layer.stride or layer.kernel)
+        block = pool(pool_size=layer.kernel, strides=layer.stride or layer.kernel)
+        if activation:
+            block, core = nn.HybridSequential(), block
+            block.add(core, nn.Activation(activation))
+        return block
     if layer.type == "flatten":
         return nn.Flatten()
-    return nn.Dense(layer.units, in_units=in_shape[0], activation=layer.activation)
+    return nn.Dense(layer.units, in_units=in_shape[0], activation=activation)
 
 
 class MXNetAdapter:
@@ -52,8 +56,8 @@ class MXNetAdapter:
         self.settings = {"tf32": False}  # MXNet 1.9.1 has no TF32 path
         mx.random.seed(seed)
         self.net = nn.HybridSequential()
-        for layer, shape in zip(spec.layers, spec.input_shapes()):
-            self.net.add(_block(layer, shape))
+        for layer, shape, activation in zip(spec.layers, spec.input_shapes(), placed_activations(spec)):
+            self.net.add(_block(layer, shape, activation))
         self.net.initialize(mx.init.Zero(), ctx=self.ctx)  # replaced by set_weights
         # static_alloc/static_shape: the graph and its memory are planned once per batch shape.
         self.net.hybridize(static_alloc=True, static_shape=True)

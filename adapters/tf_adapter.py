@@ -19,23 +19,25 @@ import tensorflow as tf  # noqa: E402
 
 from adapters.base import EpochStats  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.model import ModelSpec  # noqa: E402
+from harness.model import ModelSpec, placed_activations  # noqa: E402
 
 EVAL_BATCH = 1000
 TRACE = dict(reduce_retracing=True, jit_compile=False)  # XLA was 2-3x slower on CPU here (measured)
 
 
-def _layer(layer, in_shape):
-    """One spec layer as Keras layers (a list: explicit padding needs its own layer)."""
-    activation = layer.activation  # None, "relu" or "sigmoid": Keras spells them the same
+def _layer(layer, activation):
+    """One spec layer, followed by ``activation``, as a list of Keras layers (explicit padding
+    and an activation after a pool need layers of their own)."""
     if layer.type == "conv":
         pad = layer.padding
         same = pad * 2 == layer.kernel - 1
+        # Keras spells the activations as the spec does (None, "relu", "sigmoid")
         conv = keras.layers.Conv2D(layer.channels, layer.kernel, padding="same" if same else "valid", activation=activation)
         return [conv] if same or pad == 0 else [keras.layers.ZeroPadding2D(pad), conv]
     if layer.type == "pool":
         pool = keras.layers.MaxPooling2D if layer.kind == "max" else keras.layers.AveragePooling2D
-        return [pool(layer.kernel, strides=layer.stride or layer.kernel)]
+        return [pool(layer.kernel, strides=layer.stride or layer.kernel)] + (
+            [keras.layers.Activation(activation)] if activation else [])
     if layer.type == "flatten":
         return [keras.layers.Flatten()]
     return [keras.layers.Dense(layer.units, activation=activation)]
@@ -60,7 +62,7 @@ class TFAdapter:
         with tf.device(self._device):
             self.model = keras.Sequential(
                 [keras.Input((h, w, c))]
-                + [k for layer, shape in zip(spec.layers, spec.input_shapes()) for k in _layer(layer, shape)]
+                + [k for layer, activation in zip(spec.layers, placed_activations(spec)) for k in _layer(layer, activation)]
             )
             # Built with a float so that learning_rate is a variable we may assign each update.
             self.optimizer = keras.optimizers.SGD(learning_rate=0.0, momentum=momentum)
