@@ -800,7 +800,9 @@ METHOD_NOTES = [
     "ran (same seed = same initial weights and batch order), with its 95% t interval in brackets.",
     "train − test: final train accuracy (averaged over the last epoch's updates) minus final test accuracy. "
     f"Epochs to {TARGET_ACC:.0%}: first epoch whose test accuracy reaches it; median over seeds (range), or never. "
-    "s / epoch: median train + evaluation seconds over all epochs but the first (which includes one-time compilation).",
+    "s / epoch: median train + evaluation seconds over all epochs but the first (which includes one-time compilation), "
+    "as the run ran: runs that shared the CPU (in parallel with one thread each, or beside other work) took longer, "
+    "so this column says what the study cost, not which framework is faster (`make bench` measures that).",
     "Δ published: our mean minus the d2l chapter's figure (release 1.0.3, one GPU run per tab). In the d2l protocol "
     "✓ marks a published figure inside the 95% prediction interval for one new run from our seeds, ✗ one outside.",
     "Diverged runs (non-finite loss) and incomplete runs are drawn and counted but kept out of every mean.",
