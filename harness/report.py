@@ -690,6 +690,8 @@ def final_cells(s: ProtocolSummary) -> list[dict]:
             "framework": fw, "scheduler": sched, "seeds": list(c.final_by_seed.values()),
             "mean": e.mean if e else None, "low": e.low if e else None, "high": e.high if e else None,
             "published": c.published, "label": c.state(), "off_scale": c.at_chance,
+            "n_at_chance": c.n_at_chance,
+            "learned_seeds": [a for a in c.final_by_seed.values() if a >= CHANCE_ACC],
         })
     return out
 

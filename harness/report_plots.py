@@ -211,15 +211,19 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
 
     Each cell dict: framework, scheduler, seeds (list of final accuracies of complete runs),
     mean, low, high (None without an interval), published (float or None), label (text shown
-    when there is no mean: 'missing', 'diverged', 'incomplete')."""
+    when there is no mean: 'missing', 'diverged', 'incomplete'), n_at_chance and learned_seeds
+    (a cell whose seeds partly stayed at chance shows the learned seeds and its mean as text)."""
     rows = list(reversed(schedules))
     fig, axes = plt.subplots(1, len(frameworks), figsize=(max(8.0, PANEL_WIDTH * len(frameworks) + 0.8), 0.55 * len(rows) + 2.1),
                              sharey=True, sharex=True, squeeze=False)
     on_scale = []
     for cell in cells:
-        if cell["mean"] is not None and not cell["off_scale"]:
+        if cell["mean"] is not None and not cell["off_scale"] and not cell.get("n_at_chance"):
             on_scale += [cell["low"] if cell["low"] is not None else cell["mean"],
                          cell["high"] if cell["high"] is not None else cell["mean"], *cell["seeds"]]
+        elif cell.get("n_at_chance"):
+            # seeds that learned set the scale; a mean dragged down by dead seeds would flatten it
+            on_scale += cell["learned_seeds"]
         if cell["published"] is not None:
             on_scale.append(cell["published"])
     lo, hi = (min(on_scale), max(on_scale)) if on_scale else (0.0, 1.0)
@@ -241,6 +245,13 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
             if cell["off_scale"]:
                 ax.annotate(f"◀ {cell['mean']:.1%} (chance)", xy=(0.01, y), xycoords=("axes fraction", "data"), va="center",
                             ha="left", color=colr, fontsize=10)
+                continue
+            if cell.get("n_at_chance"):
+                learned = np.asarray(cell["learned_seeds"], dtype=float)
+                ax.scatter(learned, np.full(learned.size, y + 0.16), s=14, color=colr, alpha=0.55, lw=0, zorder=3)
+                ax.annotate(f"◀ {cell['n_at_chance']} of {len(cell['seeds'])} seeds at chance\n    (mean {cell['mean']:.1%})",
+                            xy=(0.01, y - 0.05), xycoords=("axes fraction", "data"), va="center", ha="left",
+                            color=colr, fontsize=9)
                 continue
             seeds = np.asarray(cell["seeds"], dtype=float)
             if seeds.size > 1:

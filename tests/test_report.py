@@ -313,6 +313,11 @@ def test_runs_that_died_inside_a_learning_cell_are_named(tmp_path):
     assert ("TensorFlow multifactor: 2 of 3 runs never learned (stuck at chance, 10%), "
             "which the mean and its interval include") in md
     assert "Dotted: single runs that never learned (stuck at chance) where the schedule's other seeds did" in md
+    df = report.load_results(tmp_path)
+    runs = report.summarise_runs(df)
+    summary = report.summarise_protocol(df, runs, "clean", report.load_published(), report.pooled_seed_sd(runs))
+    (cell,) = report.final_cells(summary)
+    assert cell["n_at_chance"] == 2 and cell["learned_seeds"] == [0.88] and not cell["off_scale"]
 
 
 # ---------------------------------------------------------------------------------- browser
