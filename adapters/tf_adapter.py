@@ -142,16 +142,31 @@ class TFAdapter:
         self.loss_sum.assign_add(tf.cast(loss, tf.float64) * tf.cast(tf.size(y), tf.float64))
         self.correct.assign_add(tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == y, tf.int64)))
 
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64), tf.TensorSpec([None], tf.float32)], **TRACE)
+    def _train_batches(self, batches, lrs):
+        """Equal-sized batches, one per row, in one graph: no Python between updates (about 10%
+        of an epoch on this CPU). Returns the rate the optimizer held at each update."""
+        applied = tf.TensorArray(tf.float32, size=tf.shape(batches)[0])
+        for i in tf.range(tf.shape(batches)[0]):
+            self._train_step(batches[i], lrs[i])
+            applied = applied.write(i, tf.cast(self.optimizer.learning_rate, tf.float32))
+        return applied.stack()
+
     def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
         self.loss_sum.assign(0.0)
         self.correct.assign(0)
         order = np.asarray(order, dtype=np.int64)
+        lrs = np.asarray(lrs, dtype=np.float32)
+        full = len(order) // batch_size
         applied = []
         with tf.device(self._device):
-            for i, start in enumerate(range(0, len(order), batch_size)):
-                self._train_step(tf.constant(order[start : start + batch_size]), tf.constant(lrs[i], tf.float32))
-                if trace_lrs:
-                    applied.append(float(self.optimizer.learning_rate.numpy()))
+            if full:
+                rates = self._train_batches(tf.constant(order[: full * batch_size].reshape(full, batch_size)),
+                                            tf.constant(lrs[:full]))
+                applied += rates.numpy().tolist() if trace_lrs else []
+            if len(order) > full * batch_size:  # the last, smaller batch
+                self._train_step(tf.constant(order[full * batch_size :]), tf.constant(lrs[full]))
+                applied += [float(self.optimizer.learning_rate.numpy())] if trace_lrs else []
         return EpochStats(float(self.loss_sum.numpy()), int(self.correct.numpy()), len(order), applied)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.float32), tf.TensorSpec([None], tf.int64)], **TRACE)
