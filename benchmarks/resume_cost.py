@@ -11,7 +11,6 @@ A benchmark, not a test: read it on a quiet machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -36,9 +35,16 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def _checkpointed_epoch(run_dir: Path) -> int:
+    try:
+        return checkpoint.load(run_dir).epoch
+    except (checkpoint.CorruptFile, AttributeError):  # being replaced right now
+        return -1
+
+
 def kill_after_epoch(command: list[str], results_dir: Path, epoch: int) -> None:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not any(json.loads(m.read_text())["epoch"] >= epoch for m in results_dir.glob("*/_checkpoint.json")):
+    while not any(_checkpointed_epoch(m.parent) >= epoch for m in results_dir.glob("*/_checkpoint.npz")):
         if process.poll() is not None:
             raise SystemExit("the run finished before it could be killed; raise --epochs")
         time.sleep(0.05)

@@ -1,11 +1,12 @@
 """Per-epoch checkpoints, so that a killed run continues where it stopped.
 
-A checkpoint is two files in the run's directory, both written atomically:
-``_checkpoint.npz`` (the adapter's state: weights and optimizer buffers, numpy arrays only,
-loaded with ``allow_pickle=False``, so loading runs no code) and ``_checkpoint.json`` (which
-epoch it follows, the step counter, the run_id). The batch order and the learning rates are
-pure functions of (seed, epoch), so no random-generator state needs saving. The names start
-with ``_`` so that parquet readers of the results directory skip them.
+A checkpoint is one file in the run's directory, ``_checkpoint.npz``, written atomically: the
+adapter's state (weights and optimizer buffers) and, under ``__meta__``, which epoch it follows,
+the step counter and the run_id, as JSON bytes. One file, so that state and metadata can never
+disagree after a kill. It holds numpy arrays only and is loaded with ``allow_pickle=False``, so
+loading runs no code. The batch order and the learning rates are pure functions of (seed,
+epoch), so no random-generator state needs saving. The name starts with ``_`` so that parquet
+readers of the results directory skip it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from harness.results import CorruptFile, atomic_write_bytes
 
 STATE_FILE = "_checkpoint.npz"
-META_FILE = "_checkpoint.json"
+META_KEY = "__meta__"
 
 
 @dataclass
@@ -35,34 +36,28 @@ class Checkpoint:
 
 
 def save(run_dir: Path, state: dict[str, np.ndarray], epoch: int, step: int, run_id: str) -> None:
+    meta = json.dumps({"epoch": epoch, "step": step, "run_id": run_id}).encode()
     buffer = io.BytesIO()
-    np.savez(buffer, **state)
-    # State first, then the metadata that points at it: a kill between the two leaves the old
-    # metadata, whose epoch is then simply trained again (identically).
+    np.savez(buffer, **state, **{META_KEY: np.frombuffer(meta, dtype=np.uint8)})
     atomic_write_bytes(run_dir / STATE_FILE, buffer.getvalue())
-    meta = {"epoch": epoch, "step": step, "run_id": run_id, "arrays": sorted(state)}
-    atomic_write_bytes(run_dir / META_FILE, json.dumps(meta).encode())
 
 
 def load(run_dir: Path) -> Checkpoint | None:
     """The run's checkpoint, None if it has none, or CorruptFile if it cannot be trusted."""
-    meta_path, state_path = run_dir / META_FILE, run_dir / STATE_FILE
-    if not meta_path.exists():
+    path = run_dir / STATE_FILE
+    if not path.exists():
         return None
     try:
-        meta = json.loads(meta_path.read_text())
-        with np.load(state_path, allow_pickle=False) as archive:
+        with np.load(path, allow_pickle=False) as archive:
             state = {name: archive[name] for name in archive.files}
-        if sorted(state) != meta["arrays"]:
-            raise ValueError(f"arrays {sorted(state)} do not match the metadata")
+        meta = json.loads(state.pop(META_KEY).tobytes())
         return Checkpoint(int(meta["epoch"]), int(meta["step"]), str(meta["run_id"]), state)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-        raise CorruptFile(f"{run_dir / STATE_FILE} ({exc})") from None
+        raise CorruptFile(f"{path} ({exc})") from None
 
 
 def remove(run_dir: Path) -> None:
-    for name in (META_FILE, STATE_FILE):
-        (run_dir / name).unlink(missing_ok=True)
+    (run_dir / STATE_FILE).unlink(missing_ok=True)
 
 
 def set_aside(run_dir: Path, reason: str) -> Path:

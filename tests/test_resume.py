@@ -33,7 +33,7 @@ def start(results_dir, *args):
 def kill_after_first_checkpoint(results_dir, *args):
     process = start(results_dir, *args)
     deadline = time.time() + 120
-    while not list(results_dir.glob("*/_checkpoint.json")):
+    while not list(results_dir.glob("*/_checkpoint.npz")):
         assert process.poll() is None, process.communicate()
         assert time.time() < deadline, "no checkpoint within 120 s"
         time.sleep(0.02)
