@@ -19,6 +19,11 @@ TIMING = ["train_time_s", "eval_time_s", "git_sha"]  # when and with which commi
 SLICE = ("data.train_size=8192", "data.test_size=1000", "progress=false")
 
 
+def skip_unless_installed(framework):
+    if importlib.util.find_spec({"tf": "tensorflow"}.get(framework, framework)) is None:
+        pytest.skip(f"{framework} is not installed")
+
+
 def table(results_dir):
     return pd.read_parquet(results_dir).sort_values(["run_id", "epoch"]).reset_index(drop=True)
 
@@ -45,8 +50,7 @@ def kill_after_first_checkpoint(results_dir, *args):
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["torch", "tf", "mxnet"])
 def test_sigkill_then_same_command_continues_and_equals_an_uninterrupted_run(framework, tmp_path):
-    if framework != "torch" and importlib.util.find_spec({"tf": "tensorflow"}.get(framework, framework)) is None:
-        pytest.skip(f"{framework} is not installed")
+    skip_unless_installed(framework)
     args = (f"framework={framework}", "epochs=4")
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert run_cli(*args, f"results_dir={straight}", *SLICE).returncode == 0
@@ -141,8 +145,7 @@ def test_a_corrupt_file_is_set_aside_the_run_trains_again_and_the_sweep_goes_on(
 
 @pytest.mark.parametrize("framework", ["torch", "tf", "mxnet"])
 def test_same_config_twice_gives_identical_metrics_on_cpu(framework, tmp_path):
-    if framework != "torch" and importlib.util.find_spec({"tf": "tensorflow"}.get(framework, framework)) is None:
-        pytest.skip(f"{framework} is not installed")
+    skip_unless_installed(framework)
     args = (f"framework={framework}", "epochs=2", "data.train_size=2048", "data.test_size=500", "progress=false")
     for name in ("a", "b"):
         assert run_cli(*args, f"results_dir={tmp_path / name}").returncode == 0
