@@ -100,6 +100,14 @@ def _plotted(scheduler):
     return scheduler
 
 
+def _plotted_scheduler(name: str, p: dict, multifactor=None):
+    """The tab's stateful sqrt, cosine (warmup included) or multi-factor scheduler, as the
+    plotting cell left it; ``multifactor`` is the tab's multi-factor class."""
+    if name == "multifactor":
+        return _plotted(multifactor(list(p["milestones"]), p["factor"], p["base_lr"]))
+    return _plotted(_sqrt(p) if name == "sqrt" else _cosine(p))
+
+
 def _torch_epochs(name: str, p: dict, epochs: int) -> list[float]:
     if name == "constant":
         return [p["base_lr"]] * epochs
@@ -107,7 +115,7 @@ def _torch_epochs(name: str, p: dict, epochs: int) -> list[float]:
         # MultiStepLR after 30 plotting steps, then one step per epoch: rate at step L is
         # base * gamma ** (milestones <= L).
         return [p["base_lr"] * p["factor"] ** sum(m <= PLOT_CALLS + e for m in p["milestones"]) for e in range(epochs)]
-    scheduler = _plotted(_sqrt(p) if name == "sqrt" else _cosine(p))
+    scheduler = _plotted_scheduler(name, p)
     # Epoch 0 runs at the optimizer's initial rate (the chapter passes base_lr to SGD);
     # scheduler(e) is applied after epoch e.
     return [p["base_lr"]] + [scheduler(e - 1) for e in range(1, epochs)]
@@ -116,20 +124,14 @@ def _torch_epochs(name: str, p: dict, epochs: int) -> list[float]:
 def _tf_epochs(name: str, p: dict, epochs: int) -> list[float]:
     if name == "constant":
         return [p["base_lr"]] * epochs
-    if name == "multifactor":
-        scheduler = _plotted(_TFTabMultiFactor(list(p["milestones"]), p["factor"], p["base_lr"]))
-    else:
-        scheduler = _plotted(_sqrt(p) if name == "sqrt" else _cosine(p))
+    scheduler = _plotted_scheduler(name, p, _TFTabMultiFactor)
     return [scheduler(e) for e in range(epochs)]  # LearningRateScheduler: at each epoch's start
 
 
 def _mxnet_updates(name: str, p: dict, updates: int) -> list[float]:
     if name == "constant":
         return [p["base_lr"]] * updates
-    if name == "multifactor":
-        scheduler = _plotted(_MXNetMultiFactor(list(p["milestones"]), p["factor"], p["base_lr"]))
-    else:
-        scheduler = _plotted(_sqrt(p) if name == "sqrt" else _cosine(p))
+    scheduler = _plotted_scheduler(name, p, _MXNetMultiFactor)
     return [scheduler(k + 1) for k in range(updates)]  # the count is incremented before the call
 
 
