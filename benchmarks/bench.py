@@ -21,18 +21,18 @@ import time
 
 import pandas as pd
 
+from adapters import REGISTRY
 from harness.cli import compose_run
 from harness.data import load_fashion_mnist
 from harness.runner import run
 from harness.schedules import cosine
 
-FRAMEWORK_PACKAGES = {"torch": "torch", "tf": "tensorflow", "mxnet": "mxnet"}
 IMAGES = 60_000 + 10_000  # trained plus evaluated per epoch
 
 
 def available_frameworks() -> list[str]:
     found = []
-    for framework, package in FRAMEWORK_PACKAGES.items():
+    for framework, (_, _, package, _) in REGISTRY.items():
         has_baseline = importlib.util.find_spec(f"benchmarks.baseline_{framework}") is not None
         if has_baseline and importlib.util.find_spec(package) is not None:
             found.append(framework)

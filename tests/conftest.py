@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters import REGISTRY
 from harness.data import load_fashion_mnist
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +27,34 @@ def fashion_mnist():
 def small_batch(fashion_mnist):
     """256 real training images and labels, fixed."""
     return fashion_mnist.train_x[:256], fashion_mnist.train_y[:256]
+
+
+def framework_installed(framework: str) -> bool:
+    """Whether the package behind ``framework`` (adapters.REGISTRY) is importable."""
+    return importlib.util.find_spec(REGISTRY[framework][2]) is not None
+
+
+INSTALLED_FRAMEWORKS = [framework for framework in REGISTRY if framework_installed(framework)]
+FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "mxnet", "jax")
+
+
+def main_in_fresh_python(argv: list[str], timeout: float = 180) -> tuple[subprocess.CompletedProcess, object, list[str]]:
+    """Call ``harness.cli.main(argv)`` in a fresh interpreter; return the process, main's exit
+    code and the ML framework modules the call imported."""
+    code = (
+        "import sys, json\n"
+        "from harness.cli import main\n"
+        "rc = None\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    rc = exc.code\n"
+        f"print(json.dumps({{'rc': rc, 'frameworks': sorted(m for m in {FRAMEWORK_MODULES!r} if m in sys.modules)}}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc, result["rc"], result["frameworks"]
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from harness.schedules import cosine, epoch_learning_rates
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, main_in_fresh_python, run_cli
 
 SLICE = ("data.train_size=2048", "data.test_size=1000", "progress=false")
 
 
 def test_help_lists_groups_and_imports_no_framework():
-    code = (
-        "import sys\n"
-        "sys.argv = ['harness', '--help']\n"
-        "from harness.cli import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('FRAMEWORKS', sorted(m for m in ('torch', 'tensorflow', 'keras', 'mxnet') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "FRAMEWORKS []" in out.stdout
+    out, _, frameworks = main_in_fresh_python(["--help"], timeout=60)
+    assert frameworks == []
     assert "scheduler: constant, cosine, factor, multifactor, sqrt, warmup" in out.stdout
     assert "framework: mxnet, tf, torch" in out.stdout
 

@@ -6,15 +6,15 @@ conventions differ by design the difference is pinned here, value for value.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import pytest
 
+from adapters import REGISTRY
 from harness.schedules import cosine, factor_decay, multi_factor, sqrt_decay, warmup_cosine
+from tests.conftest import framework_installed
 
-needs = {name: pytest.mark.skipif(importlib.util.find_spec(pkg) is None, reason=f"{pkg} not installed")
-         for name, pkg in (("torch", "torch"), ("tf", "tensorflow"), ("mxnet", "mxnet"))}
+needs = {name: pytest.mark.skipif(not framework_installed(name), reason=f"{name} not installed") for name in REGISTRY}
 
 
 def torch_rates(make_scheduler, base_lr, epochs):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import INSTALLED_FRAMEWORKS, run_cli
 
-INSTALLED = [f for f, pkg in (("torch", "torch"), ("tf", "tensorflow"), ("mxnet", "mxnet")) if importlib.util.find_spec(pkg)]
+INSTALLED = INSTALLED_FRAMEWORKS
 SLICE = ("data.train_size=2048", "data.test_size=1000", "progress=false")
 
 

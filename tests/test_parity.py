@@ -6,8 +6,6 @@ SGD in float32 on the CPU. Every installed adapter is compared with PyTorch's.
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -16,8 +14,9 @@ from adapters import load_adapter
 from harness.config import CONF_DIR
 from harness.model import init_weights, spec_from_config
 from harness.schedules import cosine, epoch_learning_rates
+from tests.conftest import INSTALLED_FRAMEWORKS
 
-OTHERS = [f for f, pkg in (("tf", "tensorflow"), ("mxnet", "mxnet")) if importlib.util.find_spec(pkg)]
+OTHERS = [f for f in INSTALLED_FRAMEWORKS if f != "torch"]
 ALL = ["torch", *OTHERS]
 # PyTorch is compared in the other framework's memory layout: the layout decides which
 # near-equal convolution outputs tie exactly in max-pooling, and raw Fashion-MNIST has many

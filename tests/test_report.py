@@ -7,7 +7,6 @@ schema is the real one; the report runs in a subprocess that must import no ML f
 from __future__ import annotations
 
 import base64
-import json
 import math
 import os
 import re
@@ -25,6 +24,7 @@ from harness.report_stats import mean_ci, paired_difference, prediction_half_wid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic_results  # noqa: E402
+from tests.conftest import main_in_fresh_python  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -212,20 +212,8 @@ def test_epochs_to_target_never():
 def built(results_dir, tmp_path_factory):
     """Run the report as a user would, in a subprocess, and say which frameworks it imported."""
     out = tmp_path_factory.mktemp("report")
-    code = (
-        "import sys, json\n"
-        "from harness.cli import main\n"
-        "try:\n"
-        f"    main(['report', {str(results_dir)!r}, '--out', {str(out)!r}])\n"
-        "except SystemExit as exc:\n"
-        "    rc = exc.code\n"
-        "print(json.dumps({'rc': rc, 'frameworks': [m for m in ('torch', 'tensorflow', 'keras', 'mxnet', 'jax')"
-        " if m in sys.modules]}))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return out, result, proc
+    proc, rc, frameworks = main_in_fresh_python(["report", str(results_dir), "--out", str(out)])
+    return out, {"rc": rc, "frameworks": frameworks}, proc
 
 
 def test_report_imports_no_framework(built):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -13,14 +12,14 @@ import time
 import pandas as pd
 import pytest
 
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, framework_installed, run_cli
 
 TIMING = ["train_time_s", "eval_time_s", "git_sha"]  # when and with which commit, not what
 SLICE = ("data.train_size=8192", "data.test_size=1000", "progress=false")
 
 
 def skip_unless_installed(framework):
-    if importlib.util.find_spec({"tf": "tensorflow"}.get(framework, framework)) is None:
+    if not framework_installed(framework):
         pytest.skip(f"{framework} is not installed")
 
 
