@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,14 +56,3 @@ def load(run_dir: Path) -> Checkpoint | None:
 
 def remove(run_dir: Path) -> None:
     (run_dir / STATE_FILE).unlink(missing_ok=True)
-
-
-def set_aside(run_dir: Path, reason: str) -> Path:
-    """Move a run directory to ``<results_dir>/_<reason>/<name>.<time>`` (kept, never deleted)."""
-    target = run_dir.parent / f"_{reason}" / f"{run_dir.name}.{time.strftime('%Y%m%d-%H%M%S')}"
-    target.parent.mkdir(exist_ok=True)
-    shutil.move(str(run_dir), str(target))
-    # Kept aside, it must not be read by `read_parquet('results/**/*.parquet')` any more.
-    for table in target.glob("*.parquet"):
-        table.rename(table.with_name(f"{table.name}.{reason}"))
-    return target

@@ -17,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +164,14 @@ def write_epochs(run_dir: Path, rows: list[dict]) -> None:
 
 def write_config(run_dir: Path, yaml_text: str) -> None:
     atomic_write_bytes(run_dir / CONFIG_FILE, yaml_text.encode())
+
+
+def set_aside(run_dir: Path, reason: str) -> Path:
+    """Move a run directory to ``<results_dir>/_<reason>/<name>.<time>`` (kept, never deleted)."""
+    target = run_dir.parent / f"_{reason}" / f"{run_dir.name}.{time.strftime('%Y%m%d-%H%M%S')}"
+    target.parent.mkdir(exist_ok=True)
+    shutil.move(str(run_dir), str(target))
+    # Kept aside, it must not be read by `read_parquet('results/**/*.parquet')` any more.
+    for table in target.glob("*.parquet"):
+        table.rename(table.with_name(f"{table.name}.{reason}"))
+    return target

@@ -27,6 +27,7 @@ from harness.results import (
     git_sha,
     read_epochs,
     run_dir_name,
+    set_aside,
     write_config,
     write_epochs,
 )
@@ -127,7 +128,7 @@ def run(cfg: DictConfig) -> RunSummary:
             return _skip(cfg, rid, run_dir, previous)
         moved = None
         if run_dir.exists() and (cfg.rerun or previous.corrupt):
-            moved = checkpoint.set_aside(run_dir, "superseded" if cfg.rerun else "corrupt")
+            moved = set_aside(run_dir, "superseded" if cfg.rerun else "corrupt")
             previous = Previous()
         return _train(cfg, rid, run_dir, previous, setup, moved)
 
