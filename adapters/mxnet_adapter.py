@@ -1,7 +1,7 @@
 """MXNet Gluon adapter: the contract of ``adapters/base.py`` in MXNet 1.9.1 (hybridized, NCHW).
 
 Gluon's layouts are the canonical ones (conv (out, in, kh, kw), dense (out, in), flatten in
-C, H, W order), so weights cross unchanged.
+C, H, W order), so weights cross unchanged, except for the zero channels of ``padded_widths``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,57 @@ from harness.errors import HarnessError  # noqa: E402
 from harness.model import ModelSpec, placed_activations  # noqa: E402
 
 EVAL_BATCH = 1000
+# oneDNN's AVX2 kernels work on blocks of 8 channels. A convolution whose input channels are not
+# a multiple of 8 falls back to its generic GEMM path, and so does the max-pool in front of it:
+# with LeNet's 6 channels those two took about two thirds of a training step (profiled with
+# DNNL_VERBOSE=1 on an AMD EPYC, AVX2).
+CHANNEL_BLOCK = 8
+KEEPS_ZERO = (None, "relu")  # activations with f(0) == 0: a zero channel stays exactly zero
 
 
-def _block(layer, in_shape, activation) -> nn.HybridBlock:
+def padded_widths(spec: ModelSpec, activations: Sequence[str | None]) -> list[int | None]:
+    """The output channels each conv is built with; None for the other layers.
+
+    A conv that feeds another conv through pools and zero-keeping activations only is widened to
+    a multiple of ``CHANNEL_BLOCK`` with zero filters, and the next conv gets zero weights for
+    the extra inputs. The model is the same: the extra channels are zero in the forward pass,
+    and their gradients are exactly zero too (the next conv's zero weights pass none back, and
+    the zero inputs give its extra weights none), so plain SGD with or without momentum leaves
+    them at zero. The weights the harness sees (get/set_weights, state, gradients) are the
+    canonical ones; the padding never leaves this adapter.
+    """
+    widths: list[int | None] = [layer.channels if layer.type == "conv" else None for layer in spec.layers]
+    for i, layer in enumerate(spec.layers):
+        if layer.type != "conv":
+            continue
+        for j in range(i + 1, len(spec.layers)):
+            following = spec.layers[j]
+            if following.type == "conv":
+                widths[i] = -(-layer.channels // CHANNEL_BLOCK) * CHANNEL_BLOCK
+                break
+            if following.type != "pool" or activations[j] not in KEEPS_ZERO:
+                break
+        if activations[i] not in KEEPS_ZERO:
+            widths[i] = layer.channels
+    return widths
+
+
+def _zero_padded(weights: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if weights.shape == shape:
+        return weights
+    padded = np.zeros(shape, dtype=np.float32)
+    padded[tuple(slice(0, n) for n in weights.shape)] = weights
+    return padded
+
+
+def _canonical(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return array[tuple(slice(0, n) for n in shape)]
+
+
+def _block(layer, in_channels, width, activation) -> nn.HybridBlock:
     """One spec layer, followed by ``activation``, as a Gluon block."""
     if layer.type == "conv":
-        return nn.Conv2D(layer.channels, layer.kernel, padding=layer.padding, in_channels=in_shape[0], activation=activation)
+        return nn.Conv2D(width, layer.kernel, padding=layer.padding, in_channels=in_channels, activation=activation)
     if layer.type == "pool":
         pool = nn.MaxPool2D if layer.kind == "max" else nn.AvgPool2D
         block = pool(pool_size=layer.kernel, strides=layer.stride or layer.kernel)
@@ -40,7 +85,7 @@ def _block(layer, in_shape, activation) -> nn.HybridBlock:
         return block
     if layer.type == "flatten":
         return nn.Flatten()
-    return nn.Dense(layer.units, in_units=in_shape[0], activation=activation)
+    return nn.Dense(layer.units, in_units=in_channels, activation=activation)
 
 
 class MXNetAdapter:
@@ -56,26 +101,34 @@ class MXNetAdapter:
         self.settings = {"tf32": False}  # MXNet 1.9.1 has no TF32 path
         mx.random.seed(seed)
         self.net = nn.HybridSequential()
-        for layer, shape, activation in zip(spec.layers, spec.input_shapes(), placed_activations(spec)):
-            self.net.add(_block(layer, shape, activation))
+        activations = placed_activations(spec)
+        in_channels = spec.input_shape[0]
+        for layer, shape, width, activation in zip(spec.layers, spec.input_shapes(), padded_widths(spec, activations), activations):
+            in_channels = in_channels if layer.type in ("conv", "pool") else shape[0]
+            self.net.add(_block(layer, in_channels, width, activation))
+            in_channels = width or in_channels
         self.net.initialize(mx.init.Zero(), ctx=self.ctx)  # replaced by set_weights
         # static_alloc/static_shape: the graph and its memory are planned once per batch shape.
         self.net.hybridize(static_alloc=True, static_shape=True)
-        params = [p for p in self.net.collect_params().values()]
-        self._params = dict(zip(spec.param_shapes(), params))
+        self._shapes = spec.param_shapes()  # canonical; a padded conv's parameters are larger
+        self._params = dict(zip(self._shapes, self.net.collect_params().values()))
         optimizer = {"learning_rate": 0.0, "momentum": momentum} if momentum else {"learning_rate": 0.0}
         self.trainer = gluon.Trainer(self.net.collect_params(), "sgd", optimizer)
         self.loss = gluon.loss.SoftmaxCrossEntropyLoss()  # per example: backward() sums the batch
 
     def num_params(self) -> int:
-        return int(sum(np.prod(p.shape) for p in self._params.values()))
+        return int(sum(np.prod(shape) for shape in self._shapes.values()))
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         for name, param in self._params.items():
-            param.set_data(mx.nd.array(weights[name], ctx=self.ctx, dtype="float32"))
+            param.set_data(mx.nd.array(_zero_padded(weights[name], param.shape), ctx=self.ctx, dtype="float32"))
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        return {name: param.data(self.ctx).asnumpy() for name, param in self._params.items()}
+        return {name: self._read(param.data(self.ctx), name) for name, param in self._params.items()}
+
+    def _read(self, array, name: str) -> np.ndarray:
+        """One of ``name``'s built arrays (weights, gradient, momentum) in its canonical shape."""
+        return np.ascontiguousarray(_canonical(array.asnumpy(), self._shapes[name]))
 
     def _updater_index(self, param) -> int:
         # The Trainer numbers parameters in its own (name-sorted) order, not collect_params' order.
@@ -87,7 +140,7 @@ class MXNetAdapter:
         for name, param in self._params.items():
             buffer = updater.states.get(self._updater_index(param))
             if buffer is not None:
-                state[f"momentum/{name}"] = buffer.asnumpy()
+                state[f"momentum/{name}"] = self._read(buffer, name)
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -102,7 +155,7 @@ class MXNetAdapter:
             if updater.states.get(index) is None:
                 updater.states[index] = updater.optimizer.create_state_multi_precision(index, param.data(self.ctx))
                 updater.states_synced[index] = True
-            updater.states[index][:] = mx.nd.array(state[f"momentum/{name}"], ctx=self.ctx)
+            updater.states[index][:] = mx.nd.array(_zero_padded(state[f"momentum/{name}"], param.shape), ctx=self.ctx)
 
     def set_data(self, train_x, train_y, test_x, test_y) -> None:
         self.train_x = mx.nd.array(train_x, ctx=self.ctx, dtype="float32")
@@ -155,4 +208,4 @@ class MXNetAdapter:
         with autograd.record():
             loss = self.loss(self.net(xb), yb).mean()
         loss.backward()
-        return float(loss.asscalar()), {name: p.grad(self.ctx).asnumpy() for name, p in self._params.items()}
+        return float(loss.asscalar()), {name: self._read(p.grad(self.ctx), name) for name, p in self._params.items()}

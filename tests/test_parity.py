@@ -69,11 +69,15 @@ def test_same_logits_and_gradients_as_pytorch(framework, spec, data):
     theirs, ours = fresh(framework, spec, data), fresh("torch", spec, data, channels_last=TORCH_LAYOUT[framework])
     import torch
 
-    logits = ours.model(torch.from_numpy(x))
-    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
-    loss.backward()
-    expected = logits.detach().numpy()
+    expected = ours.model(torch.from_numpy(x)).detach().numpy()
     assert np.abs(theirs.logits(x) - expected).max() / np.abs(expected).max() <= 1e-5
+    # Gradients of the batch plus 1e-3 of noise: raw images make exact ties in max-pool windows,
+    # and which input of a tie gets the gradient is the kernel's choice, which varies by CPU
+    # (docs/parity.md: TensorFlow's first-conv gradient 1.6e-5 from PyTorch's on raw images on
+    # an AMD EPYC, 2.5e-6 with the noise). The noise removes the ties, not the comparison.
+    x = x + np.random.default_rng(0).uniform(0, 1e-3, x.shape).astype(np.float32)
+    loss = torch.nn.functional.cross_entropy(ours.model(torch.from_numpy(x)), torch.from_numpy(y))
+    loss.backward()
     their_loss, grads = theirs.loss_and_gradients(x, y)
     assert their_loss == pytest.approx(loss.item(), rel=1e-6)
     for name, param in ours._params.items():
@@ -91,10 +95,10 @@ def test_twenty_updates_at_lr_001_give_the_same_loss_trace(framework, spec, data
 @pytest.mark.parametrize("framework", OTHERS)
 def test_at_lr_03_traces_agree_at_first_then_part(framework, spec, data):
     """At the d2l rate 0.3 each update multiplies the float32 rounding differences (the
-    gradients agree to ~5e-6 at the start, see test above) until the traces part: measured
-    here, MXNet after 5 updates and TensorFlow after 12, whichever PyTorch layout they are
-    compared with. What holds: the first three updates agree to 1e-5, and every framework's
-    loss still falls over the twenty."""
+    gradients agree to ~5e-6 at the start, see test above) until the traces part, after a
+    number of updates that depends on the CPU's kernels (docs/parity.md: 5 to 12). What holds:
+    the first three updates agree to 1e-5, and every framework's loss still falls over the
+    twenty."""
     theirs = loss_trace(framework, spec, data, 0.3)
     ours = loss_trace("torch", spec, data, 0.3, channels_last=TORCH_LAYOUT[framework])
     assert rel(theirs[:3], ours[:3]).max() <= 1e-5
@@ -128,10 +132,12 @@ def test_mxnet_trainer_step_equals_plain_sgd(spec, data):
         np.testing.assert_allclose(after[name], before[name] - 0.1 * grads[name], rtol=1e-5, atol=1e-7)
 
 
-def test_layout_changes_gradients_on_raw_images_through_max_pool_ties(spec, data):
-    """Why the layout matters: PyTorch's own NCHW and NHWC kernels disagree on raw images
-    (exact ties in max-pooling are broken differently) but agree once a little noise removes
-    the ties."""
+def test_layouts_agree_once_noise_removes_max_pool_ties(spec, data):
+    """Why the parity tests compare in-layout: PyTorch's own NCHW and NHWC kernels can break the
+    exact ties of max-pooling on raw images differently (their summation orders decide which
+    near-equal conv outputs tie), and that depends on the CPU: measured 2.6e-4 apart on an
+    Intel host with AVX-512, 7.2e-7 on an AMD EPYC with AVX2 (docs/parity.md). What holds on
+    any CPU: once a little noise removes the ties, the layouts agree."""
     import torch
 
     x, y = data.train_x[:256], data.train_y[:256]
@@ -146,7 +152,7 @@ def test_layout_changes_gradients_on_raw_images_through_max_pool_ties(spec, data
         a, b = conv1_grad(images, True), conv1_grad(images, False)
         return np.abs(a - b).max() / np.abs(b).max()
 
-    assert gap(x) > 1e-4  # measured 2.6e-4
+    assert gap(x) < 1e-3  # a routing difference, not a different model
     assert gap(noisy) < 1e-5
 
 
