@@ -72,10 +72,10 @@ def _canonical(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return array[tuple(slice(0, n) for n in shape)]
 
 
-def _block(layer, in_channels, width, activation) -> nn.HybridBlock:
-    """One spec layer, followed by ``activation``, as a Gluon block."""
+def _block(layer, inputs, width, activation) -> nn.HybridBlock:
+    """One spec layer, ``inputs`` channels or units wide (conv: ``width`` out), then ``activation``."""
     if layer.type == "conv":
-        return nn.Conv2D(width, layer.kernel, padding=layer.padding, in_channels=in_channels, activation=activation)
+        return nn.Conv2D(width, layer.kernel, padding=layer.padding, in_channels=inputs, activation=activation)
     if layer.type == "pool":
         pool = nn.MaxPool2D if layer.kind == "max" else nn.AvgPool2D
         block = pool(pool_size=layer.kernel, strides=layer.stride or layer.kernel)
@@ -85,7 +85,7 @@ def _block(layer, in_channels, width, activation) -> nn.HybridBlock:
         return block
     if layer.type == "flatten":
         return nn.Flatten()
-    return nn.Dense(layer.units, in_units=in_channels, activation=activation)
+    return nn.Dense(layer.units, in_units=inputs, activation=activation)
 
 
 class MXNetAdapter:
@@ -102,11 +102,10 @@ class MXNetAdapter:
         mx.random.seed(seed)
         self.net = nn.HybridSequential()
         activations = placed_activations(spec)
-        in_channels = spec.input_shape[0]
+        built_channels = spec.input_shape[0]  # what the next conv receives, padding included
         for layer, shape, width, activation in zip(spec.layers, spec.input_shapes(), padded_widths(spec, activations), activations):
-            in_channels = in_channels if layer.type in ("conv", "pool") else shape[0]
-            self.net.add(_block(layer, in_channels, width, activation))
-            in_channels = width or in_channels
+            self.net.add(_block(layer, built_channels if layer.type == "conv" else shape[0], width, activation))
+            built_channels = width or built_channels
         self.net.initialize(mx.init.Zero(), ctx=self.ctx)  # replaced by set_weights
         # static_alloc/static_shape: the graph and its memory are planned once per batch shape.
         self.net.hybridize(static_alloc=True, static_shape=True)
