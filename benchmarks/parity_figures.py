@@ -36,13 +36,14 @@ def main() -> None:
         torch.nn.functional.cross_entropy(model.model(torch.from_numpy(images)), torch.from_numpy(y)).backward()
         return {n: p.grad.numpy() for n, p in model._params.items()}
 
-    print(f"torch NCHW vs NHWC, first-conv gradient: raw {largest_gap(torch_grads(x, True), torch_grads(x, False)):.1e}, "
+    print(f"torch NCHW vs NHWC, gradients: raw {largest_gap(torch_grads(x, True), torch_grads(x, False)):.1e}, "
           f"noisy {largest_gap(torch_grads(noisy, True), torch_grads(noisy, False)):.1e}")
     grads = {}
     for framework in ("tf", "mxnet"):
         layout = TORCH_LAYOUT[framework]
         adapter = fresh(framework, spec, data)
         expected = fresh("torch", spec, data, channels_last=layout).model(torch.from_numpy(x)).detach().numpy()
+        logits_gap = np.abs(adapter.logits(x) - expected).max() / np.abs(expected).max()  # before it trains
         grads[framework] = adapter.loss_and_gradients(x, y)[1], fresh(framework, spec, data).loss_and_gradients(noisy, y)[1]
         trace = rel(loss_trace(framework, spec, data, 0.01), loss_trace("torch", spec, data, 0.01, channels_last=layout))
         fast = rel(loss_trace(framework, spec, data, 0.3), loss_trace("torch", spec, data, 0.3, channels_last=layout))
@@ -52,7 +53,7 @@ def main() -> None:
             stats = adapter.train_epoch(np.arange(5120), 256, lrs, trace_lrs=True)
             applied_gap = max(applied_gap, float(rel(stats.applied_lrs, lrs).max()))
         print(f"{framework} vs torch ({'NHWC' if layout else 'NCHW'}): "
-              f"logits {np.abs(adapter.logits(x) - expected).max() / np.abs(expected).max():.1e}, "
+              f"logits {logits_gap:.1e}, "
               f"gradients raw {largest_gap(grads[framework][0], torch_grads(x, layout)):.1e}, "
               f"noisy {largest_gap(grads[framework][1], torch_grads(noisy, layout)):.1e}, "
               f"20 updates at lr 0.01 {trace.max():.1e}, lr 0.3 traces part at update {int(np.argmax(fast > 1e-5))}, "

@@ -73,8 +73,9 @@ def test_same_logits_and_gradients_as_pytorch(framework, spec, data):
     assert np.abs(theirs.logits(x) - expected).max() / np.abs(expected).max() <= 1e-5
     # Gradients of the batch plus 1e-3 of noise: raw images make exact ties in max-pool windows,
     # and which input of a tie gets the gradient is the kernel's choice, which varies by CPU
-    # (docs/parity.md: TensorFlow's first-conv gradient 1.6e-5 from PyTorch's on raw images on
-    # an AMD EPYC, 2.5e-6 with the noise). The noise removes the ties, not the comparison.
+    # (docs/parity.md: with Eigen's kernels on an AMD EPYC, TensorFlow's gradients were 1.6e-5
+    # from PyTorch's on raw images, 2.2e-6 with the noise). The noise removes the ties, not the
+    # comparison.
     x = x + np.random.default_rng(0).uniform(0, 1e-3, x.shape).astype(np.float32)
     loss = torch.nn.functional.cross_entropy(ours.model(torch.from_numpy(x)), torch.from_numpy(y))
     loss.backward()
@@ -136,8 +137,8 @@ def test_layouts_agree_once_noise_removes_max_pool_ties(spec, data):
     """Why the parity tests compare in-layout: PyTorch's own NCHW and NHWC kernels can break the
     exact ties of max-pooling on raw images differently (their summation orders decide which
     near-equal conv outputs tie), and that depends on the CPU: measured 2.6e-4 apart on an
-    Intel host with AVX-512, 7.2e-7 on an AMD EPYC with AVX2 (docs/parity.md). What holds on
-    any CPU: once a little noise removes the ties, the layouts agree."""
+    Intel host with AVX-512, 6.2e-7 to 7.2e-7 on an AMD EPYC with AVX2 (docs/parity.md).
+    What holds on any CPU: once a little noise removes the ties, the layouts agree."""
     import torch
 
     x, y = data.train_x[:256], data.train_y[:256]
