@@ -13,9 +13,10 @@ from typing import Sequence
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the console
-# TensorFlow picks oneDNN's kernels by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; on
-# others it falls back to Eigen's. On an AMD EPYC (AVX2) that made this LeNet's training step
-# 3x slower (55-62 ms vs 19 ms per batch of 256). A user's own setting wins.
+# On Linux, TensorFlow picks oneDNN's kernels by itself only on CPUs with VNNI, AVX-512 BF16 or
+# AMX (tensorflow/core/util/port.cc, DefaultOneDnnPolicy); on others it uses Eigen's. On an AMD
+# EPYC (AVX2) that made this LeNet's training step 3x slower (55-62 ms vs 19 ms per batch of
+# 256). A user's own setting wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
