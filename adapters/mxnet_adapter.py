@@ -46,17 +46,14 @@ def padded_widths(spec: ModelSpec, activations: Sequence[str | None]) -> list[in
     """
     widths: list[int | None] = [layer.channels if layer.type == "conv" else None for layer in spec.layers]
     for i, layer in enumerate(spec.layers):
-        if layer.type != "conv":
+        if layer.type != "conv" or activations[i] not in KEEPS_ZERO:
             continue
         for j in range(i + 1, len(spec.layers)):
-            following = spec.layers[j]
-            if following.type == "conv":
+            if spec.layers[j].type == "conv":
                 widths[i] = -(-layer.channels // CHANNEL_BLOCK) * CHANNEL_BLOCK
                 break
-            if following.type != "pool" or activations[j] not in KEEPS_ZERO:
+            if spec.layers[j].type != "pool" or activations[j] not in KEEPS_ZERO:
                 break
-        if activations[i] not in KEEPS_ZERO:
-            widths[i] = layer.channels
     return widths
 
 

@@ -17,7 +17,7 @@ from harness.config import CONF_DIR
 from harness.data import load_fashion_mnist
 from harness.model import spec_from_config
 from harness.schedules import cosine, epoch_learning_rates
-from tests.test_parity import TORCH_LAYOUT, fresh, loss_trace, rel
+from tests.test_parity import TORCH_LAYOUT, fresh, loss_trace, rel, torch_loss_and_gradients, without_ties
 
 
 def largest_gap(grads: dict, reference: dict) -> float:
@@ -29,12 +29,10 @@ def main() -> None:
     spec = spec_from_config(OmegaConf.load(CONF_DIR / "model" / "lenet.yaml"))
     data = load_fashion_mnist(download=False, train_size=5120, test_size=1000)
     x, y = data.train_x[:256], data.train_y[:256]
-    noisy = x + np.random.default_rng(0).uniform(0, 1e-3, x.shape).astype(np.float32)
+    noisy = without_ties(x)
 
     def torch_grads(images, channels_last):
-        model = fresh("torch", spec, data, channels_last=channels_last)
-        torch.nn.functional.cross_entropy(model.model(torch.from_numpy(images)), torch.from_numpy(y)).backward()
-        return {n: p.grad.numpy() for n, p in model._params.items()}
+        return torch_loss_and_gradients(spec, data, images, y, channels_last)[1]
 
     print(f"torch NCHW vs NHWC, gradients: raw {largest_gap(torch_grads(x, True), torch_grads(x, False)):.1e}, "
           f"noisy {largest_gap(torch_grads(noisy, True), torch_grads(noisy, False)):.1e}")

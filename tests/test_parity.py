@@ -53,6 +53,21 @@ def rel(a, b):
     return np.abs(np.asarray(a) - np.asarray(b)) / np.abs(np.asarray(b))
 
 
+def without_ties(images):
+    """The images plus 1e-3 of uniform noise: no more exact ties in max-pool windows (see below)."""
+    return images + np.random.default_rng(0).uniform(0, 1e-3, images.shape).astype(np.float32)
+
+
+def torch_loss_and_gradients(spec, data, images, labels, channels_last):
+    """PyTorch's mean cross-entropy and its gradients, from the same initial weights."""
+    import torch
+
+    adapter = fresh("torch", spec, data, channels_last=channels_last)
+    loss = torch.nn.functional.cross_entropy(adapter.model(torch.from_numpy(images)), torch.from_numpy(labels))
+    loss.backward()
+    return loss.item(), {name: param.grad.numpy() for name, param in adapter._params.items()}
+
+
 @pytest.mark.parametrize("framework", ALL)
 def test_same_spec_same_parameter_count_and_weights_round_trip(framework, spec, data):
     adapter = fresh(framework, spec, data, seed=4)
@@ -76,13 +91,11 @@ def test_same_logits_and_gradients_as_pytorch(framework, spec, data):
     # (docs/parity.md: with Eigen's kernels on an AMD EPYC, TensorFlow's gradients were 1.6e-5
     # from PyTorch's on raw images, 2.2e-6 with the noise). The noise removes the ties, not the
     # comparison.
-    x = x + np.random.default_rng(0).uniform(0, 1e-3, x.shape).astype(np.float32)
-    loss = torch.nn.functional.cross_entropy(ours.model(torch.from_numpy(x)), torch.from_numpy(y))
-    loss.backward()
+    x = without_ties(x)
+    loss, expected_grads = torch_loss_and_gradients(spec, data, x, y, TORCH_LAYOUT[framework])
     their_loss, grads = theirs.loss_and_gradients(x, y)
-    assert their_loss == pytest.approx(loss.item(), rel=1e-6)
-    for name, param in ours._params.items():
-        g = param.grad.numpy()
+    assert their_loss == pytest.approx(loss, rel=1e-6)
+    for name, g in expected_grads.items():
         assert np.abs(grads[name] - g).max() / np.abs(g).max() <= 1e-5, name
 
 
@@ -139,22 +152,14 @@ def test_layouts_agree_once_noise_removes_max_pool_ties(spec, data):
     near-equal conv outputs tie), and that depends on the CPU: measured 2.6e-4 apart on an
     Intel host with AVX-512, 6.2e-7 to 7.2e-7 on an AMD EPYC with AVX2 (docs/parity.md).
     What holds on any CPU: once a little noise removes the ties, the layouts agree."""
-    import torch
-
     x, y = data.train_x[:256], data.train_y[:256]
-    noisy = (x + np.random.default_rng(0).uniform(0, 1e-3, x.shape)).astype(np.float32)
-
-    def conv1_grad(images, channels_last):
-        adapter = fresh("torch", spec, data, channels_last=channels_last)
-        torch.nn.functional.cross_entropy(adapter.model(torch.from_numpy(images)), torch.from_numpy(y)).backward()
-        return adapter._params["0.weight"].grad.numpy()
 
     def gap(images):
-        a, b = conv1_grad(images, True), conv1_grad(images, False)
+        a, b = (torch_loss_and_gradients(spec, data, images, y, layout)[1]["0.weight"] for layout in (True, False))
         return np.abs(a - b).max() / np.abs(b).max()
 
     assert gap(x) < 1e-3  # a routing difference, not a different model
-    assert gap(noisy) < 1e-5
+    assert gap(without_ties(x)) < 1e-5
 
 
 @pytest.mark.parametrize("framework", ALL)
