@@ -75,12 +75,27 @@ def compose_run(overrides: list[str]):
 
 
 def preflight(args: list[str]) -> list:
-    """Compose and validate every run, a preset's own sweep included; return their configs."""
+    """Compose and validate every run, a preset's own sweep included; return their configs.
+
+    Hydra composes a config from its group choices (which YAML files) and then applies the plain
+    value overrides (``key=value``, ``+key=``, ``~key``) to the result. A sweep has few distinct
+    group choices and many value points, so each distinct choice of groups is composed once, and
+    each run applies its value overrides to a copy with Hydra's own override code: the cost
+    grows with the number of group combinations, not of runs, and the configs are Hydra's
+    (tests/test_config.py compares them for a mixed sweep).
+    """
+    import copy
+    import json
+
     from hydra import compose, initialize_config_dir
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     from harness.config import validate
+    from harness.identity import Plain
 
     def composed(overrides: list[str], hydra_node: bool = False):
         try:
@@ -89,6 +104,11 @@ def preflight(args: list[str]) -> list:
             raise HarnessError(_explain_compose_error(exc, overrides)) from None
 
     runs = expand_runs(args)
+    parser = OverridesParser.create()
+    parsed: dict[str, object] = {}  # override string -> Hydra's parsed Override, each parsed once
+    bases: dict[tuple[str, ...], object] = {}  # group choices -> the config Hydra composes from them
+    probes: dict[tuple, object] = {}  # (group choices, override) -> (key, typed value) or None
+    scratch: dict[tuple[str, ...], object] = {}  # group choices -> a config to try leaf overrides on
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         if any(a in MULTIRUN_FLAGS for a in args):
@@ -99,12 +119,96 @@ def preflight(args: list[str]) -> list:
             extra = [f"{key}={value}" for key, value in preset_sweep.items() if key not in typed]
             if extra:
                 runs = expand_runs([*extra, *args])
+
+        def applied(groups: tuple, values: list):
+            """Hydra's config for the group choices with the value overrides applied."""
+            cfg = copy.deepcopy(bases[groups][0])
+            try:
+                ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+            except (HydraException, OmegaConfBaseException) as exc:
+                raise HarnessError(_explain_compose_error(exc, [v.input_line for v in values])) from None
+            return cfg
+
+        def probe(groups: tuple, override):
+            """What one plain ``key=value`` does to the config: (key, the typed value Hydra stores),
+            or None when it cannot be replayed on plain dicts (an interpolation)."""
+            if (groups, override.input_line) not in probes:
+                # A leaf's new value depends on nothing else, so leaves are tried on one scratch
+                # copy per group choice; a dict or list value is merged, so it gets a fresh copy.
+                if isinstance(override.value(), (dict, list)):
+                    target = applied(groups, [override])
+                else:
+                    if groups not in scratch:
+                        scratch[groups] = copy.deepcopy(bases[groups][0])
+                    target = scratch[groups]
+                    try:
+                        ConfigLoaderImpl._apply_overrides_to_config([override], target)
+                    except (HydraException, OmegaConfBaseException) as exc:
+                        raise HarnessError(_explain_compose_error(exc, [override.input_line])) from None
+                value = OmegaConf.select(target, override.key_or_group)
+                value = OmegaConf.to_container(value, resolve=False) if OmegaConf.is_config(value) else value
+                probes[groups, override.input_line] = None if "${" in json.dumps(value) else (override.key_or_group, value)
+            return probes[groups, override.input_line]
+
         configs = []
         for overrides in runs:
-            cfg = composed(overrides)
+            for text in overrides:
+                if text not in parsed:
+                    parsed[text] = parser.parse_overrides([text])[0]
+            # Hydra's own settings (hydra/launcher=..., hydra.job...) do not change a run's config.
+            job = [text for text in overrides if not parsed[text].is_hydra_override()]
+            groups = tuple(text for text in job if _is_group(parsed[text]))
+            values = [parsed[text] for text in job if not _is_group(parsed[text])]
+            if groups not in bases:
+                base = composed(list(groups))
+                plain = OmegaConf.to_container(base, resolve=False)
+                bases[groups] = (base, None if "${" in json.dumps(plain) else plain)
+            changes = _replayable(values) and bases[groups][1] is not None and [probe(groups, v) for v in values]
+            if changes and all(changes):
+                plain = _copy(bases[groups][1])
+                for key, value in changes:
+                    _set(plain, key, value)
+            else:  # +key, ~key, interpolations: Hydra's own code on a copy of the config
+                plain = OmegaConf.to_container(applied(groups, values), resolve=True)
+            cfg = Plain.of(plain)
             validate(cfg)
             configs.append(cfg)
     return configs
+
+
+def _replayable(values: list) -> bool:
+    """Plain ``key=value`` overrides of distinct keys, none inside another: setting each typed
+    value on plain dicts gives what Hydra gives."""
+    from hydra.core.override_parser.types import OverrideType
+
+    keys = [v.key_or_group for v in values]
+    if any(v.type != OverrideType.CHANGE for v in values):
+        return False
+    return not any(a == b or b.startswith(f"{a}.") for i, a in enumerate(keys) for j, b in enumerate(keys) if i != j)
+
+
+def _copy(node):
+    if isinstance(node, dict):
+        return {k: _copy(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copy(v) for v in node]
+    return node
+
+
+def _set(plain: dict, key: str, value) -> None:
+    *parents, last = key.split(".")
+    node = plain
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(last)] = _copy(value)
+    else:
+        node[last] = _copy(value)
+
+
+def _is_group(override) -> bool:
+    """A config group choice (scheduler=cosine, experiments=quick), not a value (epochs=3)."""
+    return override.key_or_group in CONFIG_GROUPS
 
 
 def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
@@ -125,29 +229,38 @@ def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
 
 
 def _task(cfg) -> None:
-    from harness.runner import run
+    from harness.identity import shown
+    from harness.runner import Interrupted, run
 
     try:
         summary = run(cfg)
     except HarnessError as exc:
         fail(str(exc))
+    except Interrupted as stop:
+        print(f"harness: {stop}; results so far in {shown(stop.run_dir)}/; run the same command to resume",
+              file=sys.stderr)
+        sys.exit(130)
     name = f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}"
     if summary.set_aside is not None:
         why = "unreadable" if summary.set_aside.parent.name == "_corrupt" else "earlier"
-        print(f"harness: note: {why} results of {name} moved to {summary.set_aside}/")
+        print(f"harness: note: {why} results of {name} moved to {shown(summary.set_aside)}/")
     if summary.status == "busy":
         print(f"harness: skipped: {name} is being trained by another process right now; "
-              f"its results will be in {summary.run_dir}/")
+              f"its results will be in {shown(summary.run_dir)}/")
         return
     if summary.status == "skipped":
-        print(f"harness: skipped: {name} is already finished ({summary.epochs_done} epochs); "
-              f"results in {summary.run_dir}/ (rerun=true trains it again)")
+        print(f"harness: skipped: {name} is already finished ({_epochs(summary.epochs_done)}); "
+              f"results in {shown(summary.run_dir)}/ (rerun=true trains it again)")
         return
     resumed = f" ({summary.resumed_from} of them done before a resume)" if summary.resumed_from else ""
     print(
-        f"harness: {summary.status}: {name}, {summary.epochs_done} epochs{resumed}, "
-        f"final test_acc {summary.final_test_acc:.4f}; results in {summary.run_dir}/"
+        f"harness: {summary.status}: {name}, {_epochs(summary.epochs_done)}{resumed}, "
+        f"final test_acc {summary.final_test_acc:.4f}; results in {shown(summary.run_dir)}/"
     )
+
+
+def _epochs(n: int) -> str:
+    return f"{n} {_plural(n, 'epoch')}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -173,28 +286,48 @@ def main(argv: list[str] | None = None) -> None:
         print(f"harness: sweep done: {sweep_counts(configs, finished_before)}")
 
 
+def _run_dir(cfg):
+    """Where the run of ``cfg`` keeps its results (the runner computes it the same way)."""
+    from harness import identity
+
+    canonical = identity.canonical_config(cfg)
+    return identity.run_dir(canonical, identity.results_path(canonical.results_dir))
+
+
 def _final_status(cfg) -> str | None:
     """'complete' or 'diverged' if the run's results say it is finished, else None. Read from
     disk, so that it works whichever launcher (in-process, joblib workers) trains the runs."""
-    from pathlib import Path
-
-    from harness.config import run_id
-    from harness.results import CorruptFile, read_epochs, run_dir_name
+    from harness.results import CorruptFile, read_epochs
     from harness.runner import FINISHED
 
-    run_dir = Path(cfg.results_dir) / run_dir_name(cfg.framework.name, cfg.scheduler.name, cfg.seed, run_id(cfg))
     try:
-        rows = read_epochs(run_dir)
+        rows = read_epochs(_run_dir(cfg))
     except CorruptFile:
         return None
     return rows[-1]["status"] if rows and rows[-1]["status"] in FINISHED else None
 
 
 def sweep_counts(configs: list, finished_before: list[str | None]) -> str:
-    """'6 runs: 2 complete, 4 skipped'; a run that did not finish (failed, or another process
-    is training it) is counted as unfinished."""
+    """'6 runs: 2 complete, 4 skipped', counting distinct runs: two jobs of a sweep that differ
+    only in what does not change the result (threads, data.root) are one run, trained once.
+    A run that did not finish (failed, or another process is training it) is 'unfinished'."""
     counts: dict[str, int] = {}
+    seen = set()
     for cfg, before in zip(configs, finished_before):
+        folder = _run_dir(cfg)
+        if folder in seen:
+            continue
+        seen.add(folder)
         outcome = "skipped" if before else (_final_status(cfg) or "unfinished")
         counts[outcome] = counts.get(outcome, 0) + 1
-    return f"{len(configs)} runs: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    runs = len(seen)
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    if runs == len(configs):
+        return f"{runs} {_plural(runs, 'run')}: {summary}"
+    same = len(configs) - runs
+    return (f"{len(configs)} jobs, {runs} {_plural(runs, 'run')}: {summary} "
+            f"({same} {_plural(same, 'job')} {'was' if same == 1 else 'were'} the same run as another)")
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else f"{word}s"

@@ -8,20 +8,16 @@ work starts. Semantic checks (positive rates, warmup shorter than the horizon) l
 
 from __future__ import annotations
 
-import hashlib
-import json
+import copy
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import lru_cache
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from harness.errors import HarnessError
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = PROJECT_ROOT / "conf"
-EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
+from harness.paths import CONF_DIR, EXPERIMENTS_DIR, PROJECT_ROOT  # noqa: F401 (re-exported)
 
 FRAMEWORKS = ("torch", "tf", "mxnet")
 DEVICES = ("auto", "cpu", "cuda")
@@ -69,7 +65,7 @@ class SchedulerConfig:
 
     @staticmethod
     def factory_params(cfg: Any) -> dict:
-        params = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        params = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else copy.deepcopy(dict(cfg))
         for key in ("name", "kind", "unit"):
             params.pop(key, None)
         return params
@@ -123,33 +119,21 @@ def register_configs() -> None:
         store.store(group="experiments", name=path.stem, node=OmegaConf.load(path), package="_global_")
 
 
-# Settings that do not change what a run computes; left out of run_id.
-NOT_IDENTITY = ("results_dir", "progress", "threads", "keep_checkpoint", "rerun")
-NOT_IDENTITY_DATA = ("root", "download")
-
-
-def identity(cfg: DictConfig) -> dict:
-    """The resolved config fields that decide the result."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    for key in NOT_IDENTITY:
-        plain.pop(key, None)
-    for key in NOT_IDENTITY_DATA:
-        plain["data"].pop(key, None)
-    return plain
-
-
-def run_id(cfg: DictConfig) -> str:
-    """Same config, same id: a short hash of the fields that change the result."""
-    canonical = json.dumps(identity(cfg), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+@lru_cache(maxsize=None)
+def scheduler_kinds() -> dict[str, str]:
+    """Each scheduler option (conf/scheduler/<name>.yaml) and the kind of schedule it builds."""
+    return {path.stem: OmegaConf.load(path).kind for path in sorted((CONF_DIR / "scheduler").glob("*.yaml"))}
 
 
 def validate(cfg: DictConfig) -> None:
     """Check values the schema cannot; raise HarnessError naming the value and the fix."""
-    from harness import d2l_tabs
+    from harness import d2l_tabs, identity
     from harness.model import spec_from_config
     from harness.schedules import UNITS, build_schedule
 
+    identity.check_known_keys(cfg)
+    cfg = identity.as_plain(cfg)  # read many times below: plain dicts are cheap to read
+    identity.check_path_safe(cfg)
     if cfg.framework.name not in FRAMEWORKS:
         raise HarnessError(f"framework={cfg.framework.name!r} is unknown; choose one of {', '.join(FRAMEWORKS)}")
     if cfg.device not in DEVICES:
@@ -160,6 +144,23 @@ def validate(cfg: DictConfig) -> None:
         raise HarnessError(f"epochs={cfg.epochs} must be at least 1")
     if cfg.batch_size <= 0:
         raise HarnessError(f"batch_size={cfg.batch_size} must be at least 1")
+    if not 0 <= cfg.seed < identity.SEED_LIMIT:
+        raise HarnessError(f"seed={cfg.seed} must be an integer in [0, 2^32)")
+    if not str(cfg.results_dir).strip():
+        raise HarnessError("results_dir is empty; give a folder, e.g. results_dir=results")
+    if cfg.data.name not in identity.DATASETS:
+        raise HarnessError(
+            f"data.name={cfg.data.name!r} is not a dataset this harness can load; the one dataset is "
+            f"{', '.join(identity.DATASETS)}"
+        )
+    kinds = scheduler_kinds()
+    if kinds.get(cfg.scheduler.name) != cfg.scheduler.kind:
+        options = [name for name, kind in kinds.items() if kind == cfg.scheduler.kind]
+        raise HarnessError(
+            f"scheduler.name={cfg.scheduler.name!r} does not name the {cfg.scheduler.kind} schedule "
+            f"(its option is {', '.join(options) or 'none'}); the name is set by choosing scheduler=OPTION, "
+            f"and the results' variant column labels changed parameters"
+        )
     if cfg.threads < 0:
         raise HarnessError(f"threads={cfg.threads} must be 0 (the framework's default) or a positive count")
     if cfg.optimizer.name != "sgd":
@@ -170,7 +171,12 @@ def validate(cfg: DictConfig) -> None:
         size = cfg.data[key]
         if size is not None and size <= 0:
             raise HarnessError(f"data.{key}={size} must be a positive number of images (or null for all)")
-    train_size = cfg.data.train_size or 60_000
+    most = {"train_size": identity.max_train_images(cfg.data), "test_size": identity.TEST_IMAGES}
+    for key, limit in most.items():
+        if cfg.data[key] is not None and cfg.data[key] > limit:
+            raise HarnessError(f"data.{key}={cfg.data[key]} is more than the {limit} images there are; "
+                               f"use at most {limit} (or null for all)")
+    train_size = cfg.data.train_size or most["train_size"]
     if cfg.batch_size > train_size:
         raise HarnessError(f"batch_size={cfg.batch_size} is larger than the {train_size} training images; lower it")
     if cfg.scheduler.unit not in UNITS:
@@ -185,3 +191,6 @@ def validate(cfg: DictConfig) -> None:
             f"scheduler={cfg.scheduler.name} was never trained in the d2l chapter, so protocol=d2l "
             f"cannot reproduce it; use protocol=clean"
         )
+
+
+from harness.identity import identity, run_id  # noqa: E402,F401 (the config's identity, re-exported)

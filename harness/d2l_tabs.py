@@ -139,7 +139,7 @@ def tab_model_config(framework: str):
     """The model config of the framework's tab (conf/model/<name>.yaml), with the tab's initialiser."""
     from omegaconf import OmegaConf
 
-    from harness.config import CONF_DIR
+    from harness.paths import CONF_DIR
 
     cfg = OmegaConf.load(CONF_DIR / "model" / f"{MODEL_BY_TAB[framework]}.yaml")
     cfg.init = INIT_BY_TAB[framework]
@@ -164,3 +164,8 @@ def tab_learning_rates(framework: str, kind: str, params: dict[str, Any], epochs
         return np.array(_mxnet_updates(scheduler, params, epochs * steps_per_epoch), dtype=np.float64)
     per_epoch = _torch_epochs(scheduler, params, epochs) if framework == "torch" else _tf_epochs(scheduler, params, epochs)
     return np.repeat(np.array(per_epoch, dtype=np.float64), steps_per_epoch)
+
+
+def tab_unit(framework: str) -> str:
+    """What the tab's schedule counts: MXNet's Trainer calls it every update, the others per epoch."""
+    return "step" if framework == "mxnet" else "epoch"

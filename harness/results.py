@@ -6,10 +6,12 @@
   learning rate of every update of that epoch in ``step_lrs`` (the per-update trace);
 - ``_config.yaml``: the resolved config (pyarrow skips names starting with ``_`` or ``.``).
 
-Every parquet file under a results directory has the same schema (``EPOCHS_SCHEMA``), so
+Every parquet file written by this version has the same schema (``EPOCHS_SCHEMA``), so
 ``pandas.read_parquet(results_dir)``, DuckDB's ``read_parquet('results/**/*.parquet')`` and
-polars read all runs at once. Files are written to a hidden temporary name and renamed, so
-a reader (or a killed writer) never sees half a file.
+polars read all runs at once. The schema only ever grows by columns appended at its end
+(``schema_version`` says which); files of an earlier version are read, with the columns they
+lack filled with nulls, never set aside for being older. Files are written to a hidden
+temporary name and renamed, so a reader (or a killed writer) never sees half a file.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.config import PROJECT_ROOT
+from harness.paths import PROJECT_ROOT
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: variant, schedule_params, optimizer_params, model_hash, subset_seed
 EPOCHS_FILE = "epochs.parquet"
 CONFIG_FILE = "_config.yaml"  # the leading _ makes pyarrow's directory reader skip it
 
@@ -65,6 +67,12 @@ EPOCHS_SCHEMA = pa.schema(
         ("status", pa.string()),  # running | complete | diverged
         ("git_sha", pa.string()),
         ("schema_version", pa.int64()),
+        # Schema version 2: what ran, beyond the columns above.
+        ("variant", pa.string()),  # short label of the schedule and its parameters: cosine(lr=0.3, final=0.01, T=20)
+        ("schedule_params", pa.string()),  # JSON: every parameter of the schedule, kind and unit included
+        ("optimizer_params", pa.string()),  # JSON: the optimizer's hyperparameters
+        ("model_hash", pa.string()),  # hash of the network's spec (layers, input, classes, init)
+        ("subset_seed", pa.int64()),  # seed of the data.train_size / test_size subsets
     ]
 )
 
@@ -82,9 +90,26 @@ def read_epochs(run_dir: Path) -> list[dict] | None:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptFile(f"{path} ({exc})") from None
-    if table.schema.remove_metadata() != EPOCHS_SCHEMA:
-        raise CorruptFile(f"{path} (schema differs from schema_version {SCHEMA_VERSION})")
-    return table.to_pylist()
+    return upgrade(table, path).to_pylist()
+
+
+def upgrade(table: pa.Table, path: Path) -> pa.Table:
+    """``table`` in the current schema. A file of an earlier schema version lacks the columns
+    added since: they are filled with nulls. A column this version does not know, or one of
+    another type, means the file is not ours (or is damaged): CorruptFile."""
+    schema = table.schema.remove_metadata()
+    if schema == EPOCHS_SCHEMA:
+        return table
+    unknown = [f.name for f in schema if EPOCHS_SCHEMA.get_field_index(f.name) < 0]
+    retyped = [f.name for f in schema if f.name not in unknown and EPOCHS_SCHEMA.field(f.name).type != f.type]
+    if unknown or retyped or "schema_version" not in schema.names:
+        raise CorruptFile(f"{path} (columns {unknown or retyped or ['schema_version']} do not match schema_version "
+                          f"{SCHEMA_VERSION} or any earlier one)")
+    columns = [
+        table.column(f.name) if f.name in schema.names else pa.nulls(len(table), f.type)
+        for f in EPOCHS_SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=EPOCHS_SCHEMA)
 
 
 def git_sha() -> str:
@@ -102,10 +127,6 @@ def git_sha() -> str:
     if sha.returncode != 0:
         return "unknown"
     return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
-def run_dir_name(framework: str, scheduler: str, seed: int, run_id: str) -> str:
-    return f"{framework}-{scheduler}-s{seed}-{run_id}"
 
 
 @contextlib.contextmanager
@@ -145,6 +166,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file owner-only; results are shared (a cluster, a team): give it
+        # the mode a plain open() would, as the umask says.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -153,6 +177,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_epochs(run_dir: Path, rows: list[dict]) -> None:

@@ -15,8 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from adapters import load_adapter
 from adapters.base import Adapter
-from harness.config import SchedulerConfig, run_id, validate
-from harness import checkpoint, d2l_tabs
+from harness.config import SchedulerConfig, validate
+from harness import checkpoint, d2l_tabs, identity
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.results import (
@@ -26,7 +26,6 @@ from harness.results import (
     ensure_writable,
     git_sha,
     read_epochs,
-    run_dir_name,
     set_aside,
     write_config,
     write_epochs,
@@ -105,13 +104,23 @@ class Setup:
     lr_at: Callable[[int], float]
     data: Dataset
     adapter: Adapter
+    model_hash: str
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training: the rows written so far say ``interrupted``; the same command resumes."""
+
+    def __init__(self, run_dir: Path, epochs_done: int, epochs: int) -> None:
+        super().__init__(f"interrupted after epoch {epochs_done} of {epochs}")
+        self.run_dir, self.epochs_done, self.epochs = run_dir, epochs_done, epochs
 
 
 def run(cfg: DictConfig) -> RunSummary:
     validate(cfg)
-    rid = run_id(cfg)
-    results_dir = Path(cfg.results_dir)
-    run_dir = results_dir / run_dir_name(cfg.framework.name, cfg.scheduler.name, cfg.seed, rid)
+    cfg = identity.canonical_config(cfg)
+    rid = identity.run_id(cfg)
+    results_dir = identity.results_path(cfg.results_dir)
+    run_dir = identity.run_dir(cfg, results_dir)
     previous = previous_results(run_dir)
     if previous.finished and not cfg.rerun:
         return _skip(cfg, rid, run_dir, previous)
@@ -130,7 +139,21 @@ def run(cfg: DictConfig) -> RunSummary:
         if run_dir.exists() and (cfg.rerun or previous.corrupt):
             moved = set_aside(run_dir, "superseded" if cfg.rerun else "corrupt")
             previous = Previous()
-        return _train(cfg, rid, run_dir, previous, setup, moved)
+        try:
+            return _train(cfg, rid, run_dir, previous, setup, moved)
+        except KeyboardInterrupt:
+            raise _interrupted(run_dir, cfg.epochs) from None
+
+
+def _interrupted(run_dir: Path, epochs: int) -> Interrupted:
+    """Ctrl-C: the rows written so far say ``interrupted`` (not ``running`` forever), so a reader
+    can tell a dead run from a live one; the checkpoint stays, and the same command resumes."""
+    rows = read_epochs(run_dir) or []
+    if rows:
+        for row in rows:
+            row["status"] = "interrupted"
+        write_epochs(run_dir, rows)
+    return Interrupted(run_dir, len(rows), epochs)
 
 
 def _skip(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous) -> RunSummary:
@@ -152,7 +175,7 @@ def _set_up(cfg: DictConfig) -> Setup:
     adapter = load_adapter(cfg.framework.name)(spec, cfg.optimizer.momentum, cfg.device, cfg.seed)
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
     adapter.set_weights(init_weights(spec, cfg.seed, model_cfg.init))
-    return Setup(spec, schedule_params, lr_at, data, adapter)
+    return Setup(spec, schedule_params, lr_at, data, adapter, identity.model_hash(model_cfg))
 
 
 def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: Setup, moved: Path | None) -> RunSummary:
@@ -165,7 +188,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         tab_lrs = d2l_tabs.tab_learning_rates(
             cfg.framework.name, cfg.scheduler.kind, schedule_params, cfg.epochs, updates_per_epoch
         ).reshape(cfg.epochs, updates_per_epoch)
-    identity = {
+    columns = {
         "run_id": rid,
         "framework": cfg.framework.name,
         "framework_version": adapter.framework_version,
@@ -174,7 +197,8 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         "protocol": cfg.protocol,
         "model": spec.name,
         "scheduler": cfg.scheduler.name,
-        "unit": cfg.scheduler.unit,
+        # What t counted in the rates that ran: a d2l tab may step its schedule per update.
+        "unit": d2l_tabs.tab_unit(cfg.framework.name) if cfg.protocol == "d2l" else cfg.scheduler.unit,
         "optimizer": cfg.optimizer.name,
         "base_lr": cfg.scheduler.base_lr,
         "seed": cfg.seed,
@@ -184,6 +208,11 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         "test_size": len(data.test_y),
         "git_sha": git_sha(),
         "schema_version": SCHEMA_VERSION,
+        "variant": identity.variant(cfg),
+        "schedule_params": identity.to_json(identity.schedule_params(cfg)),
+        "optimizer_params": identity.to_json(identity.optimizer_params(cfg)),
+        "model_hash": setup.model_hash,
+        "subset_seed": cfg.data.subset_seed,
     }
     write_config(run_dir, OmegaConf.to_yaml(cfg, resolve=True))
 
@@ -193,8 +222,9 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
     if saved is not None and saved.run_id == rid and previous.rows:
         # Continue after the last checkpointed epoch; rows written after it are trained again.
         adapter.set_state(saved.state)
-        rows = [row for row in previous.rows if row["epoch"] <= saved.epoch]
+        rows = [_upgraded(row, columns) for row in previous.rows if row["epoch"] <= saved.epoch]
         step, first_epoch = saved.step, saved.epoch + 1
+        _warn_if_code_changed(rows, columns["git_sha"], run_dir)
     status = "running"
     progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}", first_epoch)
     for epoch in range(first_epoch, cfg.epochs):
@@ -221,7 +251,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
             status = "complete"
         rows.append(
             {
-                **identity,
+                **columns,
                 "epoch": epoch,
                 "step": step,
                 "lr": float(lrs[0]),
@@ -248,6 +278,19 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         checkpoint.remove(run_dir)
     resumed = first_epoch if first_epoch else None
     return RunSummary(rid, run_dir, status, len(rows), rows[-1]["test_acc"], resumed, moved)
+
+
+def _upgraded(row: dict, columns: dict) -> dict:
+    """A row written by an earlier schema version, with the identity columns it lacks filled in
+    (same run_id, so the same settings); its own git_sha and times are kept."""
+    return {**row, **{key: value for key, value in columns.items() if row.get(key) is None}}
+
+
+def _warn_if_code_changed(rows: list[dict], sha: str, run_dir: Path) -> None:
+    earlier = sorted({row["git_sha"] for row in rows} - {sha})
+    if earlier:
+        print(f"harness: warning: resuming {identity.shown(run_dir)} with code {sha}, but its first "
+              f"{len(rows)} epochs came from {', '.join(earlier)}; each row's git_sha records which", file=sys.stderr)
 
 
 def _progress_bar(cfg: DictConfig, description: str, done: int):
