@@ -46,6 +46,14 @@ def expand_runs(args: list[str]) -> list[list[str]]:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as exc:
         raise HarnessError(f"cannot parse the command line: {_one_line(exc)}") from None
+    seen: dict[str, str] = {}
+    for override in parsed:
+        if override.key_or_group in seen:
+            raise HarnessError(
+                f"{override.key_or_group} is given twice ({seen[override.key_or_group]} and {override.input_line}); "
+                f"Hydra would keep only the last and drop the other silently: give it once"
+            )
+        seen[override.key_or_group] = override.input_line
     for override in parsed:
         group = override.key_or_group
         if group not in CONFIG_GROUPS:

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import shutil
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,20 @@ CASES = {
     "missing framework package": ({"framework": "tf"}, "needs the 'tensorflow' package, which is not installed; install it with `pip install -e .[tf]"),
     "unwritable results dir": ({"results_dir": "{tmp}/a-file/results"}, "is not writable (Not a directory); choose another"),
     "negative threads": ({"threads": "-1"}, "threads=-1 must be 0 (the framework's default) or a positive count"),
+    # What a run is: nothing silently ignored, nothing clamped, seeds in range.
+    "key the schema lacks, added with +": ({"+optimizer.nesterovv": "true"}, "unknown key 'optimizer.nesterovv': nothing reads it"),
+    "another dataset": ({"data.name": "mnist"}, "data.name='mnist' is not a dataset this harness can load"),
+    "scheduler name that is not its kind's": ({"scheduler.name": "foo"}, "scheduler.name='foo' does not name the cosine schedule"),
+    "train_size beyond the data": ({"data.train_size": "100000"}, "data.train_size=100000 is more than the 60000 images there are"),
+    "test_size beyond the data": ({"data.test_size": "20000"}, "data.test_size=20000 is more than the 10000 images there are"),
+    "negative seed": ({"seed": "-1"}, "seed=-1 must be an integer in [0, 2^32)"),
+    "seed past 32 bits": ({"seed": "99999999999999999999"}, "seed=99999999999999999999 must be an integer in [0, 2^32)"),
+    "empty results_dir": ({"results_dir": ""}, "results_dir is empty; give a folder"),
+    # Names that reach the filesystem.
+    "scheduler name leaving results_dir": ({"scheduler.name": "../../../pwned"}, "scheduler.name='../../../pwned' cannot be used in a file name"),
+    "scheduler name with a folder": ({"scheduler.name": "a/b"}, "scheduler.name='a/b' cannot be used in a file name"),
+    "model name with a folder": ({"model.name": "../lenet"}, "model.name='../lenet' cannot be used in a file name"),
+    "optimizer name hidden": ({"optimizer.name": ".sgd"}, "optimizer.name='.sgd' cannot be used in a file name"),
 }
 
 # Imported as `sitecustomize`, it makes `import tensorflow` fail as if it were not installed.
@@ -94,3 +109,19 @@ def test_bad_input_is_one_line_exit_2_and_results_unchanged(case, results_with_o
     assert expected in lines[0]
     assert "Traceback" not in out.stdout + out.stderr
     assert snapshot(results_with_one_run) == before
+
+
+@pytest.mark.parametrize("args", [
+    ["scheduler.name=../../../pwned"],
+    ["-m", "seed=0,1", "scheduler.name=a/b"],
+    ["-m", "seed=0,-1,2"],
+])
+def test_nothing_is_written_next_to_results_dir_either(args, tmp_path):
+    """A bad name or seed anywhere in a sweep fails before the first run: not one file appears
+    anywhere around results_dir (the first run of a sweep would otherwise have trained)."""
+    inner = tmp_path / "a" / "b" / "inner"
+    inner.mkdir(parents=True)
+    base = {k: v for k, v in BASE.items() if k != "seed"}
+    out = run_cli(*args, *(f"{k}={v}" for k, v in base.items()), f"results_dir={inner}")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == [Path("a"), Path("a/b"), Path("a/b/inner")]
