@@ -40,6 +40,8 @@ def expand_runs(args: list[str]) -> list[list[str]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    from harness.suggest import closest
+
     multirun = any(a in MULTIRUN_FLAGS for a in args)
     overrides = [a for a in args if a not in MULTIRUN_FLAGS]
     try:
@@ -62,7 +64,9 @@ def expand_runs(args: list[str]) -> list[list[str]]:
         known = group_options(group)
         for value in values:
             if value not in known and value != "null":
-                raise HarnessError(f"{group}={value!r} is unknown; choose one of: {', '.join(known)}")
+                close = closest(value, known)
+                hint = f" (did you mean {close!r}?)" if close else ""
+                raise HarnessError(f"{group}={value!r} is unknown{hint}; choose one of: {', '.join(known)}")
         if override.is_sweep_override() and not multirun:
             raise HarnessError(f"{override.input_line!r} lists several values; add -m to run a sweep over them")
     if not multirun:
@@ -220,19 +224,21 @@ def _is_group(override) -> bool:
 
 
 def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
-    import dataclasses
-    import difflib
-
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    from harness.suggest import closest_key
 
     cause = exc.__cause__
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and getattr(cause, "full_key", None):
         key = cause.full_key
-        schema = getattr(cause, "object_type", None)
-        known = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else []
-        close = difflib.get_close_matches(key.split(".")[-1], known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = closest_key(key)
+        hint = f" (did you mean {close!r}?)" if close else ""
         return f"unknown key {key!r}{hint}; check its spelling (`python -m harness --help` lists every key)"
+    # Name the one override that failed, not the whole command line.
+    message = str(exc).strip()
+    for override in overrides:
+        if override in message or (cause is not None and override.split("=")[0] in str(cause)):
+            return f"invalid setting {override}: {_one_line(cause or exc)}"
     return f"invalid setting in {' '.join(overrides) or 'the defaults'}: {_one_line(exc)}"
 
 
@@ -271,12 +277,41 @@ def _epochs(n: int) -> str:
     return f"{n} {_plural(n, 'epoch')}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "report":
-        from harness.report import main as report_main
+# Commands that are not training runs: name -> the module whose main(args) runs it.
+COMMANDS = {
+    "report": "harness.report",
+    "plan": "harness.commands.plan",
+}
 
-        sys.exit(report_main(args[1:]))
+
+def _quote_home(arg: str) -> str:
+    """``results_dir=~/x``: Hydra's lexer reads a leading ``~`` as a deletion and fails; quote
+    the value so it stays a path (``~`` is expanded where paths are used)."""
+    key, sep, value = arg.partition("=")
+    if sep and value.startswith("~") and not key.startswith("~"):
+        return f"{key}='{value}'"
+    return arg
+
+
+def main(argv: list[str] | None = None) -> None:
+    import importlib
+
+    args = [_quote_home(a) for a in (sys.argv[1:] if argv is None else argv)]
+    if args and args[0] in COMMANDS:
+        sys.exit(importlib.import_module(COMMANDS[args[0]]).main(args[1:]))
+    if "--dry-run" in args:
+        sys.exit(importlib.import_module(COMMANDS["plan"]).main([a for a in args if a != "--dry-run"]))
+    if args and "=" not in args[0] and not args[0].startswith("-"):
+        from harness.suggest import closest
+
+        close = closest(args[0], list(COMMANDS))
+        hint = f" (did you mean {close!r}?)" if close else ""
+        fail(f"unknown command {args[0]!r}{hint}; commands: {', '.join(COMMANDS)}; or KEY=VALUE settings for a run")
+    if "--version" in args:
+        from importlib.metadata import version
+
+        print(f"harness (lr-harness) {version('lr-harness')}, hydra-core {version('hydra-core')}")
+        return
     configs = []
     if not any(a in INFO_FLAGS or a.split("=")[0] in INFO_FLAGS for a in args):
         try:
@@ -289,9 +324,36 @@ def main(argv: list[str] | None = None) -> None:
 
     register_configs()
     sys.argv = [sys.argv[0], *args]
+    multirun = any(a in MULTIRUN_FLAGS for a in args)
+    sweeps_before = _sweep_folders() if multirun else set()
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
-    if any(a in MULTIRUN_FLAGS for a in args) and configs:
+    if multirun:
+        _remove_empty_sweep_folders(sweeps_before)
+    if multirun and configs:
         print(f"harness: sweep done: {sweep_counts(configs, finished_before)}")
+
+
+def _sweep_root():
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("TMPDIR", "/tmp")) / "harness-multirun"  # conf/config.yaml hydra.sweep.dir
+
+
+def _sweep_folders() -> set:
+    root = _sweep_root()
+    return set(root.iterdir()) if root.is_dir() else set()
+
+
+def _remove_empty_sweep_folders(before: set) -> None:
+    """Hydra makes a sweep folder per multirun; ours hold nothing (results go to results_dir), so
+    the ones this sweep made are removed again unless a launcher left files there (submitit's
+    job logs, for instance)."""
+    import shutil
+
+    for folder in _sweep_folders() - before:
+        if not any(p.is_file() for p in folder.rglob("*")):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _run_dir(cfg):

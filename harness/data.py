@@ -90,6 +90,12 @@ def find_data_dir(root: str | None = None, download: bool = True) -> Path:
             f"data.root={root!r} does not hold the four Fashion-MNIST files ({', '.join(CONTENT_SHA256)}, "
             f"raw or .gz); fix the path, or leave data.root unset to search the usual places"
         )
+    env = os.environ.get("HARNESS_DATA")
+    if not root and env and not _has_all_files(Path(env).expanduser()):
+        raise HarnessError(
+            f"HARNESS_DATA={env!r} does not hold the four Fashion-MNIST files ({', '.join(CONTENT_SHA256)}, "
+            f"raw or .gz); fix the path, or unset HARNESS_DATA to search the usual places"
+        )
     places = candidate_dirs(root)
     for _, directory in places:
         if _has_all_files(directory):

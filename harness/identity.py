@@ -274,10 +274,10 @@ def variant(cfg: DictConfig) -> str:
     """A short human label of the schedule with every parameter that is set:
     ``cosine(lr=0.3, final=0.01, T=20)``; ``, per step`` when ``unit=step``."""
     params = schedule_params(cfg)
-    kind, unit = params.pop("kind", None), params.pop("unit", "epoch")
+    params.pop("kind", None)
+    unit = params.pop("unit", "epoch")
+    # The kind is left out: validation makes the name decide it.
     parts = [f"{_LABELS.get(k, k)}={_short(v)}" for k, v in params.items()]
-    if kind != cfg.scheduler.name:
-        parts.insert(0, f"kind={kind}")
     if unit != "epoch":
         parts.append(f"per {unit}")
     return f"{cfg.scheduler.name}({', '.join(parts)})"

@@ -296,5 +296,6 @@ def _warn_if_code_changed(rows: list[dict], sha: str, run_dir: Path) -> None:
 def _progress_bar(cfg: DictConfig, description: str, done: int):
     from tqdm import tqdm
 
-    return tqdm(total=cfg.epochs, initial=done, desc=description, unit="epoch", disable=not cfg.progress,
-                file=sys.stderr, dynamic_ncols=True)
+    # A bar is for a person watching: drawn into a log file it is only noise.
+    return tqdm(total=cfg.epochs, initial=done, desc=description, unit="epoch",
+                disable=not (cfg.progress and sys.stderr.isatty()), file=sys.stderr, dynamic_ncols=True)

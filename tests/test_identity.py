@@ -62,7 +62,7 @@ def test_different_experiments_get_different_ids_and_labels():
     (short,), (default,) = preflight(["scheduler.total_steps=2"]), preflight([])
     assert variant(short) == "cosine(lr=0.3, final=0.01, T=2)" and variant(default) == "cosine(lr=0.3, final=0.01, T=20)"
     (step,) = preflight(["scheduler=warmup", "scheduler.unit=step"])
-    assert variant(step) == "warmup(kind=warmup_cosine, lr=0.3, final=0.01, T=20, warmup=5, warmup_from=0, per step)"
+    assert variant(step) == "warmup(lr=0.3, final=0.01, T=20, warmup=5, warmup_from=0, per step)"
     (wide,) = preflight(["model.layers.0.channels=12"])
     assert model_hash(wide.model) != model_hash(default.model) and wide.model.name == default.model.name
 
