@@ -346,14 +346,18 @@ def _sweep_folders() -> set:
 
 
 def _remove_empty_sweep_folders(before: set) -> None:
-    """Hydra makes a sweep folder per multirun; ours hold nothing (results go to results_dir), so
-    the ones this sweep made are removed again unless a launcher left files there (submitit's
-    job logs, for instance)."""
+    """Hydra makes a sweep folder per multirun; ours hold only Hydra's multirun.yaml (results go
+    to results_dir), so the ones this sweep made are removed again, unless a launcher left other
+    files there (submitit's job logs, for instance)."""
     import shutil
 
     for folder in _sweep_folders() - before:
-        if not any(p.is_file() for p in folder.rglob("*")):
+        if not any(p.is_file() and p.name != "multirun.yaml" for p in folder.rglob("*")):
             shutil.rmtree(folder, ignore_errors=True)
+    try:
+        _sweep_root().rmdir()  # only when empty
+    except OSError:
+        pass
 
 
 def _run_dir(cfg):

@@ -1,0 +1,142 @@
+"""What a new user meets first: the README's snippets, Ctrl-C, did-you-mean, plan, small things."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from harness.cli import preflight
+from harness.errors import HarnessError
+from harness.results import EPOCHS_FILE, read_epochs, upgrade
+from tests.conftest import PROJECT_ROOT, run_cli
+
+STUDY = PROJECT_ROOT / "results" / "d2l_study"
+DOCS_WITH_SNIPPETS = ("README.md", "results/_README.md")
+
+
+def python_snippets(doc: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (PROJECT_ROOT / doc).read_text(), flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def results_after_make_run(tmp_path_factory):
+    """A fresh clone's results/ after `make run`: the committed study (schema version 1) and one
+    run written by this version (here: a study run upgraded to the current schema)."""
+    home = tmp_path_factory.mktemp("clone")
+    shutil.copytree(STUDY, home / "results" / "d2l_study")
+    shutil.copy(PROJECT_ROOT / "results" / "_README.md", home / "results" / "_README.md")
+    source = next(STUDY.glob("torch-cosine-s0-*"))
+    table = upgrade(pq.read_table(source / EPOCHS_FILE), source)
+    rows = table.to_pylist()
+    for row in rows:
+        row.update(variant="cosine(lr=0.3, final=0.01, T=20)", schema_version=2)
+    new = home / "results" / "torch-cosine-s0-0000000000000000"
+    new.mkdir()
+    pq.write_table(table.from_pylist(rows, schema=table.schema), new / EPOCHS_FILE)
+    return home
+
+
+@pytest.mark.parametrize("doc, index", [(doc, i) for doc in DOCS_WITH_SNIPPETS for i in range(len(python_snippets(doc)))])
+def test_every_python_snippet_in_the_docs_runs_as_written(doc, index, results_after_make_run):
+    code = python_snippets(doc)[index]
+    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
+    out = subprocess.run([sys.executable, "-c", code], cwd=results_after_make_run, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"{doc} snippet {index}:\n{code}\n{out.stderr}"
+    assert out.stdout.strip(), "a snippet prints what it read"
+
+
+def test_the_docs_have_the_snippets_the_test_runs():
+    assert len(python_snippets("README.md")) >= 3 and len(python_snippets("results/_README.md")) >= 2
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["scheduler.base_lrr=0.1"], "did you mean 'scheduler.base_lr'?"),
+    (["train_size=2048"], "did you mean 'data.train_size'?"),
+    (["base_lr=0.1"], "did you mean 'scheduler.base_lr'?"),
+    (["lr=0.1"], "did you mean 'scheduler.base_lr'?"),
+    (["experiment=quick"], "did you mean 'experiments'?"),
+    (["scheduler=cosin"], "scheduler='cosin' is unknown (did you mean 'cosine'?)"),
+    (["epochs=abc", "data.train_size=512", "seed=3"], "invalid setting epochs=abc: Value 'abc'"),
+    (["-m", "epochs=1,abc", "data.train_size=512", "epochs=1"], "epochs is given twice (epochs=1,abc and epochs=1)"),
+])
+def test_mistakes_get_a_suggestion_that_names_the_right_thing(args, hint):
+    with pytest.raises(HarnessError) as info:
+        preflight(args)
+    assert hint in str(info.value) and "data.train_size=512" not in str(info.value)
+
+
+def test_an_unknown_command_says_so_and_suggests_one():
+    out = run_cli("reprot")
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("harness: error: unknown command 'reprot' (did you mean 'report'?)")
+
+
+def test_version_is_the_harness_version():
+    out = run_cli("--version")
+    assert out.returncode == 0 and out.stdout.startswith("harness (lr-harness) 0.")
+
+
+def test_plan_lists_runs_and_what_is_finished_without_training(tmp_path):
+    out = run_cli("plan", "-m", "experiments=d2l_tabs", f"results_dir={STUDY}", "seed=0,1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "harness: plan: 30 jobs, 30 runs: 15 complete, 15 new; nothing was trained"
+    assert sum(" complete " in line for line in lines) == 15
+
+
+def test_a_tilde_path_is_the_home_folder(tmp_path):
+    out = run_cli("plan", "results_dir=~/somewhere", env={"HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert f"{tmp_path}/somewhere/torch-cosine-s0-" in out.stdout
+    assert not (tmp_path / "somewhere").exists()
+
+
+def test_a_wrong_harness_data_is_an_error_not_a_fallback(tmp_path):
+    out = run_cli("epochs=1", "data.train_size=512", f"results_dir={tmp_path}/r", env={"HARNESS_DATA": str(tmp_path / "none")})
+    assert out.returncode == 2 and "HARNESS_DATA=" in out.stderr and "does not hold the four" in out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_ctrl_c_says_where_it_stopped_marks_the_rows_and_the_same_command_resumes(tmp_path):
+    args = ["epochs=3", "data.train_size=2048", "data.test_size=500", "threads=1", "progress=false",
+            f"results_dir={tmp_path}"]
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=PROJECT_ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(tmp_path.glob(f"*/{EPOCHS_FILE}")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    (folder,) = tmp_path.glob("torch-cosine-s0-*")
+    done = len(read_epochs(folder))
+    assert stderr.strip().splitlines()[-1] == (
+        f"harness: interrupted after epoch {done} of 3; results so far in {folder}/; run the same command to resume")
+    assert "Traceback" not in stderr and {row["status"] for row in read_epochs(folder)} == {"interrupted"}
+    if done < 3:
+        out = run_cli(*args)
+        assert out.returncode == 0, out.stderr
+        assert f"({done} of them done before a resume)" in out.stdout
+        assert {row["status"] for row in read_epochs(folder)} == {"complete"}
+
+
+def test_a_sweep_leaves_no_empty_folder_in_tmp(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for folder in STUDY.glob("torch-constant-s0-*"):
+        shutil.copytree(folder, copy / folder.name)
+    out = run_cli("-m", "experiments=d2l_tabs", "framework=torch", "scheduler=constant", f"results_dir={copy}",
+                  env={"TMPDIR": str(tmp_path / "tmp")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "harness: sweep done: 1 run: 1 skipped"
+    assert list((tmp_path / "tmp").rglob("*")) == []
