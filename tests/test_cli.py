@@ -71,6 +71,6 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path):
     out = run_cli("scheduler=cosin", f"results_dir={tmp_path}")
     assert out.returncode == 2
     assert out.stderr.strip() == (
-        "harness: error: scheduler='cosin' is unknown; choose one of: constant, cosine, factor, multifactor, sqrt, warmup"
+        "harness: error: scheduler='cosin' is unknown (did you mean 'cosine'?); choose one of: constant, cosine, factor, multifactor, sqrt, warmup"
     )
     assert "Traceback" not in out.stderr and sorted(tmp_path.rglob("*")) == before
