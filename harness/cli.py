@@ -280,7 +280,7 @@ def _epochs(n: int) -> str:
 # Commands that are not training runs: name -> the module whose main(args) runs it.
 COMMANDS = {
     "report": "harness.report",
-    "plan": "harness.commands.plan",
+    "plan": "harness.commands.dry_run",
 }
 
 
