@@ -65,6 +65,9 @@ EPOCHS_SCHEMA = pa.schema(
         ("status", pa.string()),  # running | complete | diverged
         ("git_sha", pa.string()),
         ("schema_version", pa.int64()),
+        ("val_loss", pa.float64()),  # on the validation split (data.val_size); null without one
+        ("val_acc", pa.float64()),
+        ("verdict", pa.string()),  # harness.verdicts, on every row once the run has finished; null before
     ]
 )
 
