@@ -1,4 +1,5 @@
-"""Command line: ``python -m harness [-m] KEY=VALUE ...`` (Hydra) and ``python -m harness report``.
+"""Command line: ``python -m harness [-m] KEY=VALUE ...`` (Hydra), ``python -m harness report``
+and ``python -m harness find-lr`` (harness/commands/find_lr.py).
 
 Before Hydra starts any run, every run of the command (each point of a sweep) is composed
 and validated, so a typo or an invalid value fails in well under a second with one line,
@@ -156,6 +157,10 @@ def main(argv: list[str] | None = None) -> None:
         from harness.report import main as report_main
 
         sys.exit(report_main(args[1:]))
+    if args and args[0] == "find-lr":
+        from harness.commands.find_lr import main as find_lr_main
+
+        sys.exit(find_lr_main(args[1:]))
     configs = []
     if not any(a in INFO_FLAGS or a.split("=")[0] in INFO_FLAGS for a in args):
         try:

@@ -6,9 +6,10 @@ every update, and stops once the smoothed loss passes ``stop_factor`` times its 
 curve, four rules suggest a rate:
 
 - ``steep``: where the smoothed loss falls fastest against log(rate). The derivative is taken
-  against log(rate) with the real spacing (``np.gradient(loss, log_lr)``), not per index
-  (Lightning's original rule ignored the spacing), on the smoothed loss, not the raw one (a
-  raw loss's differences are noise), and only before the minimum.
+  against log(rate) with the real spacing, not per index (Lightning's original rule ignored
+  the spacing), on the smoothed loss, as the least-squares slope over 5 neighbouring points
+  (a two-point difference of a noisy loss is noise: Lightning's later regression), and only
+  before the minimum.
 - ``minimum``: the rate of the smoothed loss's minimum, divided by 10 (fastai's ``minimum``):
   the minimum itself is already at the edge of stability.
 - ``valley``: fastai's ``valley``: the longest run of decreasing losses (longest decreasing
@@ -39,6 +40,7 @@ STOP_FACTOR = 4.0  # stop once the smoothed loss exceeds this times its best
 MIN_UPDATES = 10  # fewer updates cannot show a curve
 SKIP_START = 0.1  # fraction of the first updates the rules ignore
 SKIP_END = 5  # updates before a stop the rules ignore
+STEEP_HALF_WIDTH = 2  # steep: slopes fitted over 5 neighbouring points
 RISE_TOLERANCE = 0.10  # first_rise: the smoothed loss this far above its running minimum
 RULES = ("steep", "minimum", "valley", "first_rise")
 RECOMMENDED = "valley"
@@ -118,14 +120,26 @@ def _window(n: int, stopped: bool) -> tuple[int, int]:
     return lo, hi
 
 
+def log_slopes(lrs: np.ndarray, losses: np.ndarray, half_width: int = STEEP_HALF_WIDTH) -> np.ndarray:
+    """d(loss)/d(log lr) at each point: the least-squares slope over the ``2 * half_width + 1``
+    neighbouring points (fewer at the ends), against the real log rates. A two-point difference
+    of a noisy loss is mostly noise; a window of a few points is not."""
+    x = np.log(lrs)
+    slopes = np.empty(len(x))
+    for i in range(len(x)):
+        lo, hi = max(0, i - half_width), min(len(x), i + half_width + 1)
+        xs, ys = x[lo:hi], losses[lo:hi]
+        xc = xs - xs.mean()
+        slopes[i] = float(np.dot(xc, ys - ys.mean()) / np.dot(xc, xc))
+    return slopes
+
+
 def steepest(lrs: np.ndarray, smoothed: np.ndarray) -> int | None:
     """Index of the most negative d(loss)/d(log lr), before the minimum; None without a descent."""
-    if len(lrs) < 3:
-        return None
     stop = int(np.argmin(smoothed)) + 1
     if stop < 3:
         return None
-    slope = np.gradient(smoothed[:stop], np.log(lrs[:stop]))
+    slope = log_slopes(lrs[:stop], smoothed[:stop])
     index = int(np.argmin(slope))
     return index if slope[index] < 0 else None
 

@@ -126,3 +126,15 @@ def test_diverges_at_the_first_update():
 def test_bad_ranges(start, end, n, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         lf.exponential_rates(start, end, n)
+
+
+def test_steep_is_not_fooled_by_one_noisy_point():
+    # A descent of 1.0 over about 1.5 decades, and one early point 0.1 low: a two-point
+    # difference calls the noise the steepest place; a slope over 5 points does not.
+    lrs = lf.exponential_rates()
+    x = np.log10(lrs)
+    loss = 2.3 - 1.0 / (1 + np.exp(-3 * (x + 2)))
+    loss[30] -= 0.1
+    two_point = int(np.argmin(np.diff(loss) / np.diff(np.log(lrs))))
+    assert two_point in (29, 30)
+    assert 10**-3 < lrs[lf.steepest(lrs, loss)] < 10**-1
