@@ -114,8 +114,7 @@ def plateau(base_lr: float, factor: float = 0.1, patience: int = 10, threshold: 
     returns the rate before any reduction, ``lr_at(t)``: the warmup ramp, then ``base_lr``."""
     params_of(dict(base_lr=base_lr, factor=factor, patience=patience, threshold=threshold,
                    threshold_mode=threshold_mode, mode=mode, cooldown=cooldown, min_lr=min_lr))
-    if monitor is not None and monitor not in MONITORS:
-        raise ValueError(f"monitor={monitor!r} is unknown; choose one of {', '.join(MONITORS)}")
+    check_monitor(monitor or DEFAULT_MONITOR)
     if warmup_steps is not None and warmup_steps <= 0:
         raise ValueError(f"{warmup_steps=} must be positive (or null for no warmup)")
     begin = warmup_begin_lr or 0.0
@@ -150,6 +149,14 @@ def params_of(scheduler: dict) -> PlateauParams:
     return params
 
 
+def check_monitor(monitor: str) -> None:
+    if monitor.startswith("test_"):
+        raise ValueError(f"monitor={monitor!r}: the test set chooses nothing; monitor val_loss "
+                         f"(with data.val_size) or train_loss")
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor={monitor!r} is unknown; choose one of {', '.join(MONITORS)}")
+
+
 def monitor_of(scheduler) -> str:
     return scheduler.get("monitor") or DEFAULT_MONITOR
 
@@ -172,11 +179,10 @@ def check(cfg) -> None:
     if cfg.scheduler.kind != "plateau":
         return
     monitor = monitor_of(cfg.scheduler)
-    if monitor.startswith("test_"):
-        raise HarnessError(f"scheduler.monitor={monitor!r}: the test set chooses nothing; monitor val_loss "
-                           f"(with data.val_size) or train_loss")
-    if monitor not in MONITORS:
-        raise HarnessError(f"scheduler.monitor={monitor!r} is unknown; choose one of {', '.join(MONITORS)}")
+    try:
+        check_monitor(monitor)
+    except ValueError as exc:
+        raise HarnessError(f"scheduler=plateau: {exc}") from None
     if monitor.startswith("val_") and val_size is None:
         raise HarnessError(f"scheduler=plateau monitors {monitor} but there is no validation split; set "
                            f"data.val_size (e.g. data.val_size=10000) or scheduler.monitor=train_loss")
