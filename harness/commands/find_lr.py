@@ -155,13 +155,19 @@ def figure_png(test: RangeTest) -> bytes:
         star = " (recommended)" if rule == test.recommendation.rule else ""
         ax.axvline(s.lr, color=colour, linestyle=":", linewidth=1)
         y = float(np.interp(np.log(s.lr), np.log(lrs), smoothed))
+        label = {"minimum": "minimum/10", "first_rise": "first rise"}.get(rule, rule)
         ax.plot([s.lr], [y], marker=marker, color=colour, markersize=9 if star else 7, linestyle="none",
-                label=f"{rule}{star}: {s.lr:.3g}")
+                label=f"{label}{star}: {s.lr:.3g}")
     ax.set_xscale("log")
-    finite = smoothed[np.isfinite(smoothed)]
+    finite = np.concatenate([raw[np.isfinite(raw)], smoothed[np.isfinite(smoothed)]])
     if len(finite):
-        top = min(float(np.nanmax(raw[np.isfinite(raw)])), 4 * float(finite.min()), 1.5 * float(finite[0]))
-        ax.set_ylim(0, max(top, float(finite.max()) if len(finite) < 3 else top) * 1.05)
+        best = float(np.nanmin(smoothed[np.isfinite(smoothed)])) if np.isfinite(smoothed).any() else float(finite.min())
+        top = max(min(float(finite.max()), 4 * best, 1.5 * float(finite[0])), float(finite[0]))
+        ax.set_ylim(0.9 * float(finite.min()), top * 1.05)
+    if test.stopped:
+        ax.axvline(lrs[-1], color="black", linewidth=1, alpha=0.5)
+        ax.annotate("stopped", (lrs[-1], 0.02), xycoords=("data", "axes fraction"), fontsize=8, ha="right",
+                    rotation=90, va="bottom")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
     ended = "stopped early: smoothed loss above 4x its best" if test.stopped else "full range"
