@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from harness.data import load_fashion_mnist, stratified_split
-from tests.conftest import framework_installed
+from tests.conftest import INSTALLED_FRAMEWORKS, framework_installed
 
 TIMING = ["train_time_s", "eval_time_s", "git_sha"]
 
@@ -102,3 +102,13 @@ def test_without_a_split_the_val_columns_are_null(tmp_path):
     rows = pd.read_parquet(summary.run_dir)
     assert rows["val_loss"].isna().all() and rows["val_acc"].isna().all()
     assert rows["verdict"].tolist() == ["converging"] or rows["verdict"].notna().all()
+
+
+@pytest.mark.parametrize("framework", [f for f in INSTALLED_FRAMEWORKS if f != "torch"])  # torch: the test above
+def test_every_adapter_evaluates_the_split(framework, tmp_path):
+    # 500 validation images and 500 test images: two real, different evaluations per epoch.
+    summary = _run(tmp_path, f"framework={framework}", "epochs=1", "data.train_size=512", "data.val_size=500")
+    rows = pd.read_parquet(summary.run_dir)
+    assert rows["val_loss"].notna().all() and np.isfinite(rows["val_loss"]).all()
+    assert rows["val_acc"].between(0, 1).all()
+    assert (rows["val_loss"] != rows["test_loss"]).all()
