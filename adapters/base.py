@@ -72,14 +72,16 @@ class Adapter(Protocol):
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what ``get_state`` returned."""
 
-    def set_data(self, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> None:
-        """Take the dataset once and keep it (on the device when there is one)."""
+    def set_data(self, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                 val_x: np.ndarray | None = None, val_y: np.ndarray | None = None) -> None:
+        """Take the dataset once and keep it (on the device when there is one); the validation
+        split is optional."""
 
     def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
         """One pass over ``train_x[order]``; update ``i`` uses learning rate ``lrs[i]``."""
 
-    def evaluate(self) -> EpochStats:
-        """Loss and accuracy on the test set, without gradients."""
+    def evaluate(self, split: str = "test") -> EpochStats:
+        """Loss and accuracy on the test set (``split="val"``: the validation split), without gradients."""
 
     def synchronize(self) -> None:
         """Block until queued device work has finished, so that a clock read after it is honest."""

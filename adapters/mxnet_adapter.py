@@ -153,11 +153,13 @@ class MXNetAdapter:
                 updater.states_synced[index] = True
             updater.states[index][:] = mx.nd.array(_zero_padded(state[f"momentum/{name}"], param.shape), ctx=self.ctx)
 
-    def set_data(self, train_x, train_y, test_x, test_y) -> None:
+    def set_data(self, train_x, train_y, test_x, test_y, val_x=None, val_y=None) -> None:
         self.train_x = mx.nd.array(train_x, ctx=self.ctx, dtype="float32")
         self.train_y = mx.nd.array(train_y, ctx=self.ctx, dtype="int64")
         self.test_x = mx.nd.array(test_x, ctx=self.ctx, dtype="float32")
         self.test_y = mx.nd.array(test_y, ctx=self.ctx, dtype="int64")
+        self.val_x = mx.nd.array(val_x, ctx=self.ctx, dtype="float32") if val_x is not None else None
+        self.val_y = mx.nd.array(val_y, ctx=self.ctx, dtype="int64") if val_y is not None else None
 
     def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
         order_nd = mx.nd.array(order, ctx=self.ctx, dtype="int64")
@@ -180,12 +182,13 @@ class MXNetAdapter:
             correct += (logits.argmax(axis=1).astype("int64") == y).sum()
         return EpochStats(float(loss_sum.asnumpy()[0]), int(correct.asnumpy()[0]), len(order), applied)
 
-    def evaluate(self) -> EpochStats:
+    def evaluate(self, split: str = "test") -> EpochStats:
+        xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)
         loss_sum = mx.nd.zeros((1,), ctx=self.ctx, dtype="float64")
         correct = mx.nd.zeros((1,), ctx=self.ctx, dtype="int64")
-        n = self.test_y.shape[0]
+        n = ys.shape[0]
         for start in range(0, n, EVAL_BATCH):
-            x, y = self.test_x[start : start + EVAL_BATCH], self.test_y[start : start + EVAL_BATCH]
+            x, y = xs[start : start + EVAL_BATCH], ys[start : start + EVAL_BATCH]
             logits = self.net(x)
             loss_sum += self.loss(logits, y).sum().astype("float64")
             correct += (logits.argmax(axis=1).astype("int64") == y).sum()

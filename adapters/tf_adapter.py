@@ -127,12 +127,14 @@ class TFAdapter:
 
     # --- data and training -----------------------------------------------------------------
 
-    def set_data(self, train_x, train_y, test_x, test_y) -> None:
+    def set_data(self, train_x, train_y, test_x, test_y, val_x=None, val_y=None) -> None:
         with tf.device(self._device):
             self.train_x = tf.constant(train_x.transpose(0, 2, 3, 1))  # NCHW -> NHWC, once
             self.train_y = tf.constant(train_y)
             self.test_x = tf.constant(test_x.transpose(0, 2, 3, 1))
             self.test_y = tf.constant(test_y)
+            self.val_x = tf.constant(val_x.transpose(0, 2, 3, 1)) if val_x is not None else None
+            self.val_y = tf.constant(val_y) if val_y is not None else None
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.float32)], **TRACE)
     def _train_step(self, idx, lr):
@@ -180,13 +182,14 @@ class TFAdapter:
         loss = tf.reduce_sum(tf.cast(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits), tf.float64))
         return loss, tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == y, tf.int64))
 
-    def evaluate(self) -> EpochStats:
+    def evaluate(self, split: str = "test") -> EpochStats:
+        xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)
         loss_sum, correct = tf.constant(0.0, tf.float64), tf.constant(0, tf.int64)
         with tf.device(self._device):
-            for start in range(0, int(self.test_y.shape[0]), EVAL_BATCH):
-                loss, right = self._eval_step(self.test_x[start : start + EVAL_BATCH], self.test_y[start : start + EVAL_BATCH])
+            for start in range(0, int(ys.shape[0]), EVAL_BATCH):
+                loss, right = self._eval_step(xs[start : start + EVAL_BATCH], ys[start : start + EVAL_BATCH])
                 loss_sum, correct = loss_sum + loss, correct + right
-        return EpochStats(float(loss_sum.numpy()), int(correct.numpy()), int(self.test_y.shape[0]))
+        return EpochStats(float(loss_sum.numpy()), int(correct.numpy()), int(ys.shape[0]))
 
     def synchronize(self) -> None:
         pass  # every method above ends by reading a value back, which waits for the device

@@ -102,10 +102,11 @@ class TorchAdapter:
                 buffer = torch.from_numpy(np.ascontiguousarray(state[f"momentum/{name}"])).to(self._device)
                 self.optimizer.state[param]["momentum_buffer"] = buffer
 
-    def set_data(self, train_x, train_y, test_x, test_y) -> None:
+    def set_data(self, train_x, train_y, test_x, test_y, val_x=None, val_y=None) -> None:
         to = lambda a: torch.from_numpy(a).to(self._device)  # noqa: E731
         self.train_x, self.train_y = to(train_x), to(train_y)
         self.test_x, self.test_y = to(test_x), to(test_y)
+        self.val_x, self.val_y = (to(val_x), to(val_y)) if val_x is not None else (None, None)
 
     def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
         self.model.train()
@@ -131,16 +132,17 @@ class TorchAdapter:
         return EpochStats(loss_sum.item(), int(correct.item()), len(order_t), applied)
 
     @torch.inference_mode()
-    def evaluate(self) -> EpochStats:
+    def evaluate(self, split: str = "test") -> EpochStats:
         self.model.eval()
+        xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
         correct = torch.zeros((), dtype=torch.int64, device=self._device)
-        for start in range(0, len(self.test_y), EVAL_BATCH):
-            x, y = self.test_x[start : start + EVAL_BATCH], self.test_y[start : start + EVAL_BATCH]
+        for start in range(0, len(ys), EVAL_BATCH):
+            x, y = xs[start : start + EVAL_BATCH], ys[start : start + EVAL_BATCH]
             logits = self.model(x)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()
-        return EpochStats(loss_sum.item(), int(correct.item()), len(self.test_y))
+        return EpochStats(loss_sum.item(), int(correct.item()), len(ys))
 
     def synchronize(self) -> None:
         if self._device.type == "cuda":

@@ -2,7 +2,8 @@
 
 A checkpoint is one file in the run's directory, ``_checkpoint.npz``, written atomically: the
 adapter's state (weights and optimizer buffers) and, under ``__meta__``, which epoch it follows,
-the step counter and the run_id, as JSON bytes. One file, so that state and metadata can never
+the step counter, the run_id and the state of a metric-driven schedule (``scheduler=plateau``),
+as JSON bytes. One file, so that state and metadata can never
 disagree after a kill. It holds numpy arrays only and is loaded with ``allow_pickle=False``, so
 loading runs no code. The batch order and the learning rates are pure functions of (seed,
 epoch), so no random-generator state needs saving. The name starts with ``_`` so that parquet
@@ -14,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,12 @@ class Checkpoint:
     step: int
     run_id: str
     state: dict[str, np.ndarray]
+    schedule_state: dict = field(default_factory=dict)  # harness.plateau.PlateauState.to_dict(), or empty
 
 
-def save(run_dir: Path, state: dict[str, np.ndarray], epoch: int, step: int, run_id: str) -> None:
-    meta = json.dumps({"epoch": epoch, "step": step, "run_id": run_id}).encode()
+def save(run_dir: Path, state: dict[str, np.ndarray], epoch: int, step: int, run_id: str,
+         schedule_state: dict | None = None) -> None:
+    meta = json.dumps({"epoch": epoch, "step": step, "run_id": run_id, "schedule_state": schedule_state or {}}).encode()
     buffer = io.BytesIO()
     np.savez(buffer, **state, **{META_KEY: np.frombuffer(meta, dtype=np.uint8)})
     atomic_write_bytes(run_dir / STATE_FILE, buffer.getvalue())
@@ -49,7 +52,8 @@ def load(run_dir: Path) -> Checkpoint | None:
         with np.load(path, allow_pickle=False) as archive:
             state = {name: archive[name] for name in archive.files}
         meta = json.loads(state.pop(META_KEY).tobytes())
-        return Checkpoint(int(meta["epoch"]), int(meta["step"]), str(meta["run_id"]), state)
+        return Checkpoint(int(meta["epoch"]), int(meta["step"]), str(meta["run_id"]), state,
+                          dict(meta.get("schedule_state") or {}))
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise CorruptFile(f"{path} ({exc})") from None
 

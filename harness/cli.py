@@ -1,4 +1,5 @@
-"""Command line: ``python -m harness [-m] KEY=VALUE ...`` (Hydra) and ``python -m harness report``.
+"""Command line: ``python -m harness [-m] KEY=VALUE ...`` (Hydra), ``python -m harness report``
+and ``python -m harness find-lr`` (harness/commands/find_lr.py).
 
 Before Hydra starts any run, every run of the command (each point of a sweep) is composed
 and validated, so a typo or an invalid value fails in well under a second with one line,
@@ -281,6 +282,7 @@ def _epochs(n: int) -> str:
 COMMANDS = {
     "report": "harness.report",
     "plan": "harness.commands.dry_run",
+    "find-lr": "harness.commands.find_lr",
 }
 
 

@@ -62,6 +62,14 @@ class SchedulerConfig:
     warmup_begin_lr: Optional[float] = None
     factor: Optional[float] = None
     milestones: Optional[List[int]] = None
+    # scheduler=plateau (harness.plateau; torch's ReduceLROnPlateau names), None: torch's default
+    monitor: Optional[str] = None  # val_loss (default; needs data.val_size) | val_acc | train_loss | train_acc
+    mode: Optional[str] = None  # min | max
+    patience: Optional[int] = None
+    threshold: Optional[float] = None
+    threshold_mode: Optional[str] = None  # rel | abs
+    cooldown: Optional[int] = None
+    min_lr: Optional[float] = None
 
     @staticmethod
     def factory_params(cfg: Any) -> dict:
@@ -85,6 +93,8 @@ class DataConfig:
     train_size: Optional[int] = None  # a seeded subset of the training images, for quick runs
     test_size: Optional[int] = None
     subset_seed: int = 0  # the subset stays the same whatever the run's seed
+    val_size: Optional[int] = None  # a stratified validation split carved from the training images
+    val_seed: int = 0  # the split stays the same whatever the run's seed
 
 
 @dataclass
@@ -127,7 +137,7 @@ def scheduler_kinds() -> dict[str, str]:
 
 def validate(cfg: DictConfig) -> None:
     """Check values the schema cannot; raise HarnessError naming the value and the fix."""
-    from harness import d2l_tabs, identity
+    from harness import d2l_tabs, identity, plateau
     from harness.model import spec_from_config
     from harness.schedules import UNITS, build_schedule
 
@@ -186,6 +196,7 @@ def validate(cfg: DictConfig) -> None:
     except ValueError as exc:
         raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
     spec_from_config(cfg.model)
+    plateau.check(cfg)  # data.val_size and scheduler=plateau (issue 13)
     if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
         raise HarnessError(
             f"scheduler={cfg.scheduler.name} was never trained in the d2l chapter, so protocol=d2l "

@@ -52,6 +52,8 @@ class Dataset:
     test_x: np.ndarray
     test_y: np.ndarray
     source: str
+    val_x: np.ndarray | None = None  # the validation split (data.val_size), None without one
+    val_y: np.ndarray | None = None
 
 
 def user_cache_dir() -> Path:
@@ -192,6 +194,21 @@ def seeded_subset(n_total: int, size: int | None, seed: int) -> np.ndarray | Non
     return np.sort(np.random.default_rng(seed).choice(n_total, size=size, replace=False))
 
 
+def stratified_split(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``size`` examples drawn without replacement, each class in proportion
+    to its share of ``labels`` (largest remainders decide the last few), from ``seed`` alone."""
+    if not 0 < size < len(labels):
+        raise HarnessError(f"data.val_size={size} must be between 1 and {len(labels) - 1}")
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = size * counts / len(labels)
+    quotas = np.floor(exact).astype(np.int64)
+    short = size - int(quotas.sum())
+    quotas[np.argsort(-(exact - quotas), kind="stable")[:short]] += 1
+    rng = np.random.default_rng(seed)
+    picked = [rng.choice(np.flatnonzero(labels == c), size=q, replace=False) for c, q in zip(classes, quotas)]
+    return np.sort(np.concatenate(picked))
+
+
 def _to_float(images: np.ndarray) -> np.ndarray:
     # Converted once here; adapters never touch uint8.
     return (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
@@ -203,10 +220,20 @@ def load_fashion_mnist(
     train_size: int | None = None,
     test_size: int | None = None,
     subset_seed: int = 0,
+    val_size: int | None = None,
+    val_seed: int = 0,
 ) -> Dataset:
+    """The dataset; with ``val_size``, a stratified validation split is carved out of the 60,000
+    training images first (from ``val_seed`` alone), and ``train_size`` subsets what is left."""
     directory = find_data_dir(root, download)
     train_images, train_labels = load_split(directory, "train")
     test_images, test_labels = load_split(directory, "test")
+    val = {}
+    if val_size is not None:
+        val_idx = stratified_split(train_labels, val_size, val_seed)
+        val = {"val_x": _to_float(train_images[val_idx]), "val_y": train_labels[val_idx].astype(np.int64)}
+        rest = np.setdiff1d(np.arange(len(train_labels)), val_idx, assume_unique=True)
+        train_images, train_labels = train_images[rest], train_labels[rest]
     train_idx = seeded_subset(len(train_labels), train_size, subset_seed)
     test_idx = seeded_subset(len(test_labels), test_size, subset_seed + 1)
     if train_idx is not None:
@@ -219,4 +246,5 @@ def load_fashion_mnist(
         test_x=_to_float(test_images),
         test_y=test_labels.astype(np.int64),
         source=str(directory),
+        **val,
     )

@@ -73,6 +73,9 @@ EPOCHS_SCHEMA = pa.schema(
         ("optimizer_params", pa.string()),  # JSON: the optimizer's hyperparameters
         ("model_hash", pa.string()),  # hash of the network's spec (layers, input, classes, init)
         ("subset_seed", pa.int64()),  # seed of the data.train_size / test_size subsets
+        ("val_loss", pa.float64()),  # on the validation split (data.val_size); null without one
+        ("val_acc", pa.float64()),
+        ("verdict", pa.string()),  # harness.verdicts, on every row once the run has finished; null before
     ]
 )
 

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from adapters import load_adapter
 from adapters.base import Adapter
 from harness.config import SchedulerConfig, validate
-from harness import checkpoint, d2l_tabs, identity
+from harness import checkpoint, d2l_tabs, identity, plateau, verdicts
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.results import (
@@ -169,11 +169,12 @@ def _set_up(cfg: DictConfig) -> Setup:
     schedule_params = SchedulerConfig.factory_params(cfg.scheduler)
     lr_at = build_schedule(cfg.scheduler.kind, schedule_params)
     data = load_fashion_mnist(
-        cfg.data.root, cfg.data.download, cfg.data.train_size, cfg.data.test_size, cfg.data.subset_seed
+        cfg.data.root, cfg.data.download, cfg.data.train_size, cfg.data.test_size, cfg.data.subset_seed,
+        cfg.data.val_size, cfg.data.val_seed,
     )
     limit_cpu_threads(cfg.threads)
     adapter = load_adapter(cfg.framework.name)(spec, cfg.optimizer.momentum, cfg.device, cfg.seed)
-    adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
+    adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y, data.val_x, data.val_y)
     adapter.set_weights(init_weights(spec, cfg.seed, model_cfg.init))
     return Setup(spec, schedule_params, lr_at, data, adapter, identity.model_hash(model_cfg))
 
@@ -225,6 +226,13 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         rows = [_upgraded(row, columns) for row in previous.rows if row["epoch"] <= saved.epoch]
         step, first_epoch = saved.step, saved.epoch + 1
         _warn_if_code_changed(rows, columns["git_sha"], run_dir)
+    # scheduler=plateau: its state decides the next epoch's rates and goes into every checkpoint.
+    reacting = cfg.scheduler.kind == "plateau"
+    if reacting:
+        plateau_params = plateau.params_of(schedule_params)
+        plateau_state = plateau.initial_state(plateau_params)
+        if first_epoch and saved.schedule_state:
+            plateau_state = plateau.PlateauState.from_dict(saved.schedule_state)
     status = "running"
     progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}", first_epoch)
     for epoch in range(first_epoch, cfg.epochs):
@@ -233,6 +241,8 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
             lrs = tab_lrs[epoch]
         else:
             lrs = epoch_learning_rates(lr_at, cfg.scheduler.unit, epoch, updates_per_epoch)
+        if reacting:
+            lrs = plateau.rates(plateau_state, lrs)
 
         # Sync before each clock read: on a GPU the work is queued, not done, when a call returns.
         adapter.synchronize()
@@ -241,6 +251,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         adapter.synchronize()
         trained = time.perf_counter()
         test = adapter.evaluate()
+        val = adapter.evaluate("val") if data.val_y is not None else None
         adapter.synchronize()
         evaluated = time.perf_counter()
         step += updates_per_epoch
@@ -262,13 +273,23 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
                 "test_acc": test.accuracy,
                 "train_time_s": trained - started,
                 "eval_time_s": evaluated - trained,
+                "val_loss": val.loss if val else None,
+                "val_acc": val.accuracy if val else None,
+                "verdict": None,
             }
         )
+        if reacting and plateau.feeds(epoch, cfg.scheduler.unit, updates_per_epoch, cfg.scheduler.warmup_steps):
+            plateau_state = plateau.update(plateau_state, rows[-1][plateau.monitor_of(cfg.scheduler)], plateau_params)
         # Every row carries the run's current status, so a reader never needs a join.
+        verdict = None  # judged from the curves once the run has finished
+        if status != "running":
+            verdict = verdicts.judge({key: [row.get(key) for row in rows] for key in rows[-1]}).verdict
         for row in rows:
             row["status"] = status
+            row["verdict"] = verdict
         write_epochs(run_dir, rows)
-        checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid)
+        checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid,
+                        plateau_state.to_dict() if reacting else None)
         progress.update(1)
         progress.set_postfix(lr=f"{lrs[0]:.4g}", loss=f"{train.loss:.4f}", acc=f"{train.accuracy:.3f}", test_acc=f"{test.accuracy:.3f}")
         if status == "diverged":

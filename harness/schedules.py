@@ -200,3 +200,10 @@ def epoch_learning_rates(lr_at: Schedule, unit: str, epoch: int, steps_per_epoch
         first = epoch * steps_per_epoch
         return np.array([lr_at(first + i) for i in range(steps_per_epoch)], dtype=np.float64)
     raise ValueError(f"unit={unit!r} must be one of {UNITS}")
+
+
+# Metric-driven: the factory validates its keys and gives the rate before any reduction; the
+# runner holds the state (harness/plateau.py).
+from harness.plateau import plateau  # noqa: E402
+
+FACTORIES["plateau"] = plateau

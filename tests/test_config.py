@@ -13,7 +13,8 @@ GROUPS = ("framework", "model", "scheduler", "optimizer", "data")
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in group_options(g)])
 def test_every_config_option_composes_and_validates(group, option):
-    cfg = compose_run([f"{group}={option}"])
+    needs = {"plateau": ["data.val_size=10000"]}  # monitors val_loss by default
+    cfg = compose_run([f"{group}={option}", *needs.get(option, [])])
     validate(cfg)
     assert cfg[group].name == option.replace("fashion_mnist", "fashion_mnist")
 

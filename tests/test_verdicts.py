@@ -1,0 +1,151 @@
+"""Verdicts from synthetic curves: one per verdict, then each threshold from both sides."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness import verdicts as v
+from harness.verdicts import judge
+
+N = 30
+T = np.arange(N, dtype=np.float64)
+
+
+def curves(train_loss, test_loss=None, train_acc=None, test_acc=None, status="complete", **extra):
+    train_loss = np.asarray(train_loss, dtype=np.float64)
+    test_loss = train_loss * 1.1 if test_loss is None else np.asarray(test_loss, dtype=np.float64)
+    train_acc = np.clip(1 - train_loss / 3, 0, 1) if train_acc is None else np.asarray(train_acc, dtype=np.float64)
+    test_acc = train_acc - 0.02 if test_acc is None else np.asarray(test_acc, dtype=np.float64)
+    n = len(train_loss)
+    return {"epoch": list(range(n)), "train_loss": train_loss.tolist(), "test_loss": test_loss.tolist(),
+            "train_acc": train_acc.tolist(), "test_acc": test_acc.tolist(), "status": [status] * n, **extra}
+
+
+def decaying(floor=0.2, scale=1.0, tau=12.0):
+    return floor + scale * np.exp(-T / tau)
+
+
+def test_converging():
+    found = judge(curves(decaying()))
+    assert found.verdict == "converging", found
+    assert found.numbers["train_improvement"] > v.PLATEAU_IMPROVEMENT
+
+
+def test_plateaued():
+    loss = np.maximum(decaying(tau=2.0), 0.2 + 1e-4)  # flat from about epoch 10 on
+    found = judge(curves(loss))
+    assert found.verdict == "plateaued", found
+    assert found.numbers["train_improvement"] < v.PLATEAU_IMPROVEMENT
+
+
+def test_oscillating():
+    loss = decaying() * (1 + 0.15 * np.where(T % 2 == 0, 1, -1))
+    found = judge(curves(loss))
+    assert found.verdict == "oscillating", found
+    assert found.numbers["train_swing"] > v.OSCILLATION_TRAIN
+
+
+def test_overfitting_by_rising_test_loss():
+    test_loss = 0.4 + 0.002 * (T - 10) ** 2  # minimum at epoch 10, 0.4 -> 1.2
+    found = judge(curves(decaying(), test_loss=test_loss, test_acc=np.full(N, 0.85)))
+    assert found.verdict == "overfitting", found
+    assert found.numbers["best_test_epoch"] == 10
+
+
+def test_overfitting_by_widening_accuracy_gap():
+    train_acc = np.linspace(0.80, 0.99, N)
+    test_acc = np.full(N, 0.85)
+    found = judge(curves(decaying(), test_loss=np.linspace(0.5, 0.45, N), train_acc=train_acc, test_acc=test_acc))
+    assert found.verdict == "overfitting", found
+    assert found.numbers["gap_growth"] > v.OVERFIT_GAP
+
+
+def test_diverged_by_status_and_by_nan():
+    assert judge(curves(decaying(), status="diverged")).verdict == "diverged"
+    loss = decaying()
+    loss[-1] = math.nan
+    assert judge(curves(loss, status="complete")).verdict == "diverged"
+    loss[-1] = 2 * v.DIVERGED_LOSS
+    assert judge(curves(loss, status="complete")).verdict == "diverged"
+
+
+def test_never_learned():
+    found = judge(curves(np.full(N, 2.3026), train_acc=np.full(N, 0.099), test_acc=np.full(N, 0.1)))
+    assert found.verdict == "never_learned", found
+    assert found.numbers["chance"] == pytest.approx(0.1)
+
+
+def test_validation_curves_win_over_test_curves():
+    val_loss = (0.4 + 0.002 * (T - 10) ** 2).tolist()
+    found = judge(curves(decaying(), val_loss=val_loss, val_acc=[0.85] * N, test_acc=np.full(N, 0.85)))
+    assert found.verdict == "overfitting" and "val_loss_rise" in found.numbers
+    # A split that was not set (all null) falls back to the test set.
+    found = judge(curves(decaying(), val_loss=[None] * N, val_acc=[None] * N))
+    assert found.verdict == "converging" and "test_loss_rise" in found.numbers
+
+
+# --- borderline cases: each threshold, just below and just above ------------------------------
+
+@pytest.mark.parametrize("accuracy, expected", [(0.1 + v.CHANCE_MARGIN, "never_learned"),
+                                                (0.1 + v.CHANCE_MARGIN + 0.01, "converging")])
+def test_chance_margin(accuracy, expected):
+    found = judge(curves(decaying(), train_acc=np.full(N, accuracy), test_acc=np.full(N, accuracy)))
+    assert found.verdict == expected, found
+
+
+@pytest.mark.parametrize("factor, expected", [(0.9, "converging"), (1.1, "oscillating")])
+def test_oscillation_threshold(factor, expected):
+    # A sign-alternating wiggle of amplitude a around a flat mean has a residual std of ~a.
+    w = v.window_size(N)
+    loss = decaying(floor=1.0, scale=0.5, tau=30.0)
+    wiggle = np.where(T % 2 == 0, 1.0, -1.0) * v.OSCILLATION_TRAIN * factor * np.mean(loss[-w:])
+    found = judge(curves(loss + wiggle, test_loss=np.full(N, 1.2)))
+    assert found.verdict == expected, found
+    assert (found.numbers["train_swing"] > v.OSCILLATION_TRAIN) == (expected == "oscillating")
+
+
+@pytest.mark.parametrize("rise, expected", [(v.OVERFIT_RISE - 0.01, "converging"), (v.OVERFIT_RISE + 0.01, "overfitting")])
+def test_overfit_rise_threshold(rise, expected):
+    test_loss = np.full(N, 0.5)
+    test_loss[15:] = np.linspace(0.5, 0.5 * (1 + rise), N - 15)
+    test_loss[14] = 0.5 - 1e-6  # the minimum
+    found = judge(curves(decaying(), test_loss=test_loss, train_acc=np.full(N, 0.9), test_acc=np.full(N, 0.88)))
+    assert found.verdict == expected, found
+
+
+def test_rising_test_loss_with_rising_train_loss_is_not_overfitting():
+    train = decaying()
+    train[-10:] = np.linspace(train[-11], train[-11] * 1.05, 10)  # train loss rises too (but not a plateau check)
+    test_loss = 0.4 + 0.002 * (T - 10) ** 2
+    found = judge(curves(train, test_loss=test_loss, train_acc=np.full(N, 0.9), test_acc=np.full(N, 0.88)))
+    assert found.verdict != "overfitting", found
+
+
+@pytest.mark.parametrize("improvement, expected", [(v.PLATEAU_IMPROVEMENT * 0.9, "plateaued"),
+                                                   (v.PLATEAU_IMPROVEMENT * 1.1, "converging")])
+def test_plateau_threshold(improvement, expected):
+    w = v.window_size(N)
+    loss = np.full(N, 0.5)
+    loss[: N - w] = np.linspace(1.5, 0.5, N - w)
+    loss[N - w:] = np.linspace(0.5, 0.5 * (1 - improvement), w)
+    found = judge(curves(loss, test_loss=loss * 1.1, train_acc=np.full(N, 0.9), test_acc=np.full(N, 0.88)))
+    assert found.verdict == expected, found
+
+
+def test_short_runs():
+    assert v.window_size(30) == 10 and v.window_size(5) == 3 and v.window_size(2) == 2
+    assert judge(curves([1.0, 0.8])).verdict == "converging"
+    assert judge(curves([2.3026], train_acc=[0.1], test_acc=[0.1])).verdict == "never_learned"
+
+
+def test_judge_runs_on_a_frame():
+    pd = pytest.importorskip("pandas")
+    frame = pd.concat([
+        pd.DataFrame({**curves(decaying()), "run_id": "a"}),
+        pd.DataFrame({**curves(np.full(N, 2.3026), train_acc=np.full(N, 0.1), test_acc=np.full(N, 0.1)), "run_id": "b"}),
+    ]).sample(frac=1, random_state=0)  # epoch order is restored by judge_run
+    table = v.judge_runs(frame)
+    assert table.set_index("run_id").verdict.to_dict() == {"a": "converging", "b": "never_learned"}
