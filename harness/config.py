@@ -177,6 +177,7 @@ def validate(cfg: DictConfig) -> None:
         raise HarnessError(f"optimizer={cfg.optimizer.name!r} is unknown; only sgd is implemented")
     if not 0 <= cfg.optimizer.momentum < 1:
         raise HarnessError(f"optimizer.momentum={cfg.optimizer.momentum} must be in [0, 1)")
+    plateau.check(cfg)  # data.val_size and scheduler=plateau (issue 13), before the sizes it decides
     for key in ("train_size", "test_size"):
         size = cfg.data[key]
         if size is not None and size <= 0:
@@ -196,7 +197,6 @@ def validate(cfg: DictConfig) -> None:
     except ValueError as exc:
         raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
     spec_from_config(cfg.model)
-    plateau.check(cfg)  # data.val_size and scheduler=plateau (issue 13)
     if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
         raise HarnessError(
             f"scheduler={cfg.scheduler.name} was never trained in the d2l chapter, so protocol=d2l "

@@ -85,11 +85,12 @@ def test_plateau_run_killed_mid_way_resumes_to_the_same_parquet(tmp_path, monkey
         return setup
 
     monkeypatch.setattr(runner, "_set_up", set_up_that_dies)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(runner.Interrupted):  # Ctrl-C: the rows say interrupted, the checkpoint stays
         _run(tmp_path / "killed", *args)
     monkeypatch.setattr(runner, "_set_up", real_set_up)
     interrupted = pd.read_parquet(tmp_path / "killed")
     assert len(interrupted) == 2 and interrupted["verdict"].isna().all()
+    assert (interrupted["status"] == "interrupted").all()
     resumed = _run(tmp_path / "killed", *args)
     assert resumed.resumed_from == 2
     got = pd.read_parquet(resumed.run_dir)
