@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -66,6 +66,37 @@ class SchedulerConfig:
     warmup_begin_lr: Optional[float] = None
     factor: Optional[float] = None
     milestones: Optional[List[int]] = None
+    # The schedule library's keys (harness/schedules, docs/schedules.md); unset unless a
+    # schedule uses them. A length left null by a schedule defined by its length is derived
+    # from epochs (harness.schedules.resolve_lengths).
+    warmup_shape: Optional[str] = None  # linear | cosine, for any warmup_steps
+    gamma: Optional[float] = None  # step, exponential (per t), cyclic exp_range
+    step_size: Optional[int] = None  # step
+    decay_rate: Optional[float] = None  # exponential (Keras form), inverse_time
+    decay_steps: Optional[float] = None  # exponential (Keras form), inverse_time
+    staircase: Optional[bool] = None  # exponential, inverse_time
+    power: Optional[float] = None  # polynomial
+    cycle_steps: Optional[float] = None  # cosine_restarts: the first cycle (T_0)
+    cycle_mult: Optional[float] = None  # cosine_restarts: cycle i lasts cycle_steps * cycle_mult^i (T_mult)
+    cycle_decay: Optional[float] = None  # cosine_restarts: peak of cycle i is base_lr * cycle_decay^i
+    cycle_warmup_steps: Optional[float] = None  # cosine_restarts: warmup at the start of every cycle
+    d_model: Optional[int] = None  # noam
+    pct_start: Optional[float] = None  # onecycle
+    div_factor: Optional[float] = None  # onecycle
+    final_div_factor: Optional[float] = None  # onecycle
+    anneal: Optional[str] = None  # onecycle: cos | linear
+    three_phase: Optional[bool] = None  # onecycle
+    max_lr: Optional[float] = None  # cyclic: the top of the cycle (base_lr is the bottom)
+    step_size_up: Optional[float] = None  # cyclic
+    step_size_down: Optional[float] = None  # cyclic
+    mode: Optional[str] = None  # cyclic: triangular | triangular2 | exp_range
+    cycle_momentum: Optional[bool] = None  # onecycle, cyclic: momentum (beta1) follows the schedule
+    base_momentum: Optional[float] = None  # onecycle, cyclic: the momentum at the rate's peak
+    max_momentum: Optional[float] = None  # onecycle, cyclic: the momentum at the rate's bottom
+    decay_fraction: Optional[float] = None  # wsd
+    decay_shape: Optional[str] = None  # wsd: linear | 1-sqrt | cosine
+    phases: Optional[List[Dict[str, Any]]] = None  # sequence: one schedule per phase, each with its kind
+    boundaries: Optional[List[int]] = None  # sequence: where each phase after the first begins
 
     @staticmethod
     def factory_params(cfg: Any) -> dict:
@@ -148,7 +179,8 @@ def validate(cfg: DictConfig) -> None:
     """Check values the schema cannot; raise HarnessError naming the value and the fix."""
     from harness import d2l_tabs
     from harness.model import spec_from_config
-    from harness.schedules import UNITS, build_schedule
+    from harness.plan import check_schedule
+    from harness.schedules import UNITS
 
     if cfg.framework.name not in FRAMEWORKS:
         raise HarnessError(f"framework={cfg.framework.name!r} is unknown; choose one of {', '.join(FRAMEWORKS)}")
@@ -175,10 +207,7 @@ def validate(cfg: DictConfig) -> None:
         raise HarnessError(f"batch_size={cfg.batch_size} is larger than the {train_size} training images; lower it")
     if cfg.scheduler.unit not in UNITS:
         raise HarnessError(f"scheduler.unit={cfg.scheduler.unit!r} must be one of {', '.join(UNITS)}")
-    try:
-        build_schedule(cfg.scheduler.kind, SchedulerConfig.factory_params(cfg.scheduler))
-    except ValueError as exc:
-        raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
+    check_schedule(cfg)  # builds the schedule with its derived lengths; momentum needs an optimizer with momentum
     spec_from_config(cfg.model)
     if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
         raise HarnessError(

@@ -65,6 +65,8 @@ EPOCHS_SCHEMA = pa.schema(
         ("status", pa.string()),  # running | complete | diverged
         ("git_sha", pa.string()),
         ("schema_version", pa.int64()),
+        ("momentum", pa.float64()),  # momentum (beta1) of the epoch's first update, or the optimizer's constant
+        ("step_momenta", pa.list_(pa.float64())),  # momentum of every update; null when it is constant
     ]
 )
 

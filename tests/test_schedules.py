@@ -22,6 +22,7 @@ from harness.schedules import (
     join_schedules,
     linear,
     multi_factor,
+    resolve_lengths,
     sqrt_decay,
     warmup_cosine,
 )
@@ -187,7 +188,8 @@ def test_pure_same_t_same_answer_in_any_call_order(kind):
 
     name = {"warmup_cosine": "warmup"}.get(kind, kind)
     cfg = OmegaConf.load(CONF_DIR / "scheduler" / f"{name}.yaml")
-    schedule = build_schedule(cfg.kind, SchedulerConfig.factory_params(cfg))
+    params = resolve_lengths(cfg.kind, SchedulerConfig.factory_params(cfg), cfg.unit, epochs=30, updates_per_epoch=235)
+    schedule = build_schedule(cfg.kind, params)
     forward = [schedule(t) for t in range(40)]
     backward = [schedule(t) for t in reversed(range(40))][::-1]
     assert forward == backward
