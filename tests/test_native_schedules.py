@@ -121,7 +121,7 @@ def test_torch_sequential_linear_linear_equals_warmup_linear():
 @needs["torch"]
 @pytest.mark.parametrize("three_phase", [False, True], ids=["two-phase", "three-phase"])
 @pytest.mark.parametrize("anneal", ["cos", "linear"])
-@pytest.mark.parametrize("total", [240, 7050])
+@pytest.mark.parametrize("total", [3, 240, 7050])  # 3: the rise has no update (pct_start * 3 - 1 < 0)
 def test_torch_onecycle_rates_and_momentum(three_phase, anneal, total):
     import torch
 

@@ -37,7 +37,7 @@ def _onecycle_phases(total_steps: int, pct_start: float, three_phase: bool) -> l
     check_fraction("pct_start", pct_start)
     up = float(pct_start * total_steps) - 1
     ends = [up, 2 * up, total_steps - 1.0] if three_phase else [up, total_steps - 1.0]
-    if up <= 0 or any(b <= a for a, b in zip(ends, ends[1:])):
+    if any(b <= a for a, b in zip(ends, ends[1:])):  # up <= 0 (a tiny run) skips the rise, as torch does
         raise ValueError(
             f"pct_start={pct_start!r} with total_steps={total_steps!r} leaves a phase without updates "
             f"(phases end at {ends}); lengthen total_steps or move pct_start"
