@@ -126,6 +126,10 @@ def test_torch_onecycle_rates_and_momentum(three_phase, anneal, total):
     import torch
 
     kwargs = dict(pct_start=0.3, div_factor=25.0, final_div_factor=1e4, anneal=anneal, three_phase=three_phase)
+    if three_phase and total == 3:  # torch anneals backwards through a phase that ends before it starts; ours refuses
+        with pytest.raises(ValueError, match="leaves a phase without updates"):
+            onecycle(0.5, total, **kwargs)
+        return
     momentum = dict(base_momentum=0.85, max_momentum=0.95)
     rates, momenta = torch_trace(lambda o: torch.optim.lr_scheduler.OneCycleLR(
         o, max_lr=0.5, total_steps=total, anneal_strategy=anneal, pct_start=0.3, div_factor=25.0, final_div_factor=1e4,
