@@ -156,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
         from harness.report import main as report_main
 
         sys.exit(report_main(args[1:]))
+    if args and args[0] == "plot-schedule":
+        from harness.commands.plot_schedule import main as plot_schedule_main
+
+        sys.exit(plot_schedule_main(args[1:]))
     configs = []
     if not any(a in INFO_FLAGS or a.split("=")[0] in INFO_FLAGS for a in args):
         try:
