@@ -10,7 +10,9 @@ several (``scheduler=cosine,onecycle,wsd``; no ``-m`` needed), as does a preset'
 - ``plot.out=PATH``: where the PNG goes (default ``schedule-<names>.png`` in the current directory);
 - ``plot.log=true``: a logarithmic rate axis (default linear);
 - ``plot.x=epoch|update``: the x axis in epochs (fractional, the default, so that schedules in
-  either unit line up) or in updates.
+  either unit line up) or in updates;
+- ``plot.grid=true``: one small panel per schedule (momentum on a right-hand axis) instead of
+  one overlay, for many schedules (``experiments=schedule_zoo plot.grid=true``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 
-PLOT_KEYS = {"out": None, "log": "false", "x": "epoch"}
+PLOT_KEYS = {"out": None, "log": "false", "x": "epoch", "grid": "false"}
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
 
 
@@ -37,8 +39,9 @@ def split_args(args: list[str]) -> tuple[dict, list[str]]:
             options[key] = value
         elif arg not in ("-m", "--multirun"):
             rest.append(arg)
-    if options["log"].lower() not in TRUE + FALSE:
-        raise HarnessError(f"plot.log={options['log']!r} must be true or false")
+    for key in ("log", "grid"):
+        if options[key].lower() not in TRUE + FALSE:
+            raise HarnessError(f"plot.{key}={options[key]!r} must be true or false")
     if options["x"] not in ("epoch", "update"):
         raise HarnessError(f"plot.x={options['x']!r} must be epoch or update")
     return options, rest
@@ -86,6 +89,14 @@ def plot(configs: list, options: dict) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # not pyplot: no GUI backend, a third less import time
 
+    out = Path(options["out"] or "schedule-" + "+".join(dict.fromkeys(cfg.scheduler.name for cfg in configs)) + ".png")
+    if options["grid"].lower() in TRUE:
+        fig = Figure()
+        FigureCanvasAgg(fig)
+        plot_grid(configs, options, fig)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+        return out
     drawn = [curves(cfg) for cfg in configs]
     names = labels(configs)
     any_momentum = any(m is not None for _, m, _ in drawn)
@@ -116,10 +127,38 @@ def plot(configs: list, options: dict) -> Path:
     rate_ax.set_title(f"{', '.join(dict.fromkeys(n.split(' (')[0] for n in names))}: "
                       f"{'/'.join(map(str, epochs))} epochs of {'/'.join(map(str, sorted(per_epoch)))} updates", fontsize=10)
     fig.tight_layout()
-    out = Path(options["out"] or "schedule-" + "+".join(dict.fromkeys(cfg.scheduler.name for cfg in configs)) + ".png")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     return out
+
+
+def plot_grid(configs: list, options: dict, fig) -> None:
+    """Small multiples: one panel per config, the rate in blue, the momentum (if any) in orange on the right."""
+    drawn = [curves(cfg) for cfg in configs]
+    names = labels(configs)
+    cols = min(4, len(configs))
+    rows = -(-len(configs) // cols)
+    fig.set_size_inches(3.2 * cols, 2.3 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=options["x"] == "epoch")
+    for ax in axes.flat[len(configs):]:
+        ax.set_visible(False)
+    for ax, (lrs, momenta, per_epoch), name in zip(axes.flat, drawn, names):
+        x = np.arange(len(lrs)) / per_epoch if options["x"] == "epoch" else np.arange(len(lrs))
+        ax.plot(x, lrs, color="tab:blue", linewidth=1.4)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if options["log"].lower() in TRUE:
+            ax.set_yscale("log")
+        if momenta is not None:
+            twin = ax.twinx()
+            twin.plot(x, momenta, color="tab:orange", linewidth=1.0, linestyle="--")
+            twin.tick_params(labelsize=7, colors="tab:orange")
+    for ax in axes.flat[max(0, len(configs) - cols):len(configs)]:  # the lowest panel of each column
+        ax.tick_params(labelbottom=True)
+        ax.set_xlabel("epoch" if options["x"] == "epoch" else "update", fontsize=8)
+    fig.suptitle("learning rate of every update (blue); momentum where a schedule cycles it (orange, right axis)", fontsize=10)
+    fig.tight_layout()
 
 
 def main(args: list[str]) -> int:
