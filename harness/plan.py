@@ -73,12 +73,20 @@ def check_schedule(cfg) -> None:
         plan = build_plan(cfg)
     except ValueError as exc:
         raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
-    if plan.momentum_at is not None and cfg.optimizer.name == "sgd" and cfg.optimizer.momentum == 0:
+    if plan.momentum_at is not None and not has_momentum(cfg.optimizer):
         raise HarnessError(
             f"scheduler={cfg.scheduler.name} cycles momentum (scheduler.cycle_momentum=true) but "
-            f"optimizer.momentum=0 is plain SGD, which has none to cycle; set optimizer.momentum=0.9 "
-            f"or scheduler.cycle_momentum=false"
+            f"optimizer={cfg.optimizer.name} with momentum={cfg.optimizer.get('momentum', 0)} has none to cycle; "
+            f"set optimizer.momentum=0.9, or scheduler.cycle_momentum=false"
         )
+
+
+def has_momentum(optimizer_cfg) -> bool:
+    """Whether the optimizer has a momentum to cycle: beta1 for Adam-family optimizers, SGD's and
+    RMSprop's momentum when it is > 0 (the rule of the optimizers issue's OptimizerSpec.momentum_name)."""
+    if optimizer_cfg.name in ("adam", "adamw"):
+        return True
+    return optimizer_cfg.name in ("sgd", "rmsprop") and (optimizer_cfg.get("momentum") or 0) > 0
 
 
 def horizon_warning(cfg) -> str | None:

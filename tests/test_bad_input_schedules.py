@@ -20,7 +20,7 @@ CASES = {
         "scheduler=warmup: warmup_begin_lr=0.5 must be >= 0 and below the rate it warms up to (0.3, base_lr)"),
     "cycled momentum without momentum": (
         {"scheduler": "onecycle", "scheduler.cycle_momentum": "true"},
-        "scheduler=onecycle cycles momentum (scheduler.cycle_momentum=true) but optimizer.momentum=0 is plain SGD"),
+        "scheduler=onecycle cycles momentum (scheduler.cycle_momentum=true) but optimizer=sgd with momentum=0.0 has none to cycle"),
     "inverted momentum range": (
         {"scheduler": "onecycle", "scheduler.base_momentum": "0.95", "scheduler.max_momentum": "0.85"},
         "scheduler=onecycle: base_momentum=0.95 must be <= max_momentum=0.85"),
