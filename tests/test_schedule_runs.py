@@ -15,7 +15,7 @@ import yaml
 from adapters import REGISTRY, load_adapter
 from harness.cli import preflight
 from harness.plan import build_plan
-from harness.runner import run
+from harness.runner import _set_up, batch_order, run
 from tests.conftest import framework_installed
 
 
@@ -43,5 +43,11 @@ def test_cyclic_momentum_schedule_trains_and_is_recorded(framework, tmp_path):
     if cycles:
         assert row["step_momenta"] == plan.momenta(0).tolist() and row["momentum"] == 0.95
         assert min(row["step_momenta"]) < 0.9  # it moved, opposite to the rate
+        # What the optimizer actually used at every update, read back from it.
+        setup = _set_up(cfg)
+        stats = setup.adapter.train_epoch(batch_order(cfg.seed, 0, 512), cfg.batch_size, setup.plan.learning_rates(0),
+                                          trace_lrs=True, momenta=setup.plan.momenta(0))
+        for applied, planned in ((stats.applied_momenta, plan.momenta(0)), (stats.applied_lrs, plan.learning_rates(0))):
+            assert np.max(np.abs(np.array(applied) - planned) / planned) <= 1e-7
     else:
         assert row["step_momenta"] is None and row["momentum"] == 0.9
