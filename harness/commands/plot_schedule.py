@@ -167,7 +167,9 @@ def main(args: list[str]) -> int:
 
     try:
         options, overrides = split_args(args)
-        configs = preflight(["-m", *overrides])  # -m: a comma list overlays, a preset's sweep too
+        # -m when a comma list or a preset may hold several runs (a single run composes once, not twice)
+        several = any("," in a or a.split("=")[0] in ("experiments", "+experiments") for a in overrides)
+        configs = preflight(["-m", *overrides] if several else overrides)
     except HarnessError as exc:
         fail(str(exc))
     for cfg in configs:
