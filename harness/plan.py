@@ -81,6 +81,14 @@ def check_schedule(cfg) -> None:
         )
 
 
+def constant_momentum(optimizer_cfg) -> float:
+    """The momentum an optimizer holds when no schedule varies it: beta1 for Adam-family
+    optimizers, else ``optimizer.momentum`` (0 for plain SGD); recorded in the ``momentum`` column."""
+    if optimizer_cfg.name in ("adam", "adamw"):
+        return float(optimizer_cfg.get("beta1", 0.9))
+    return float(optimizer_cfg.get("momentum") or 0.0)
+
+
 def has_momentum(optimizer_cfg) -> bool:
     """Whether the optimizer has a momentum to cycle: beta1 for Adam-family optimizers, SGD's and
     RMSprop's momentum when it is > 0 (the rule of the optimizers issue's OptimizerSpec.momentum_name)."""

@@ -30,7 +30,7 @@ from harness.results import (
     write_config,
     write_epochs,
 )
-from harness.plan import Plan, build_plan, horizon_warning
+from harness.plan import Plan, build_plan, constant_momentum, horizon_warning
 
 FINISHED = ("complete", "diverged")  # a run in either state is never trained again (unless rerun=true)
 # A mean cross-entropy this large means logits in the thousands: the run has blown up, even when
@@ -232,7 +232,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
                 "test_acc": test.accuracy,
                 "train_time_s": trained - started,
                 "eval_time_s": evaluated - trained,
-                "momentum": float(momenta[0]) if momenta is not None else float(cfg.optimizer.momentum),
+                "momentum": float(momenta[0]) if momenta is not None else constant_momentum(cfg.optimizer),
                 "step_momenta": momenta.tolist() if momenta is not None else None,
             }
         )
