@@ -283,6 +283,7 @@ COMMANDS = {
     "report": "harness.report",
     "plan": "harness.commands.dry_run",
     "find-lr": "harness.commands.find_lr",
+    "plot-schedule": "harness.commands.plot_schedule",
 }
 
 

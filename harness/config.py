@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -64,12 +64,42 @@ class SchedulerConfig:
     milestones: Optional[List[int]] = None
     # scheduler=plateau (harness.plateau; torch's ReduceLROnPlateau names), None: torch's default
     monitor: Optional[str] = None  # val_loss (default; needs data.val_size) | val_acc | train_loss | train_acc
-    mode: Optional[str] = None  # min | max
     patience: Optional[int] = None
     threshold: Optional[float] = None
     threshold_mode: Optional[str] = None  # rel | abs
     cooldown: Optional[int] = None
     min_lr: Optional[float] = None
+    # The schedule library's keys (harness/schedules, docs/schedules.md); unset unless a
+    # schedule uses them. A length left null by a schedule defined by its length is derived
+    # from epochs (harness.schedules.resolve_lengths).
+    warmup_shape: Optional[str] = None  # linear | cosine, for any warmup_steps
+    gamma: Optional[float] = None  # step, exponential (per t), cyclic exp_range
+    step_size: Optional[int] = None  # step
+    decay_rate: Optional[float] = None  # exponential (Keras form), inverse_time
+    decay_steps: Optional[float] = None  # exponential (Keras form), inverse_time
+    staircase: Optional[bool] = None  # exponential, inverse_time
+    power: Optional[float] = None  # polynomial
+    cycle_steps: Optional[float] = None  # cosine_restarts: the first cycle (T_0)
+    cycle_mult: Optional[float] = None  # cosine_restarts: cycle i lasts cycle_steps * cycle_mult^i (T_mult)
+    cycle_decay: Optional[float] = None  # cosine_restarts: peak of cycle i is base_lr * cycle_decay^i
+    cycle_warmup_steps: Optional[float] = None  # cosine_restarts: warmup at the start of every cycle
+    d_model: Optional[int] = None  # noam
+    pct_start: Optional[float] = None  # onecycle
+    div_factor: Optional[float] = None  # onecycle
+    final_div_factor: Optional[float] = None  # onecycle
+    anneal: Optional[str] = None  # onecycle: cos | linear
+    three_phase: Optional[bool] = None  # onecycle
+    max_lr: Optional[float] = None  # cyclic: the top of the cycle (base_lr is the bottom)
+    step_size_up: Optional[float] = None  # cyclic
+    step_size_down: Optional[float] = None  # cyclic
+    mode: Optional[str] = None  # cyclic: triangular | triangular2 | exp_range; plateau: min | max
+    cycle_momentum: Optional[bool] = None  # onecycle, cyclic: momentum (beta1) follows the schedule
+    base_momentum: Optional[float] = None  # onecycle, cyclic: the momentum at the rate's peak
+    max_momentum: Optional[float] = None  # onecycle, cyclic: the momentum at the rate's bottom
+    decay_fraction: Optional[float] = None  # wsd
+    decay_shape: Optional[str] = None  # wsd: linear | 1-sqrt | cosine
+    phases: Optional[List[Dict[str, Any]]] = None  # sequence: one schedule per phase, each with its kind
+    boundaries: Optional[List[int]] = None  # sequence: where each phase after the first begins
 
     @staticmethod
     def factory_params(cfg: Any) -> dict:
@@ -139,7 +169,8 @@ def validate(cfg: DictConfig) -> None:
     """Check values the schema cannot; raise HarnessError naming the value and the fix."""
     from harness import d2l_tabs, identity, plateau
     from harness.model import spec_from_config
-    from harness.schedules import UNITS, build_schedule
+    from harness.plan import check_schedule
+    from harness.schedules import UNITS
 
     identity.check_known_keys(cfg)
     cfg = identity.as_plain(cfg)  # read many times below: plain dicts are cheap to read
@@ -192,10 +223,7 @@ def validate(cfg: DictConfig) -> None:
         raise HarnessError(f"batch_size={cfg.batch_size} is larger than the {train_size} training images; lower it")
     if cfg.scheduler.unit not in UNITS:
         raise HarnessError(f"scheduler.unit={cfg.scheduler.unit!r} must be one of {', '.join(UNITS)}")
-    try:
-        build_schedule(cfg.scheduler.kind, SchedulerConfig.factory_params(cfg.scheduler))
-    except ValueError as exc:
-        raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
+    check_schedule(cfg)  # builds the schedule with its derived lengths; momentum needs an optimizer with momentum
     spec_from_config(cfg.model)
     if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
         raise HarnessError(

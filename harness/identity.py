@@ -191,15 +191,28 @@ def canonical_config(cfg: DictConfig) -> DictConfig:
     """The effective config of one run, resolved, with one spelling per experiment.
 
     ``cfg`` must already have passed ``harness.config.validate``; sizes beyond the data are
-    refused there, so here they are only normalised: the full training or test set is ``null``.
+    refused there, so here they are only normalised: the full training or test set is ``null``,
+    and a schedule's length left unset is written out.
     An OmegaConf config gives an OmegaConf config (what a training run gets), a Plain one a Plain.
     """
+    from harness.plan import schedule_params as derived_params
+
     plain = as_dict(cfg)
     data = plain["data"]
     if data.get("train_size") == max_train_images(data):
         data["train_size"] = None
     if data.get("test_size") == TEST_IMAGES:
         data["test_size"] = None
+    # A horizon left unset (a schedule defined by its length: onecycle, wsd, ...) is derived from
+    # epochs and the updates per epoch; writing it out makes `unset` and its value one experiment.
+    # A sweep's shared horizon means nothing to a schedule without one (constant): drop it there.
+    from harness.schedules import has_horizon
+
+    scheduler = plain["scheduler"]
+    if not has_horizon(scheduler["kind"]) and scheduler["kind"] != "sequence":
+        scheduler["total_steps"] = None
+    elif scheduler.get("total_steps") is None and plain["protocol"] == "clean":
+        scheduler["total_steps"] = derived_params(Plain.of(plain)).get("total_steps")
     if isinstance(cfg, dict):
         return Plain.of(plain)
     canonical = OmegaConf.create(plain)

@@ -76,6 +76,8 @@ EPOCHS_SCHEMA = pa.schema(
         ("val_loss", pa.float64()),  # on the validation split (data.val_size); null without one
         ("val_acc", pa.float64()),
         ("verdict", pa.string()),  # harness.verdicts, on every row once the run has finished; null before
+        ("momentum", pa.float64()),  # momentum (beta1) of the epoch's first update, or the optimizer's constant
+        ("step_momenta", pa.list_(pa.float64())),  # momentum of every update; null when it is constant
     ]
 )
 

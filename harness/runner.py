@@ -6,7 +6,6 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from adapters import load_adapter
 from adapters.base import Adapter
-from harness.config import SchedulerConfig, validate
+from harness.config import validate
 from harness import checkpoint, d2l_tabs, identity, plateau, verdicts
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
@@ -30,7 +29,7 @@ from harness.results import (
     write_config,
     write_epochs,
 )
-from harness.schedules import build_schedule, epoch_learning_rates
+from harness.plan import Plan, build_plan, constant_momentum, horizon_warning
 
 FINISHED = ("complete", "diverged")  # a run in either state is never trained again (unless rerun=true)
 # A mean cross-entropy this large means logits in the thousands: the run has blown up, even when
@@ -100,8 +99,7 @@ class Setup:
     """Everything a run needs before it trains; building it is where bad input fails."""
 
     spec: ModelSpec
-    schedule_params: dict
-    lr_at: Callable[[int], float]
+    plan: Plan  # the rate (and momentum) of every update, lengths derived from the real data size
     data: Dataset
     adapter: Adapter
     model_hash: str
@@ -166,28 +164,28 @@ def _set_up(cfg: DictConfig) -> Setup:
     # protocol=d2l: each framework runs its own d2l tab's network, initialiser and rates.
     model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
     spec = spec_from_config(model_cfg)
-    schedule_params = SchedulerConfig.factory_params(cfg.scheduler)
-    lr_at = build_schedule(cfg.scheduler.kind, schedule_params)
     data = load_fashion_mnist(
         cfg.data.root, cfg.data.download, cfg.data.train_size, cfg.data.test_size, cfg.data.subset_seed,
         cfg.data.val_size, cfg.data.val_seed,
     )
+    plan = build_plan(cfg, len(data.train_y))
+    warning = horizon_warning(cfg)
+    if warning:
+        print(f"harness: warning: {warning}", file=sys.stderr)
     limit_cpu_threads(cfg.threads)
     adapter = load_adapter(cfg.framework.name)(spec, cfg.optimizer.momentum, cfg.device, cfg.seed)
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y, data.val_x, data.val_y)
     adapter.set_weights(init_weights(spec, cfg.seed, model_cfg.init))
-    return Setup(spec, schedule_params, lr_at, data, adapter, identity.model_hash(model_cfg))
+    return Setup(spec, plan, data, adapter, identity.model_hash(model_cfg))
 
 
 def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: Setup, moved: Path | None) -> RunSummary:
-    spec, schedule_params, lr_at, data, adapter = (
-        setup.spec, setup.schedule_params, setup.lr_at, setup.data, setup.adapter
-    )
+    spec, plan, data, adapter = setup.spec, setup.plan, setup.data, setup.adapter
     n_train = len(data.train_y)
     updates_per_epoch = steps_per_epoch(n_train, cfg.batch_size)
     if cfg.protocol == "d2l":
         tab_lrs = d2l_tabs.tab_learning_rates(
-            cfg.framework.name, cfg.scheduler.kind, schedule_params, cfg.epochs, updates_per_epoch
+            cfg.framework.name, cfg.scheduler.kind, plan.params, cfg.epochs, updates_per_epoch
         ).reshape(cfg.epochs, updates_per_epoch)
     columns = {
         "run_id": rid,
@@ -215,7 +213,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         "model_hash": setup.model_hash,
         "subset_seed": cfg.data.subset_seed,
     }
-    write_config(run_dir, OmegaConf.to_yaml(cfg, resolve=True))
+    write_config(run_dir, OmegaConf.to_yaml(cfg, resolve=True))  # canonical: derived lengths written out
 
     rows: list[dict] = []
     step, first_epoch = 0, 0
@@ -229,7 +227,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
     # scheduler=plateau: its state decides the next epoch's rates and goes into every checkpoint.
     reacting = cfg.scheduler.kind == "plateau"
     if reacting:
-        plateau_params = plateau.params_of(schedule_params)
+        plateau_params = plateau.params_of(plan.params)
         plateau_state = plateau.initial_state(plateau_params)
         if first_epoch and saved.schedule_state:
             plateau_state = plateau.PlateauState.from_dict(saved.schedule_state)
@@ -237,17 +235,19 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
     progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}", first_epoch)
     for epoch in range(first_epoch, cfg.epochs):
         order = batch_order(cfg.seed, epoch, n_train)
-        if cfg.protocol == "d2l":
-            lrs = tab_lrs[epoch]
-        else:
-            lrs = epoch_learning_rates(lr_at, cfg.scheduler.unit, epoch, updates_per_epoch)
+        # A momentum array only when the schedule varies momentum; otherwise the optimizer's constant.
+        momenta = None if cfg.protocol == "d2l" else plan.momenta(epoch)
+        lrs = tab_lrs[epoch] if cfg.protocol == "d2l" else plan.learning_rates(epoch)
         if reacting:
             lrs = plateau.rates(plateau_state, lrs)
 
         # Sync before each clock read: on a GPU the work is queued, not done, when a call returns.
         adapter.synchronize()
         started = time.perf_counter()
-        train = adapter.train_epoch(order, cfg.batch_size, lrs)
+        if momenta is None:
+            train = adapter.train_epoch(order, cfg.batch_size, lrs)
+        else:
+            train = adapter.train_epoch(order, cfg.batch_size, lrs, momenta=momenta)
         adapter.synchronize()
         trained = time.perf_counter()
         test = adapter.evaluate()
@@ -276,6 +276,8 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
                 "val_loss": val.loss if val else None,
                 "val_acc": val.accuracy if val else None,
                 "verdict": None,
+                "momentum": float(momenta[0]) if momenta is not None else constant_momentum(cfg.optimizer),
+                "step_momenta": momenta.tolist() if momenta is not None else None,
             }
         )
         if reacting and plateau.feeds(epoch, cfg.scheduler.unit, updates_per_epoch, cfg.scheduler.warmup_steps):

@@ -20,7 +20,7 @@ BASE = {"data.train_size": "512", "data.test_size": "500", "epochs": "1", "seed"
 # id -> (overrides, expected fragment of the one error line); "{tmp}" is the case's scratch dir.
 CASES = {
     "unknown framework": ({"framework": "caffe"}, "framework='caffe' is unknown; choose one of: mxnet, tf, torch"),
-    "unknown scheduler": ({"scheduler": "cosin"}, "scheduler='cosin' is unknown (did you mean 'cosine'?); choose one of: constant, cosine,"),
+    "unknown scheduler": ({"scheduler": "cosin"}, "scheduler='cosin' is unknown (did you mean 'cosine'?); choose one of: constant, constant_warmup, cosine,"),
     "misspelled key": ({"epocs": "3"}, "unknown key 'epocs' (did you mean 'epochs'?)"),
     "negative lr": ({"scheduler.base_lr": "-0.1"}, "scheduler=cosine: base_lr=-0.1 must be a positive finite learning rate"),
     "zero lr": ({"scheduler.base_lr": "0"}, "base_lr=0.0 must be a positive finite learning rate"),

@@ -15,7 +15,7 @@ SLICE = ("data.train_size=2048", "data.test_size=1000", "progress=false")
 def test_help_lists_groups_and_imports_no_framework():
     out, _, frameworks = main_in_fresh_python(["--help"], timeout=60)
     assert frameworks == []
-    assert "scheduler: constant, cosine, factor, multifactor, plateau, sqrt, warmup" in out.stdout
+    assert "scheduler: constant, constant_warmup, cosine, cosine_restarts, cyclic, exponential, factor, inverse_time, linear_decay, multifactor, noam, onecycle, plateau, polynomial, sequence, sqrt, step, warmup, warmup_linear, wsd" in out.stdout
     assert "framework: mxnet, tf, torch" in out.stdout
 
 
@@ -71,6 +71,6 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path):
     out = run_cli("scheduler=cosin", f"results_dir={tmp_path}")
     assert out.returncode == 2
     assert out.stderr.strip() == (
-        "harness: error: scheduler='cosin' is unknown (did you mean 'cosine'?); choose one of: constant, cosine, factor, multifactor, plateau, sqrt, warmup"
+        "harness: error: scheduler='cosin' is unknown (did you mean 'cosine'?); choose one of: constant, constant_warmup, cosine, cosine_restarts, cyclic, exponential, factor, inverse_time, linear_decay, multifactor, noam, onecycle, plateau, polynomial, sequence, sqrt, step, warmup, warmup_linear, wsd"
     )
     assert "Traceback" not in out.stderr and sorted(tmp_path.rglob("*")) == before

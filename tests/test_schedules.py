@@ -22,6 +22,7 @@ from harness.schedules import (
     join_schedules,
     linear,
     multi_factor,
+    resolve_lengths,
     sqrt_decay,
     warmup_cosine,
 )
@@ -187,7 +188,8 @@ def test_pure_same_t_same_answer_in_any_call_order(kind):
 
     name = {"warmup_cosine": "warmup"}.get(kind, kind)
     cfg = OmegaConf.load(CONF_DIR / "scheduler" / f"{name}.yaml")
-    schedule = build_schedule(cfg.kind, SchedulerConfig.factory_params(cfg))
+    params = resolve_lengths(cfg.kind, SchedulerConfig.factory_params(cfg), cfg.unit, epochs=30, updates_per_epoch=235)
+    schedule = build_schedule(cfg.kind, params)
     forward = [schedule(t) for t in range(40)]
     backward = [schedule(t) for t in reversed(range(40))][::-1]
     assert forward == backward
@@ -240,3 +242,232 @@ def test_step_unit_counts_updates_across_epochs():
 def test_unknown_unit_is_rejected():
     with pytest.raises(ValueError, match="unit='epochs'"):
         epoch_learning_rates(constant(0.1), "epochs", 0, 10)
+
+
+# --- The schedule library: golden values at landmarks -----------------------------------------
+
+from harness.schedules import (  # noqa: E402
+    MOMENTUM_FACTORIES,
+    build_momentum_schedule,
+    constant_warmup,
+    cosine_restarts,
+    cyclic,
+    cyclic_momentum,
+    exponential,
+    inverse_time,
+    linear_decay,
+    noam,
+    onecycle,
+    onecycle_momentum,
+    polynomial,
+    step_decay,
+    warmup_linear,
+    with_warmup,
+    wsd,
+)
+
+
+def test_step_drops_at_each_multiple():
+    s = step_decay(0.3, 10, 0.1)
+    assert [s(t) for t in (0, 9)] == [0.3, 0.3]
+    assert s(10) == pytest.approx(0.03) and s(19) == pytest.approx(0.03) and s(20) == pytest.approx(0.003)
+
+
+def test_exponential_both_forms():
+    assert exponential(0.1, gamma=0.9)(2) == pytest.approx(0.081)
+    keras_form = exponential(0.1, decay_rate=0.5, decay_steps=10)
+    assert keras_form(0) == 0.1 and keras_form(5) == pytest.approx(0.1 * 0.5**0.5) and keras_form(10) == pytest.approx(0.05)
+    stairs = exponential(0.1, decay_rate=0.5, decay_steps=10, staircase=True)
+    assert stairs(9) == 0.1 and stairs(10) == pytest.approx(0.05)
+
+
+def test_inverse_time():
+    s = inverse_time(0.1, 1.0, 10)
+    assert s(0) == 0.1 and s(10) == pytest.approx(0.05) and s(30) == pytest.approx(0.025)
+    assert inverse_time(0.1, 1.0, 10, staircase=True)(19) == pytest.approx(0.05)
+
+
+def test_polynomial_and_linear_decay_end_at_final_lr():
+    p = polynomial(0.1, 10, power=2.0)
+    assert p(0) == 0.1 and p(5) == pytest.approx(0.025) and p(10) == 0.0 and p(15) == 0.0
+    assert polynomial(0.1, 10, power=1.0, final_lr=0.01)(10) == pytest.approx(0.01)
+    lin = linear_decay(0.3, 30)
+    assert lin(0) == 0.3 and lin(15) == pytest.approx(0.15) and lin(29) == pytest.approx(0.01) and lin(30) == 0.0
+
+
+def test_cosine_restarts_cycles_and_peaks():
+    s = cosine_restarts(0.1, 10, final_lr=0.0, cycle_mult=2.0)
+    assert s(0) == 0.1 and s(5) == pytest.approx(0.05)
+    assert s(10) == 0.1 and s(20) == pytest.approx(0.05) and s(30) == 0.1 and s(70) == 0.1  # restarts at 10, 30, 70
+    decaying = cosine_restarts(0.1, 10, cycle_decay=0.5)
+    assert decaying(10) == pytest.approx(0.05) and decaying(20) == pytest.approx(0.025)
+    warm = cosine_restarts(0.1, 10, final_lr=0.01, cycle_warmup_steps=2)
+    assert warm(10) == pytest.approx(0.01) and warm(11) == pytest.approx(0.055) and warm(12) == pytest.approx(0.1)
+
+
+def test_warmup_linear_is_bert():
+    s = warmup_linear(1.0, 10, 2)
+    assert [s(t) for t in (0, 1, 2, 3, 10, 12)] == pytest.approx([0.0, 0.5, 1.0, 0.875, 0.0, 0.0])
+
+
+def test_constant_warmup_linear_and_cosine():
+    assert [constant_warmup(0.3, 3)(t) for t in range(5)] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.3])
+    cos = constant_warmup(0.3, 4, warmup_shape="cosine")
+    assert cos(0) == 0.0 and cos(2) == pytest.approx(0.15) and cos(4) == 0.3
+
+
+def test_generic_warmup_in_front_of_any_schedule():
+    s = with_warmup(step_decay(0.3, 10, 0.1), 5, warmup_begin_lr=0.03)
+    assert s(0) == 0.03 and s(5) == 0.3 and s(14) == 0.3 and s(15) == pytest.approx(0.03)  # the step's clock starts at 5
+    # Through the config: the horizon of a schedule defined by its length counts the warmup.
+    built = build_schedule("cosine", {"base_lr": 0.3, "final_lr": 0.01, "total_steps": 20, "warmup_steps": 5})
+    assert [built(t) for t in range(30)] == [warmup_cosine(0.3, 0.01, 20, 5)(t) for t in range(30)]
+
+
+def test_noam_peak_and_paper_form():
+    s = noam(0.01, 100)
+    assert s(99) == pytest.approx(0.01) and s(0) == pytest.approx(0.0001) and s(399) == pytest.approx(0.005)
+    paper = noam(1.0, 4000, d_model=512)
+    assert paper(3999) == pytest.approx(512**-0.5 * 4000**-0.5)
+
+
+@pytest.mark.parametrize("shape, middle", [("linear", 0.05), ("1-sqrt", 0.1 * (1 - 0.5**0.5)), ("cosine", 0.05)])
+def test_wsd_warmup_stable_decay(shape, middle):
+    s = wsd(0.1, 100, decay_fraction=0.2, decay_shape=shape, warmup_steps=10)
+    assert s(0) == 0.0 and s(5) == pytest.approx(0.05) and s(10) == 0.1 and s(80) == 0.1
+    assert s(90) == pytest.approx(middle) and s(100) == pytest.approx(0.0) and s(120) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("three_phase", [False, True])
+def test_onecycle_landmarks_and_momentum_opposite(three_phase):
+    rate = onecycle(1.0, 100, three_phase=three_phase)
+    momentum = onecycle_momentum(100, three_phase=three_phase)
+    assert rate(0) == pytest.approx(0.04) and rate(29) == 1.0 and rate(99) == pytest.approx(0.04 / 1e4)
+    assert momentum(0) == 0.95 and momentum(29) == 0.85
+    if three_phase:
+        assert rate(58) == pytest.approx(0.04) and momentum(58) == 0.95 and momentum(99) == 0.95
+    else:
+        assert momentum(99) == 0.95
+    rates, momenta = np.array([rate(t) for t in range(100)]), np.array([momentum(t) for t in range(100)])
+    moving = (np.diff(momenta) != 0) & (np.diff(rates) != 0)
+    assert np.all(np.sign(np.diff(rates))[moving] == -np.sign(np.diff(momenta))[moving])  # opposite to the rate
+    assert np.argmax(rates) == np.argmin(momenta) == 29
+
+
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_cyclic_landmarks_and_momentum(mode):
+    rate, momentum = cyclic(0.01, 0.1, 10, mode=mode, gamma=0.99), cyclic_momentum(10, mode=mode, gamma=0.99)
+    assert rate(0) == 0.01 and momentum(0) == 0.9 and rate(20) == pytest.approx(0.01)
+    top = {"triangular": 0.1, "triangular2": 0.1, "exp_range": 0.01 + 0.09 * 0.99**10}[mode]
+    assert rate(10) == pytest.approx(top) and momentum(10) == pytest.approx(0.9 - 0.1 * (top - 0.01) / 0.09)
+    second_top = {"triangular": 0.1, "triangular2": 0.055, "exp_range": 0.01 + 0.09 * 0.99**30}[mode]
+    assert rate(30) == pytest.approx(second_top)
+
+
+def test_sequence_from_yaml_phases():
+    s = build_schedule("sequence", {"base_lr": 0.3, "total_steps": 30, "boundaries": [20],
+                                    "phases": [{"kind": "constant"}, {"kind": "linear_decay"}]})
+    assert s(0) == 0.3 and s(19) == 0.3 and s(20) == 0.3 and s(25) == pytest.approx(0.15) and s(30) == 0.0
+    with pytest.raises(ValueError, match=r"phases\[1\] \(cosine\): final_lr=0.5"):
+        build_schedule("sequence", {"base_lr": 0.3, "total_steps": 30, "boundaries": [5], "phases": [{"kind": "constant"},
+                                                                                   {"kind": "cosine", "final_lr": 0.5}]})
+
+
+def test_resolve_lengths_follows_epochs_in_either_unit():
+    assert resolve_lengths("onecycle", {"total_steps": None}, "step", 30, 235)["total_steps"] == 7050
+    assert resolve_lengths("wsd", {"total_steps": None}, "epoch", 30, 235)["total_steps"] == 30
+    assert resolve_lengths("cosine", {"total_steps": 20}, "epoch", 30, 235)["total_steps"] == 20  # given: kept
+    assert resolve_lengths("step", {"step_size": 5}, "epoch", 30, 235) == {"step_size": 5}  # no horizon
+
+
+def test_a_shared_horizon_is_ignored_by_schedules_without_one():
+    assert build_schedule("constant", {"base_lr": 0.3, "total_steps": 3})(10) == 0.3
+    with pytest.raises(ValueError, match="does not take"):
+        build_schedule("constant", {"base_lr": 0.3, "factor": 0.5})
+
+
+def test_momentum_schedule_only_where_it_cycles():
+    assert set(MOMENTUM_FACTORIES) == {"onecycle", "cyclic"}
+    assert build_momentum_schedule("cosine", {"base_lr": 0.3, "final_lr": 0.0, "total_steps": 5}) is None
+    assert build_momentum_schedule("onecycle", {"base_lr": 0.5, "total_steps": 100, "cycle_momentum": False}) is None
+    m = build_momentum_schedule("onecycle", {"base_lr": 0.5, "total_steps": 100, "cycle_momentum": True, "warmup_steps": 10})
+    assert m(0) == m(9) == 0.95 and m(10 + 26) == 0.85  # waits during a generic warmup; the cycle spans 90 after it
+
+
+# --- The schedule library: properties -------------------------------------------------------
+
+WARMUPS = {"constant_warmup": 5, "warmup_linear": 3, "wsd": 2, "warmup_cosine": 5, "noam": 469}  # noam peaks at the w-th update, t = w - 1
+
+
+def _all_configured():
+    from omegaconf import OmegaConf
+
+    from harness.config import CONF_DIR, SchedulerConfig
+
+    for path in sorted((CONF_DIR / "scheduler").glob("*.yaml")):
+        cfg = OmegaConf.load(path)
+        params = resolve_lengths(cfg.kind, SchedulerConfig.factory_params(cfg), cfg.unit, 30, 235)
+        yield path.stem, cfg.kind, params, (30 if cfg.unit == "epoch" else 30 * 235)
+
+
+CONFIGURED = list(_all_configured())
+
+
+@pytest.mark.parametrize("name, kind, params, n", CONFIGURED, ids=[c[0] for c in CONFIGURED])
+def test_every_option_is_finite_positive_and_pure(name, kind, params, n):
+    schedule = build_schedule(kind, params)
+    values = np.array([schedule(t) for t in range(n + 10)])
+    assert np.all(np.isfinite(values)) and np.all(values >= 0)
+    assert values.max() <= max(params["base_lr"], params.get("max_lr") or 0) + 1e-12
+    assert [schedule(t) for t in reversed(range(n + 10))][::-1] == values.tolist()
+    warmup = WARMUPS.get(kind, 0)
+    if warmup:  # warmup never falls
+        assert np.all(np.diff(values[: warmup + 1]) >= 0)
+    if kind not in ("cosine_restarts", "cyclic", "onecycle"):  # after the warmup, decays never rise
+        assert np.all(np.diff(values[warmup:]) <= 1e-15)
+
+
+def test_cycles_repeat():
+    sgdr = cosine_restarts(0.3, 10, final_lr=0.01)
+    assert [sgdr(t) for t in range(10)] == [sgdr(t) for t in range(10, 20)]
+    tri = cyclic(0.01, 0.1, 7, 5)
+    assert [tri(t) for t in range(12)] == pytest.approx([tri(t) for t in range(24, 36)], rel=1e-12)
+    m = cyclic_momentum(7, 5)
+    assert [m(t) for t in range(12)] == pytest.approx([m(t) for t in range(12, 24)], rel=1e-12)
+
+
+# --- The schedule library: validation names the value -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda: step_decay(0.3, 0, 0.1), "step_size=0"),
+        (lambda: step_decay(0.3, 10, 1.5), "gamma=1.5"),
+        (lambda: exponential(0.3), "give exactly one"),
+        (lambda: exponential(0.3, decay_rate=0.5), "decay_rate needs decay_steps"),
+        (lambda: inverse_time(0.3, 1.0, -3), "decay_steps=-3"),
+        (lambda: polynomial(0.3, 10, final_lr=0.5), "final_lr=0.5"),
+        (lambda: linear_decay(0.3, 0), "total_steps=0"),
+        (lambda: cosine_restarts(0.3, 10, cycle_mult=0.5), "cycle_mult=0.5 (T_mult) must be >= 1"),
+        (lambda: cosine_restarts(0.3, -1), "cycle_steps=-1"),
+        (lambda: wsd(0.3, 30, decay_shape="sqrt"), "decay_shape='sqrt' is unknown"),
+        (lambda: wsd(0.3, 30, decay_fraction=0.9, warmup_steps=10), "must fit in total_steps=30"),
+        (lambda: onecycle(0.5, 100, pct_start=1.0), "pct_start=1.0 must be in (0, 1)"),
+        (lambda: onecycle(0.5, 100, pct_start=0.0), "pct_start=0.0"),
+        (lambda: onecycle(0.5, 100, base_momentum=0.95, max_momentum=0.85), "base_momentum=0.95 must be <= max_momentum=0.85"),
+        (lambda: onecycle(0.5, 100, anneal="cosine"), "anneal='cosine' is unknown"),
+        (lambda: cyclic(0.5, 0.05, 10), "max_lr=0.05 must be above base_lr=0.5"),
+        (lambda: cyclic(0.05, 0.5, 10, mode="triangle"), "mode='triangle' is unknown"),
+        (lambda: noam(0.3, 0), "warmup_steps=0"),
+        (lambda: constant_warmup(0.3, 5, warmup_begin_lr=0.5), "warmup_begin_lr=0.5 must be >= 0 and below"),
+        (lambda: constant_warmup(0.3, 5, warmup_shape="exp"), "warmup_shape='exp' is unknown"),
+        (lambda: build_schedule("cosine", {"base_lr": 0.3, "final_lr": 0.0, "total_steps": 20, "warmup_steps": 20}), "warmup_steps=20"),
+        (lambda: build_schedule("step", {"base_lr": 0.3, "step_size": 5, "warmup_begin_lr": 0.1}), "need warmup_steps > 0"),
+        (lambda: build_schedule("sequence", {"base_lr": 0.3, "phases": [{"kind": "constant"}], "boundaries": [5]}), "1 phases need 0"),
+    ],
+)
+def test_new_invalid_arguments_name_the_value(make, needle):
+    with pytest.raises(ValueError) as info:
+        make()
+    assert needle in str(info.value)

@@ -1,1 +1,1 @@
-"""Commands that are not a training run; each reuses the runner's pieces."""
+"""Commands that are not training runs; each reuses the pieces a run is made of."""

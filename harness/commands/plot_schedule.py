@@ -1,0 +1,184 @@
+"""``python -m harness plot-schedule [KEY=VALUE ...]``: the rate of every update (and the
+momentum, where a schedule varies it) as a PNG, without training and without a framework.
+
+Each config is composed and validated exactly as a training run would be (``harness.cli.preflight``:
+the same defaults, overrides, presets and errors), and its per-update plan is built by the same
+``harness.plan.build_plan`` the runner calls, derived lengths included. A comma list overlays
+several (``scheduler=cosine,onecycle,wsd``; no ``-m`` needed), as does a preset's sweep
+(``experiments=schedule_zoo``). Keys of the plot itself:
+
+- ``plot.out=PATH``: where the PNG goes (default ``schedule-<names>.png`` in the current directory);
+- ``plot.log=true``: a logarithmic rate axis (default linear);
+- ``plot.x=epoch|update``: the x axis in epochs (fractional, the default, so that schedules in
+  either unit line up) or in updates;
+- ``plot.grid=true``: one small panel per schedule (momentum on a right-hand axis) instead of
+  one overlay, for many schedules (``experiments=schedule_zoo plot.grid=true``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import HarnessError
+
+PLOT_KEYS = {"out": None, "log": "false", "x": "epoch", "grid": "false"}
+TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def split_args(args: list[str]) -> tuple[dict, list[str]]:
+    """The plot's own keys (``plot.*``), and the rest: the overrides of a training run."""
+    options, rest = dict(PLOT_KEYS), []
+    for arg in args:
+        if arg.startswith("plot."):
+            key, _, value = arg[len("plot."):].partition("=")
+            if key not in PLOT_KEYS:
+                raise HarnessError(f"plot.{key} is not a plot-schedule key; it takes {', '.join('plot.' + k for k in PLOT_KEYS)}")
+            options[key] = value
+        elif arg not in ("-m", "--multirun"):
+            rest.append(arg)
+    for key in ("log", "grid"):
+        if options[key].lower() not in TRUE + FALSE:
+            raise HarnessError(f"plot.{key}={options[key]!r} must be true or false")
+    if options["x"] not in ("epoch", "update"):
+        raise HarnessError(f"plot.x={options['x']!r} must be epoch or update")
+    return options, rest
+
+
+def curves(cfg) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(rate of every update, momentum of every update or None, updates per epoch) of the run."""
+    from harness import d2l_tabs
+    from harness.plan import build_plan
+
+    plan = build_plan(cfg)
+    if cfg.protocol == "d2l":
+        lrs = d2l_tabs.tab_learning_rates(cfg.framework.name, cfg.scheduler.kind, plan.params, cfg.epochs, plan.updates_per_epoch)
+        return np.asarray(lrs, dtype=np.float64), None, plan.updates_per_epoch
+    lrs = np.concatenate([plan.learning_rates(e) for e in range(cfg.epochs)])
+    momenta = None if plan.momentum_at is None else np.concatenate([plan.momenta(e) for e in range(cfg.epochs)])
+    return lrs, momenta, plan.updates_per_epoch
+
+
+def labels(configs: list) -> list[str]:
+    """The scheduler's name, with the settings that tell apart runs of the same name."""
+    from omegaconf import OmegaConf
+
+    def flat(cfg) -> dict:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        out = {f"scheduler.{k}": v for k, v in plain["scheduler"].items() if k not in ("name", "kind")}
+        for key in ("epochs", "batch_size", "protocol", "framework"):
+            out[key] = plain[key]["name"] if key == "framework" else plain[key]
+        out["optimizer.momentum"] = plain["optimizer"]["momentum"]
+        out["data.train_size"] = plain["data"]["train_size"]
+        return out
+
+    flats = [flat(cfg) for cfg in configs]
+    names = [cfg.scheduler.name for cfg in configs]
+    result = []
+    for i, (name, settings) in enumerate(zip(names, flats)):
+        twins = [flats[j] for j in range(len(configs)) if names[j] == name and j != i]
+        differing = [k for k in settings if any(other.get(k) != settings[k] for other in twins)]
+        result.append(name + (" (" + ", ".join(f"{k}={settings[k]}" for k in differing) + ")" if differing else ""))
+    return result
+
+
+def plot(configs: list, options: dict) -> Path:
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # not pyplot: no GUI backend, a third less import time
+
+    out = Path(options["out"] or "schedule-" + "+".join(dict.fromkeys(cfg.scheduler.name for cfg in configs)) + ".png")
+    if options["grid"].lower() in TRUE:
+        fig = Figure()
+        FigureCanvasAgg(fig)
+        plot_grid(configs, options, fig)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+        return out
+    drawn = [curves(cfg) for cfg in configs]
+    names = labels(configs)
+    any_momentum = any(m is not None for _, m, _ in drawn)
+    fig = Figure(figsize=(9, 6.5 if any_momentum else 4.2))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2 if any_momentum else 1, 1, sharex=True, squeeze=False,
+                        height_ratios=[2, 1] if any_momentum else None)
+    rate_ax = axes[0][0]
+    colours = colormaps["tab10" if len(configs) <= 10 else "tab20"].colors
+    styles = ["-", "--", "-.", ":"]
+    for i, ((lrs, momenta, per_epoch), name) in enumerate(zip(drawn, names)):
+        x = np.arange(len(lrs)) / per_epoch if options["x"] == "epoch" else np.arange(len(lrs))
+        style = dict(color=colours[i % len(colours)], linestyle=styles[(i // len(colours)) % len(styles)], linewidth=1.6)
+        rate_ax.plot(x, lrs, label=name, **style)
+        if momenta is not None:
+            axes[1][0].plot(x, momenta, label=name, **style)
+    if options["log"].lower() in TRUE:
+        rate_ax.set_yscale("log")
+    rate_ax.set_ylabel("learning rate (each update)")
+    rate_ax.grid(alpha=0.3)
+    rate_ax.legend(fontsize=8, ncol=2 if len(configs) > 6 else 1, loc="best")
+    if any_momentum:
+        axes[1][0].set_ylabel("momentum (beta1)")
+        axes[1][0].grid(alpha=0.3)
+    per_epoch = {p for _, _, p in drawn}
+    axes[-1][0].set_xlabel("epoch" if options["x"] == "epoch" else "update")
+    epochs = sorted({cfg.epochs for cfg in configs})
+    rate_ax.set_title(f"{', '.join(dict.fromkeys(n.split(' (')[0] for n in names))}: "
+                      f"{'/'.join(map(str, epochs))} epochs of {'/'.join(map(str, sorted(per_epoch)))} updates", fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def plot_grid(configs: list, options: dict, fig) -> None:
+    """Small multiples: one panel per config, the rate in blue, the momentum (if any) in orange on the right."""
+    drawn = [curves(cfg) for cfg in configs]
+    names = labels(configs)
+    cols = min(4, len(configs))
+    rows = -(-len(configs) // cols)
+    fig.set_size_inches(3.2 * cols, 2.3 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=options["x"] == "epoch")
+    for ax in axes.flat[len(configs):]:
+        ax.set_visible(False)
+    for ax, (lrs, momenta, per_epoch), name in zip(axes.flat, drawn, names):
+        x = np.arange(len(lrs)) / per_epoch if options["x"] == "epoch" else np.arange(len(lrs))
+        ax.plot(x, lrs, color="tab:blue", linewidth=1.4)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if options["log"].lower() in TRUE:
+            ax.set_yscale("log")
+        if momenta is not None:
+            twin = ax.twinx()
+            twin.plot(x, momenta, color="tab:orange", linewidth=1.0, linestyle="--")
+            twin.tick_params(labelsize=7, colors="tab:orange")
+    for ax in axes.flat[max(0, len(configs) - cols):len(configs)]:  # the lowest panel of each column
+        ax.tick_params(labelbottom=True)
+        ax.set_xlabel("epoch" if options["x"] == "epoch" else "update", fontsize=8)
+    fig.suptitle("learning rate of every update (blue); momentum where a schedule cycles it (orange, right axis)", fontsize=10)
+    fig.tight_layout()
+
+
+def main(args: list[str]) -> int:
+    from harness.cli import fail, preflight
+    from harness.plan import horizon_warning
+
+    try:
+        options, overrides = split_args(args)
+        # -m when a comma list or a preset may hold several runs (a single run composes once, not twice)
+        several = any("," in a or a.split("=")[0] in ("experiments", "+experiments") for a in overrides)
+        configs = preflight(["-m", *overrides] if several else overrides)
+    except HarnessError as exc:
+        fail(str(exc))
+    for cfg in configs:
+        warning = horizon_warning(cfg)
+        if warning:
+            print(f"harness: warning: {warning}", file=sys.stderr)
+    try:
+        path = plot(configs, options)
+    except OSError as exc:
+        fail(f"plot.out={options['out']!r} cannot be written ({exc.strerror or exc}); choose another path")
+    print(path)
+    return 0

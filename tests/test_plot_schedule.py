@@ -1,0 +1,40 @@
+"""``python -m harness plot-schedule``: a PNG from the configs a training run would use,
+without importing any framework."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.cli import preflight
+from harness.commands.plot_schedule import curves, labels, split_args
+from harness.errors import HarnessError
+from tests.conftest import main_in_fresh_python
+
+
+def test_overlay_writes_a_png_and_imports_no_framework(tmp_path):
+    out = tmp_path / "zoo.png"
+    proc, rc, frameworks = main_in_fresh_python(
+        ["plot-schedule", "scheduler=onecycle,cyclic", "scheduler.cycle_momentum=true", "optimizer.momentum=0.9",
+         "plot.log=true", f"plot.out={out}"], timeout=120)
+    assert rc == 0, proc.stderr
+    assert frameworks == []
+    assert proc.stdout.strip().splitlines()[0] == str(out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_curves_are_the_runs_plan_with_derived_lengths():
+    cfg = preflight(["scheduler=onecycle", "epochs=4", "data.train_size=2048"])[0]
+    lrs, momenta, per_epoch = curves(cfg)
+    assert per_epoch == 8 and lrs.shape == (32,) and momenta is None
+    assert np.argmax(lrs) == round(0.3 * 32 - 1) and lrs[-1] == pytest.approx(0.5 / 25 / 1e4)
+    d2l = preflight(["scheduler=cosine", "protocol=d2l", "framework=mxnet", "epochs=2", "data.train_size=2048"])[0]
+    assert curves(d2l)[0][1] < curves(d2l)[0][0]  # MXNet's tab steps per update
+
+
+def test_labels_tell_twins_apart_and_plot_keys_are_checked():
+    configs = preflight(["-m", "scheduler=cosine,wsd", "epochs=10,20"])
+    assert labels(configs) == ["cosine (epochs=10)", "cosine (epochs=20)", "wsd (epochs=10)", "wsd (epochs=20)"]
+    assert split_args(["plot.log=true", "epochs=3"]) == ({"out": None, "log": "true", "x": "epoch", "grid": "false"}, ["epochs=3"])
+    with pytest.raises(HarnessError, match="plot.colour is not a plot-schedule key"):
+        split_args(["plot.colour=red"])
