@@ -195,8 +195,8 @@ def _replayable(values: list) -> bool:
     from hydra.core.override_parser.types import OverrideType
 
     keys = [v.key_or_group for v in values]
-    if any(v.type != OverrideType.CHANGE for v in values):
-        return False
+    if any(v.type != OverrideType.CHANGE or "${" in v.input_line for v in values):
+        return False  # +, ~, ++ and interpolations (resolved against the final config) go through Hydra
     return not any(a == b or b.startswith(f"{a}.") for i, a in enumerate(keys) for j, b in enumerate(keys) if i != j)
 
 

@@ -63,10 +63,10 @@ def curves(cfg) -> tuple[np.ndarray, np.ndarray | None, int]:
 
 def labels(configs: list) -> list[str]:
     """The scheduler's name, with the settings that tell apart runs of the same name."""
-    from omegaconf import OmegaConf
+    from harness.identity import as_dict
 
     def flat(cfg) -> dict:
-        plain = OmegaConf.to_container(cfg, resolve=True)
+        plain = as_dict(cfg)
         out = {f"scheduler.{k}": v for k, v in plain["scheduler"].items() if k not in ("name", "kind")}
         for key in ("epochs", "batch_size", "protocol", "framework"):
             out[key] = plain[key]["name"] if key == "framework" else plain[key]
