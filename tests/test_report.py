@@ -421,6 +421,7 @@ def test_an_exact_tie_is_a_tie(tmp_path):
     text = "\n".join(findings.findings(s))
     assert "PyTorch: tie: **constant** and **cosine** end at the same 85.00% final test accuracy." in text
     assert "ahead" not in text and "wins" not in text
+    assert "no difference (a tie on every shared seed): cosine" in text
     head = findings.headline([s])
     assert "tie" in head and "gives the best" not in head
     cols, rows = tables.ranking_rows(s)

@@ -351,6 +351,10 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
     handles = {}
     ends = []  # where each loose run stops: marked once the axes' limits are known
     last_epoch = int(max([curves.epoch.max() if not curves.empty else 0, loose.epoch.max() if not loose.empty else 0])) + 1
+    # one to three epochs are points, not lines: nudge each series sideways so equal values
+    # (a tie) do not hide each other
+    dodge = {sched: (i - (len(schedules) - 1) / 2) * min(0.08, 0.5 / max(1, len(schedules)))
+             if last_epoch <= 3 else 0.0 for i, sched in enumerate(schedules)}
     for r, (metric, label) in enumerate(metrics):
         limit_values = []
         for c, fw in enumerate(frameworks):
@@ -359,7 +363,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
                 st = styles[sched]
                 g = curves[(curves.framework == fw) & (curves.label == sched) & (curves.metric == metric)]
                 if not g.empty:
-                    x = g.epoch.to_numpy() + 1
+                    x = g.epoch.to_numpy() + 1 + dodge[sched]
                     ax.fill_between(x, g.lo, g.hi, color=st.colour, alpha=0.16, lw=0)
                     handles.setdefault(sched, _line(ax, x, g["mean"], st))
                     if metric != "train_loss" and (fw, sched) not in off_scale:
@@ -369,10 +373,10 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
                         limit_values.append(g["mean"].to_numpy()[skip:])
                 lg = loose[(loose.framework == fw) & (loose.label == sched) & (loose.metric == metric)]
                 for _, run in lg.groupby("run_id"):
-                    line = _line(ax, run.epoch.to_numpy() + 1, run.value, st, lw=0.9, alpha=0.75)
+                    line = _line(ax, run.epoch.to_numpy() + 1 + dodge[sched], run.value, st, lw=0.9, alpha=0.75)
                     handles.setdefault(sched, line)
                     last = run.iloc[-1]
-                    ends.append((ax, last.epoch + 1, last.value, last.status, st.colour, metric))
+                    ends.append((ax, last.epoch + 1 + dodge[sched], last.value, last.status, st.colour, metric))
             if metric == "train_loss":
                 ax.set_yscale("log")
             if r == 0:

@@ -102,7 +102,7 @@ def findings(s: ProtocolSummary) -> list[str]:
                    + "; ".join(parts) + ".")
     # which differences to the constant-rate baseline are inside the noise?
     for fw in s.frameworks:
-        clear, noisy, single, spread = [], [], [], []
+        clear, noisy, single, spread, same = [], [], [], [], []
         bases = set()
         for label in s.schedules:
             c = s.cell(fw, label)
@@ -111,7 +111,9 @@ def findings(s: ProtocolSummary) -> list[str]:
                 continue
             bases.add(c.baseline)
             text = f"{label} {pp(d.mean)}"
-            if d.half is None:
+            if d.half is not None and abs(d.mean) < TIE and d.half < TIE:
+                same.append(label)
+            elif d.half is None:
                 single.append(text)
             elif d.show_seeds:
                 spread.append(text)
@@ -119,9 +121,11 @@ def findings(s: ProtocolSummary) -> list[str]:
                 clear.append(text)
             else:
                 noisy.append(text)
-        if not (clear or noisy or single or spread):
+        if not (clear or noisy or single or spread or same):
             continue
         bits = []
+        if same:
+            bits.append(f"no difference (a tie on every shared seed): {join_words(same)}")
         if clear:
             bits.append(f"beyond the noise: {join_words(clear)}")
         if noisy:
