@@ -192,7 +192,7 @@ def test_table_shows_states_and_intervals(summaries):
     z = np.log(np.array([0.89, 0.90, 0.91]) / (1 - np.array([0.89, 0.90, 0.91])))
     half = t975(2) * z.std(ddof=1) / math.sqrt(3)
     lo, hi = (1 / (1 + np.exp(-(z.mean() + k * half))) for k in (-1, 1))
-    assert rows[("PyTorch", "constant")]["final"] == f"90.00% [{100 * lo:.2f}–{100 * hi:.2f}]"
+    assert rows[("PyTorch", "constant")]["final"] == f"90.00% [{100 * lo:.1f}–{100 * hi:.1f}]"
     assert rows[("PyTorch", "constant")]["epochs88"] == "—"  # not the chapter's budget
     assert rows[("PyTorch", "constant")]["params"] == "lr 0.3"
     assert rows[("PyTorch", "constant")]["vs_constant"] == "baseline"

@@ -32,7 +32,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin:0; background:#f6f6f8; color:var(--ink);
   font: 16px/1.55 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1240px; margin: 0 auto; padding: 32px 40px 64px; background:#fff; min-height:100vh; }
+main { max-width: 1320px; margin: 0 auto; padding: 32px 40px 64px; background:#fff; min-height:100vh; }
 h1 { font-size: 30px; line-height:1.2; margin: 0 0 6px; letter-spacing:-0.01em; }
 h2 { font-size: 23px; margin: 48px 0 8px; padding-top: 16px; border-top: 2px solid var(--rule); }
 h3 { font-size: 18px; margin: 28px 0 6px; }
@@ -44,8 +44,8 @@ h3 { font-size: 18px; margin: 28px 0 6px; }
 figure { margin: 18px 0 26px; }
 figure img { display:block; max-width:100%; height:auto; border:1px solid var(--rule); border-radius:4px; }
 figcaption { color: var(--muted); font-size: 14px; margin-top: 6px; }
-table { border-collapse: collapse; font-size: 13.5px; margin: 8px 0 12px; width: 100%; }
-th, td { padding: 5px 7px; border-bottom: 1px solid var(--rule); vertical-align: top; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0 12px; width: 100%; }
+th, td { padding: 5px 6px; border-bottom: 1px solid var(--rule); vertical-align: top; }
 th { background: #fafafc; font-weight: 600; border-bottom: 2px solid #cfcfd6; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.txt, th.txt { text-align: left; white-space: nowrap; }
@@ -60,6 +60,8 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 CSS += """
 .swatch { display:inline-block; width:22px; height:10px; margin-right:7px; vertical-align:0; border-radius:0; }
 table.ranking { width:auto; min-width: 50%; }
+td.wrap { white-space: normal; min-width: 130px; max-width: 180px; }
+td.num.wrap { min-width: 120px; max-width: 170px; }
 """
 
 

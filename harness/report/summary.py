@@ -325,7 +325,7 @@ def _params_text(r: pd.Series) -> str:
     if r.unit == "step":
         shown.append("per update")
     kind = params_of(r.schedule_params).get("kind")
-    if kind and kind != r.scheduler:
+    if kind and r.scheduler not in kind:  # a name the user chose for another schedule: say which
         shown.insert(0, kind)
     return ", ".join(shown)
 

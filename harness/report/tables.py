@@ -50,7 +50,7 @@ def _est(e: Estimate | None, digits: int = 2) -> str:
         return f"{100 * e.mean:.{digits}f}% (n=1)"
     if e.show_seeds:
         return f"{100 * e.mean:.{digits}f}%: {_seeds(e)}"
-    return f"{100 * e.mean:.{digits}f}% [{100 * e.low:.{digits}f}–{100 * e.high:.{digits}f}]"
+    return f"{100 * e.mean:.{digits}f}% [{100 * e.low:.{digits - 1}f}–{100 * e.high:.{digits - 1}f}]"
 
 
 def _diff(e: Estimate | None) -> str:
@@ -101,7 +101,8 @@ def table_rows(s: ProtocolSummary) -> list[dict[str, str]]:
                    "_chance": c.at_chance}
             row["params"] = c.params + (" ⚠ horizon past the run's end" if c.horizon_note else "")
             row["final"] = _est(c.final) if c.final else ("—" if c.missing else c.state())
-            row["best"] = _est(c.best).split(" [")[0] if c.best and not c.best.show_seeds else _est(c.best)
+            # the best epoch's accuracy: the mean alone (its spread tells little the final column does not)
+            row["best"] = "—" if c.best is None else (f"{100 * c.best.mean:.2f}%" + (" (n=1)" if c.best.n == 1 else ""))
             row["gap"] = pp(c.gap.mean, 2) if c.gap is not None else "—"
             row["epochs88"] = _epochs_to_target(c.epochs_to_target) if c.budget_matches else "—"
             row["time"] = "—" if c.seconds_per_epoch is None else f"{c.seconds_per_epoch:.2f}"
@@ -141,7 +142,8 @@ def html_table(rows: list[dict[str, str]], styles: dict[str, Style],
             value = html.escape(r[key])
             if key == "scheduler" and r[key] in styles:
                 value = swatch_svg(styles[r[key]]) + value
-            cells.append(f'<td class="{"num" if num else "txt"}">{value}</td>')
+            cls = ("num wrap" if "seeds" in r[key] else "num") if num else ("txt wrap" if key == "params" else "txt")
+            cells.append(f'<td class="{cls}">{value}</td>')
         body.append(f'<tr class="{" ".join(classes)}">' + "".join(cells) + "</tr>")
     return f'<div class="scroll"><table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
