@@ -32,7 +32,9 @@ MAX_JUDGED_BAND = 0.05
 # Two means closer than this (half the tables' 0.01 pp resolution) are a tie: they print the same.
 TIE = 0.5e-4
 
-SCHEDULE_KEYS = ["scheduler", "variant", "schedule_params", "base_lr", "unit"]
+# what the schedule was (its label, ``variant``, is derived from these and is not a setting: two
+# label texts for equal parameters, say from an older writer, must not split a cell)
+SCHEDULE_KEYS = ["scheduler", "schedule_params", "base_lr", "unit"]
 OPTIMIZER_KEYS = ["optimizer", "optimizer_params"]
 CONTEXT_KEYS = ["epochs_planned", "train_size", "test_size", "batch_size", "model", "model_hash"]
 SETTINGS_KEYS = SCHEDULE_KEYS + OPTIMIZER_KEYS + CONTEXT_KEYS
@@ -135,6 +137,10 @@ def label_series(pruns: pd.DataFrame, protocol: str) -> pd.Series:
     if pruns.empty:
         return pd.Series([], dtype=object)
     sched = [tuple(_value(v) for v in r) for r in pruns[SCHEDULE_KEYS].itertuples(index=False)]
+    # one label text per schedule setting (the first, sorted, where writers spelled it differently)
+    variant_of: dict[tuple, str] = {}
+    for key, v in sorted(zip(sched, pruns.variant), key=lambda kv: (str(kv[0]), str(kv[1]))):
+        variant_of.setdefault(key, v if isinstance(v, str) and v else key[0])
     opt = [tuple(_value(v) for v in r) for r in pruns[OPTIMIZER_KEYS].itertuples(index=False)]
     frameworks = list(pruns.framework)
 
@@ -159,18 +165,18 @@ def label_series(pruns: pd.DataFrame, protocol: str) -> pd.Series:
                 if m:
                     parts[i].append(name)
             continue
-        variants = {s[1] for s in distinct}
+        variants = {variant_of[d] for d in distinct}
         for i, m in enumerate(mine):
             if not m:
                 continue
             s = sched[i]
-            text = s[1] if s[1] else name
+            text = variant_of[s]
             if len(variants) < len(distinct):  # same variant text, other settings: say which
-                same_text = [d for d in distinct if d[1] == s[1]]
+                same_text = [d for d in distinct if variant_of[d] == text]
+                if len({d[2] for d in same_text}) > 1:
+                    text += f", lr={s[2]:g}"
                 if len({d[3] for d in same_text}) > 1:
-                    text += f", lr={s[3]:g}"
-                if len({d[4] for d in same_text}) > 1:
-                    text += f", per {s[4]}"
+                    text += f", per {s[3]}"
             parts[i].append(text)
     # the optimizer, where several ran: on every series of a schedule that ran with several, and
     # on any series that did not use the most common one (the inventory names it for the rest)
