@@ -180,12 +180,20 @@ def findings(s: ProtocolSummary) -> list[str]:
         out.append("Shortened horizons: " + "; ".join(short) + ".")
     # what is not in the means
     problems = [f"no {fw_label(fw)} runs" for fw in FRAMEWORK_ORDER if fw not in s.frameworks] if len(s.frameworks) > 1 else []
+    # series missing in some frameworks, grouped: "constant · adam and cosine · adam: no TensorFlow or MXNet runs"
+    absent: dict[tuple[str, ...], list[str]] = {}
+    for label in s.schedules:
+        where = tuple(fw for fw in s.frameworks if s.cell(fw, label).missing)
+        if where:
+            absent.setdefault(where, []).append(label)
+    for where, labels in absent.items():
+        names = " or ".join(fw_label(fw) for fw in where)
+        problems.append(f"{join_words(labels)}: no {names} runs" if len(labels) > 1 or len(where) > 1
+                        else f"{fw_label(where[0])} {labels[0]} has no runs")
     for fw in s.frameworks:
         for label in s.schedules:
             c = s.cell(fw, label)
             name = f"{fw_label(fw)} {label}"
-            if c.missing:
-                problems.append(f"{name} has no runs")
             if c.n_diverged:
                 problems.append(f"{name}: {c.n_diverged} of {c.n_runs} runs diverged")
             if c.n_running:

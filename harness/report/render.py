@@ -188,7 +188,7 @@ def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.
 def report_styles(summaries: list[ProtocolSummary]) -> dict:
     optimizers = ordered({s.series[label].optimizer for s in summaries for label in s.schedules}, OPTIMIZER_ORDER)
     return assign_styles([(label, s.series[label].scheduler, s.series[label].kind,
-                           optimizers.index(s.series[label].optimizer))
+                           optimizers.index(s.series[label].optimizer), int((s.runs.label == label).sum()))
                           for s in summaries for label in s.schedules])
 
 

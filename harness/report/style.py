@@ -21,7 +21,7 @@ MAX_OVERLAID = 7
 PALETTE = [
     "#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#A08A00",
     "#17BECF", "#BE0032", "#848482", "#8DB600", "#882D17", "#1B2A6B", "#875692", "#F99379",
-    "#2A9D8F", "#654522", "#E68FAC", "#6A3D9A",
+    "#2A9D8F", "#654522", "#C71585", "#6A3D9A",
 ]
 # schedule -> (palette index, line style index): the field's schedules look the same in every
 # report; the second ten are dashed, so that two neighbours in the palette differ twice.
@@ -65,16 +65,16 @@ class Style:
     svg_dash: str
 
 
-def assign_styles(series: list[tuple[str, str, str | None, int]]) -> dict[str, Style]:
-    """``series``: (label, scheduler name, kind, optimizer index) for every series of the report,
-    in report order. A schedule's preferred colour goes to its first series (the first optimizer's
-    first); the others get colours no schedule of this report prefers, then any unused colour,
+def assign_styles(series: list[tuple]) -> dict[str, Style]:
+    """``series``: (label, scheduler name, kind, optimizer index[, runs]) for every series of the
+    report, in report order. A schedule's preferred colour goes to its first series (the first
+    optimizer's, then the one with the most runs, then report order); the others get colours no schedule of this report prefers, then any unused colour,
     and only past the palette's 20 a used colour with a line style not yet paired with it. The
     optimizer index shifts the line style (one optimizer: each schedule's own style)."""
     styles: dict[str, Style] = {}
     used: set[tuple[int, int]] = set()
     used_colours: set[int] = set()
-    unique = list(dict.fromkeys(series))
+    unique = [tuple(s) + (0,) * (5 - len(s)) for s in dict.fromkeys(series)]
     position = {s: i for i, s in enumerate(unique)}
 
     def preferred(s):
@@ -89,7 +89,7 @@ def assign_styles(series: list[tuple[str, str, str | None, int]]) -> dict[str, S
         styles[s[0]] = Style(PALETTE[colour], dash, name, svg)
 
     # pass 1: each schedule's preferred colour, to its first series by optimizer then report order
-    for s in sorted((s for s in unique if preferred(s)), key=lambda s: (s[3], position[s])):
+    for s in sorted((s for s in unique if preferred(s)), key=lambda s: (s[3], -s[4], position[s])):
         colour, line = preferred(s)
         if colour not in used_colours and s[0] not in styles:
             take(s, colour, (line + s[3]) % len(LINE_STYLES))
