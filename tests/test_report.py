@@ -484,8 +484,9 @@ def test_variants_and_optimizers_are_never_pooled(tmp_path):
     s = _summary(tmp_path)
     assert s.schedules == ["constant · adam", "constant · sgd", "cosine(T=20, final=0.01)", "cosine(T=8, final=0.01)"]
     assert all(s.cell("torch", label).final.n == 2 for label in s.schedules)
-    assert "T=20 ⚠ horizon past the run's end" in {r["scheduler"]: r["params"] for r in tables.table_rows(s)}[
-        "cosine(T=20, final=0.01)"]
+    params = {r["scheduler"]: r["params"] for r in tables.table_rows(s)}
+    assert params["cosine(T=20, final=0.01)"] == "lr 0.3, T=20; sgd(momentum=0) ⚠ horizon past the run's end"
+    assert params["constant · adam"] == "lr 0.3; adam(beta1=0.9)"
     assert s.cell("torch", "cosine(T=8, final=0.01)").baseline == "constant · sgd"
     assert s.cell("torch", "constant · adam").is_baseline
 

@@ -48,7 +48,6 @@ plt.rcParams.update(
         "figure.dpi": DPI,
         "savefig.dpi": DPI,
         "savefig.bbox": "tight",
-        "svg.hashsalt": "harness-report",
     }
 )
 

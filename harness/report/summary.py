@@ -392,6 +392,7 @@ def summarise_protocol(df: pd.DataFrame, runs: pd.DataFrame, protocol: str, publ
     pub = {(r.framework, r.scheduler): float(r.test_acc) for r in published.itertuples()}
     withheld: list[str] = []
 
+    several_optimizers = len({tuple(_value(v) for v in r) for r in pruns[OPTIMIZER_KEYS].itertuples(index=False)}) > 1
     cells: dict[tuple[str, str], Cell] = {}
     for fw in frameworks:
         for label in labels:
@@ -403,6 +404,8 @@ def summarise_protocol(df: pd.DataFrame, runs: pd.DataFrame, protocol: str, publ
                 continue
             first = r.iloc[0]
             cell.params = _params_text(first)
+            if several_optimizers:
+                cell.params += f"; {_optimizer_text(first.optimizer, first.optimizer_params)}"
             cell.horizon_note = _horizon_note(first)
             cell.budget_differs = budget_check(first, defaults, protocol)
             cell.budget_matches = not cell.budget_differs

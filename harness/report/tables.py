@@ -158,7 +158,7 @@ def ranking_rows(s: ProtocolSummary) -> tuple[list[tuple[str, str, bool]], list[
     rows = []
     ranked = mean_ranks(s)
     mean_values = [m for _, _, m in ranked if m is not None]
-    for i, (label, ranks, mean_rank) in enumerate(ranked):
+    for label, ranks, mean_rank in ranked:
         row = {"scheduler": label, "_state": "ok", "_chance": False}
         shared = mean_rank is not None and mean_values.count(mean_rank) > 1
         position = 1 + sum(m < mean_rank - 1e-12 for m in mean_values) if mean_rank is not None else None
