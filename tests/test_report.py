@@ -550,3 +550,16 @@ def test_two_folders_one_report_same_bytes_twice(tmp_path):
     assert f"2 runs from {a} and {b}" in md and "| PyTorch | cosine |" in md and "generated" not in md
     assert render.main([str(a), str(b), "--out", str(out)]) == 0
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == first  # not even rewritten
+
+
+def test_unknown_settings_are_not_other_settings(tmp_path):
+    """An old run without _config.yaml beside one with it: the same series, not 'constant · sgd'."""
+    for seed, with_config in ((0, True), (1, False)):
+        run = tmp_path / f"r{seed}"
+        synthetic_results.write_run(run, "clean", "torch", "constant", seed, [0.8, 0.85], "complete")
+        if with_config:
+            (next(run.iterdir()) / "_config.yaml").write_text(
+                "scheduler:\n  name: constant\n  kind: constant\n  unit: epoch\n  base_lr: 0.3\n"
+                "optimizer:\n  name: sgd\n  momentum: 0.0\n")
+    s = _summary(tmp_path)
+    assert s.schedules == ["constant"] and s.cell("torch", "constant").final.n == 2

@@ -187,14 +187,18 @@ def _fill_describing_columns(df: pd.DataFrame) -> pd.DataFrame:
         rows = df["__filename"] == filename
         for col, value in found.items():
             df.loc[rows & df[col].isna(), col] = value
-    df["variant"] = df["variant"].where(df["variant"].notna(), df["scheduler"])
+    df["variant"] = pd.Series([v if isinstance(v, str) and v else s for v, s in zip(df["variant"], df["scheduler"])],
+                              index=df.index, dtype=object)
+    # object columns holding None (pandas' string dtype would turn a missing value into NaN)
     for col in ("schedule_params", "optimizer_params"):
-        df[col] = [canonical_params(v) for v in df[col]]
+        df[col] = pd.Series([canonical_params(v) for v in df[col]], index=df.index, dtype=object)
+    df["model_hash"] = pd.Series([v if isinstance(v, str) else None for v in df["model_hash"]], index=df.index,
+                                 dtype=object)
     return df
 
 
 def params_of(value: str | None) -> dict:
-    return json.loads(value) if value else {}
+    return json.loads(value) if isinstance(value, str) and value else {}
 
 
 def load_published(path: Path = REFERENCE_CSV) -> pd.DataFrame:

@@ -89,9 +89,27 @@ def summarise_runs(df: pd.DataFrame) -> pd.DataFrame:
                 "epochs_to_target": int(g.loc[reached[0], "epoch"]) + 1 if len(reached) else None,
             }
         )
-    runs = pd.DataFrame(rows)
+    runs = _fill_unknown(pd.DataFrame(rows))
     runs["settings_key"] = [json.dumps([_value(v) for v in r], default=str)
                             for r in runs[SETTINGS_KEYS].itertuples(index=False)]
+    return runs
+
+
+def _fill_unknown(runs: pd.DataFrame) -> pd.DataFrame:
+    """A run that does not record its schedule parameters, optimizer parameters or network hash
+    (an old file without its _config.yaml) has the one value the other runs of the same schedule,
+    optimizer or model record, when there is exactly one: unknown is not a different setting."""
+    runs = runs.copy()
+    for col, by in (("schedule_params", ["scheduler", "base_lr", "unit"]), ("optimizer_params", ["optimizer"]),
+                    ("model_hash", ["model"])):
+        values = [v if isinstance(v, str) else None for v in runs[col]]
+        known: dict[tuple, set] = {}
+        for key, v in zip(runs[by].itertuples(index=False), values):
+            if v is not None:
+                known.setdefault(tuple(key), set()).add(v)
+        runs[col] = pd.Series([v if v is not None else (next(iter(known[tuple(k)])) if len(known.get(tuple(k), ())) == 1
+                                                         else None)
+                               for k, v in zip(runs[by].itertuples(index=False), values)], index=runs.index, dtype=object)
     return runs
 
 
@@ -194,12 +212,22 @@ def label_series(pruns: pd.DataFrame, protocol: str) -> pd.Series:
         for i, o in enumerate(opt):
             if o != main or len(per_schedule[names[i]]) > 1:
                 parts[i].append(o[0] if len(by_name[o[0]]) == 1 else _optimizer_text(*o))
-    # any budget or network setting that differs
-    for col in CONTEXT_KEYS:
-        values = [_value(v) for v in pruns[col]]
-        if len(set(values)) > 1 and not framework_fixed(values):
-            for i, v in enumerate(values):
-                parts[i].append(_fmt_setting(col, v))
+    # any budget or network setting that differs, as one part: "5 epochs, 2,560/1,000 images"
+    budget: list[list[str]] = [[] for _ in range(len(pruns))]
+    differing = [col for col in CONTEXT_KEYS
+                 if len(set(v := [_value(x) for x in pruns[col]])) > 1 and not framework_fixed(v)]
+    for i, r in enumerate(pruns[CONTEXT_KEYS].itertuples(index=False)):
+        row = dict(zip(CONTEXT_KEYS, (_value(v) for v in r)))
+        for col in differing:
+            if col == "test_size" and "train_size" in differing:
+                continue
+            if col == "train_size" or (col == "test_size"):
+                budget[i].append(f"{row['train_size']:,}/{row['test_size']:,} images")
+            else:
+                budget[i].append(_fmt_setting(col, row[col]))
+    for i, b in enumerate(budget):
+        if b:
+            parts[i].append(", ".join(b))
     labels = [" · ".join(p) for p in parts]
     # a label must never stand for two settings within a framework: number what is left
     keys = list(pruns.settings_key)
@@ -363,11 +391,11 @@ def budget_check(r: pd.Series, defaults: dict, protocol: str) -> list[str]:
     if r.scheduler not in defaults:
         differs.append(f"schedule {r.scheduler} (not one the chapter trained)")
     else:
-        if r.schedule_params is not None and r.schedule_params != defaults[r.scheduler]:
+        if isinstance(r.schedule_params, str) and r.schedule_params != defaults[r.scheduler]:
             differs.append(f"{r.scheduler}'s parameters")
         elif r.base_lr != defaults.get(f"{r.scheduler}:base_lr") or r.unit != defaults.get(f"{r.scheduler}:unit"):
             differs.append(f"{r.scheduler}'s rate or unit")
-    if r.optimizer != "sgd" or (r.optimizer_params is not None and r.optimizer_params != defaults.get("optimizer:sgd")):
+    if r.optimizer != "sgd" or (isinstance(r.optimizer_params, str) and r.optimizer_params != defaults.get("optimizer:sgd")):
         differs.append(f"optimizer {_optimizer_text(r.optimizer, r.optimizer_params)}")
     want_model = MODEL_BY_TAB.get(r.framework, "lenet") if protocol == "d2l" else "lenet"
     if r.model != want_model:
