@@ -508,9 +508,11 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
             if cell.get("n_at_chance"):
                 learned = np.asarray(cell["learned_seeds"], dtype=float)
                 ax.scatter(learned, np.full(learned.size, y + 0.16), s=14, color=colr, alpha=0.55, lw=0, zorder=3)
+                # the note goes on the side away from the seeds that learned, so it never covers them
+                left = learned.size == 0 or float(np.min(learned)) > lo + 0.45 * (hi - lo)
                 ax.annotate(f"◀ {cell['n_at_chance']} of {len(cell['seeds'])} seeds at chance\n    (mean {cell['mean']:.1%})",
-                            xy=(0.01, y - 0.05), xycoords=("axes fraction", "data"), va="center", ha="left",
-                            color=colr, fontsize=9)
+                            xy=(0.01 if left else 0.99, y - 0.05), xycoords=("axes fraction", "data"), va="center",
+                            ha="left" if left else "right", color=colr, fontsize=9)
                 continue
             seeds = np.asarray(cell["seeds"], dtype=float)
             if seeds.size > 1:

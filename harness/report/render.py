@@ -229,16 +229,15 @@ def build_report(results_dirs: Path | list[Path], out: Path | None = None) -> Pa
 
 
 class _staging:
-    """A hidden scratch folder inside ``out`` for the PNGs, removed afterwards."""
+    """A hidden scratch folder inside ``out`` for the PNGs (one per process), removed afterwards."""
 
     def __init__(self, out: Path):
-        self.path = out / ".staging"
+        self.out = out
 
     def __enter__(self) -> Path:
-        import shutil
+        import tempfile
 
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path.mkdir()
+        self.path = Path(tempfile.mkdtemp(dir=self.out, prefix=".staging-"))
         return self.path
 
     def __exit__(self, *exc) -> None:
