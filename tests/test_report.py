@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.report import figures, findings, load, render, summary, tables
+from harness.report import figures, findings, load, panels, render, summary, tables
 from harness.report.stats import accuracy_ci, mean_ci, paired_difference, prediction_half_width, ranks, spearman, t975
 from harness.report.style import PALETTE, assign_styles
 
@@ -313,7 +313,7 @@ def test_runs_that_died_inside_a_learning_cell_are_named(tmp_path):
     df = load.load_results(tmp_path)
     runs = summary.summarise_runs(df)
     s = summary.summarise_protocol(df, runs, "clean", load.load_published(), summary.pooled_seed_sd(runs))
-    (cell,) = figures.final_cells(s)
+    (cell,) = panels.final_cells(s)
     assert cell["n_at_chance"] == 2 and cell["learned_seeds"] == [0.88] and not cell["off_scale"]
 
 
@@ -352,7 +352,7 @@ def test_page_renders_in_headless_chromium_without_console_errors(built, tmp_pat
 
 def test_learning_rate_panels_merge_only_identical_sequences(results_dir, summaries):
     df = load.load_results(results_dir)
-    seqs, spe, labels = figures.lr_sequences(df, summaries["clean"])
+    seqs, spe, labels = panels.lr_sequences(df, summaries["clean"])
     # torch and tf ran the same rates (tf has no warmup run: merged where both have one)
     assert list(labels.values()) == ["the same in PyTorch and TensorFlow"]
     merged = next(iter(seqs.values()))
@@ -372,7 +372,7 @@ def test_learning_rate_panels_merge_only_identical_sequences(results_dir, summar
     df2 = load.load_results(other)
     runs = summary.summarise_runs(df2)
     s2 = summary.summarise_protocol(df2, runs, "clean", load.load_published(), {})
-    _, _, labels2 = figures.lr_sequences(df2, s2)
+    _, _, labels2 = panels.lr_sequences(df2, s2)
     assert labels2 == {"torch": "PyTorch", "tf": "TensorFlow"}
 
 
@@ -519,10 +519,10 @@ def test_sixteen_schedules_three_frameworks(tmp_path):
     s = _summary(synthetic_results.build_zoo(tmp_path))
     assert len(s.schedules) == 19 and s.frameworks == ["torch", "tf", "mxnet"]
     assert "step" in s.schedules and "constant · sgd" in s.schedules and "cosine(T=8, final=0.01) · adam" in s.schedules
-    shown = figures.shown_series(s)
+    shown = panels.shown_series(s)
     assert shown == ["constant · sgd", "cosine(T=8, final=0.01) · adam", "cosine(T=8, final=0.01) · sgd", "warmup",
                      "onecycle"]
-    assert [f for f, _ in figures.families(s)] == ["constant", "step-wise decay", "smooth decay", "cosine",
+    assert [f for f, _ in panels.families(s)] == ["constant", "step-wise decay", "smooth decay", "cosine",
                                                     "warmup + decay", "cyclic"]
     assert tables.ranking_rows(s)[1][0]["scheduler"] == "onecycle"
     cyclic = s.cell("tf", "cyclic").final

@@ -13,8 +13,8 @@ the leading ``_`` keeps parquet readers of the results directory off it):
 The package follows the report's seams: ``load`` (results and published figures in),
 ``summary`` (runs, series, cells: runs are pooled only when every setting is equal), ``stats``
 (intervals, paired differences, ranks), ``findings`` (the sentences), ``tables``, ``style`` (one
-colour and line style per series), ``figures`` (matplotlib) and ``render`` (the documents and
-the command).
+colour and line style per series), ``panels`` (what each figure shows, as data), ``figures``
+(matplotlib) and ``render`` (the documents and the command).
 """
 
 from harness.report.load import DEFAULT_OUT, ReportError, load_published, load_results
