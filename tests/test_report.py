@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import report
-from harness.report_stats import mean_ci, paired_difference, prediction_half_width, ranks, spearman, t975
+from harness.report import figures, findings, load, panels, render, summary, tables
+from harness.report.stats import accuracy_ci, mean_ci, paired_difference, prediction_half_width, ranks, spearman, t975
+from harness.report.style import PALETTE, assign_styles
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic_results  # noqa: E402
@@ -105,17 +106,17 @@ def results_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def summaries(results_dir):
-    df = report.load_results(results_dir)
-    runs = report.summarise_runs(df)
-    pooled = report.pooled_seed_sd(runs)
-    published = report.load_published()
-    return {p: report.summarise_protocol(df, runs, p, published, pooled) for p in ("clean", "d2l")}
+    df = load.load_results(results_dir)
+    runs = summary.summarise_runs(df)
+    pooled = summary.pooled_seed_sd(runs)
+    published = load.load_published()
+    return {p: summary.summarise_protocol(df, runs, p, published, pooled) for p in ("clean", "d2l")}
 
 
 def test_published_reference_is_data_with_its_source():
-    text = report.REFERENCE_CSV.read_text()
+    text = load.REFERENCE_CSV.read_text()
     assert "d2l-ai/d2l-en" in text and "chapter_optimization/lr-scheduler.md" in text and "1.0.3" in text
-    pub = report.load_published()
+    pub = load.load_published()
     assert len(pub) == 15 and set(pub.framework) == {"torch", "tf", "mxnet"}
     assert "factor" not in set(pub.scheduler)
     row = pub[(pub.framework == "mxnet") & (pub.scheduler == "sqrt")].iloc[0]
@@ -131,7 +132,9 @@ def test_cell_numbers(summaries):
     assert c.best.mean == pytest.approx(0.90)
     assert c.gap.mean == pytest.approx(0.03)
     assert c.seconds_per_epoch == pytest.approx(1.25)  # the 5 s first epoch is excluded
-    assert c.published == 0.877 and c.delta_published == pytest.approx(0.023)
+    # 5 epochs on 2,560 images is not the chapter's budget: its published 87.7% does not apply
+    assert c.published is None and c.delta_published is None and not c.budget_matches
+    assert c.budget_differs[:3] == ["epochs 5", "train_size 2,560", "test_size 1,000"]
     assert c.epochs_to_target == [4, 4, 3]
     cos = clean.cell("torch", "cosine").vs_constant
     assert cos.mean == pytest.approx(0.0133333, abs=1e-7) and cos.half == pytest.approx(0.0071711, abs=1e-6)
@@ -165,7 +168,7 @@ def test_reproduction_of_published_figures(summaries):
 
 
 def test_findings_and_headline(summaries):
-    text = "\n".join(report.findings(summaries["clean"]))
+    text = "\n".join(findings.findings(summaries["clean"]))
     assert "PyTorch: **warmup** wins with 91.67%" in text
     assert "TensorFlow: **cosine** wins with 90.00%" in text
     assert "ρ = 0.50" in text
@@ -174,35 +177,40 @@ def test_findings_and_headline(summaries):
     assert "PyTorch warmup: 1 of 4 runs diverged" in text
     assert "TensorFlow cosine: 1 of 4 runs incomplete" in text
     assert "TensorFlow warmup has no runs" in text
-    d2l = "\n".join(report.findings(summaries["d2l"]))
+    d2l = "\n".join(findings.findings(summaries["d2l"]))
     assert "reproduced within our seed spread: 1 of 2 (PyTorch constant)" in d2l
     assert "PyTorch cosine (80.0% vs 90.4%, −10.4 pp" in d2l
-    head = report.headline([summaries["clean"], summaries["d2l"]])
+    head = findings.headline([summaries["clean"], summaries["d2l"]])
     assert head.startswith("The best schedule depends on the framework (clean protocol): warmup in PyTorch (91.7%")
     assert "cosine in TensorFlow (90.0%" in head
     assert "no complete warmup run" in head  # tf's ranking lacks torch's winner
 
 
 def test_table_shows_states_and_intervals(summaries):
-    rows = {(r["framework"], r["scheduler"]): r for r in report.table_rows(summaries["clean"])}
-    assert rows[("PyTorch", "constant")]["final"] == "90.00 ± 2.48%"
-    assert rows[("PyTorch", "constant")]["epochs88"] == "4 (3–4)"
+    rows = {(r["framework"], r["scheduler"]): r for r in tables.table_rows(summaries["clean"])}
+    # logit-scale t interval: logit(0.89, 0.90, 0.91) -> mean ± t(0.975, 2)·s/√3 -> back
+    z = np.log(np.array([0.89, 0.90, 0.91]) / (1 - np.array([0.89, 0.90, 0.91])))
+    half = t975(2) * z.std(ddof=1) / math.sqrt(3)
+    lo, hi = (1 / (1 + np.exp(-(z.mean() + k * half))) for k in (-1, 1))
+    assert rows[("PyTorch", "constant")]["final"] == f"90.00% [{100 * lo:.1f}–{100 * hi:.1f}]"
+    assert rows[("PyTorch", "constant")]["epochs88"] == "—"  # not the chapter's budget
+    assert rows[("PyTorch", "constant")]["params"] == "lr 0.3"
     assert rows[("PyTorch", "constant")]["vs_constant"] == "baseline"
     assert rows[("PyTorch", "cosine")]["vs_constant"] == "+1.33 pp [+0.62, +2.05]"
-    assert rows[("TensorFlow", "constant")]["epochs88"] == "4.5 (4–5), 1 of 3 never"
+    assert tables._epochs_to_target(summaries["clean"].cell("tf", "constant").epochs_to_target) == "4.5 (4–5), 1 of 3 never"
     assert rows[("PyTorch", "warmup")]["runs"] == "3 + 1 diverged"
     assert rows[("TensorFlow", "cosine")]["runs"] == "3 + 1 incomplete"
     assert rows[("TensorFlow", "warmup")]["runs"] == "missing"
     assert rows[("PyTorch", "constant")]["time"] == "1.25"
-    d2l = {(r["framework"], r["scheduler"]): r for r in report.table_rows(summaries["d2l"])}
+    d2l = {(r["framework"], r["scheduler"]): r for r in tables.table_rows(summaries["d2l"])}
     assert d2l[("PyTorch", "constant")]["final"] == "87.70% (n=1)"
     assert d2l[("PyTorch", "constant")]["delta"].endswith("✓")
     assert d2l[("PyTorch", "cosine")]["delta"] == "−10.4 pp ✗"
 
 
 def test_epochs_to_target_never():
-    assert report._epochs_to_target([None, None]) == "never"
-    assert report._epochs_to_target([7]) == "7"
+    assert tables._epochs_to_target([None, None]) == "never"
+    assert tables._epochs_to_target([7]) == "7"
 
 
 # ------------------------------------------------------------------------- the documents
@@ -254,9 +262,9 @@ def test_default_output_is_skipped_by_parquet_readers(results_dir, tmp_path):
 
     work = tmp_path / "results"
     shutil.copytree(results_dir, work)
-    assert report.main([str(work)]) == 0
-    assert (work / report.DEFAULT_OUT / "index.html").exists()
-    assert len(pd.read_parquet(work)) == len(report.load_results(work))  # the PNGs do not break readers
+    assert render.main([str(work)]) == 0
+    assert (work / load.DEFAULT_OUT / "index.html").exists()
+    assert len(pd.read_parquet(work)) == len(load.load_results(work))  # the PNGs do not break readers
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "only-config"])
@@ -278,7 +286,7 @@ def test_running_only_and_single_seed(tmp_path):
     """Nothing complete yet: the report still renders, says so, and shows n=1 where there is one seed."""
     synthetic_results.write_run(tmp_path, "clean", "mxnet", "cosine", 0, [0.7, 0.8], "running")
     synthetic_results.write_run(tmp_path, "clean", "mxnet", "constant", 0, [0.8, 0.9, 0.9, 0.9, 0.9], "complete")
-    index = report.build_report(tmp_path, tmp_path / "out")
+    index = render.build_report(tmp_path, tmp_path / "out")
     page = index.read_text()
     assert "n=1" in page and "incomplete" in page and "MXNet" in page
 
@@ -287,24 +295,25 @@ def test_diverged_only_cell_does_not_crash(tmp_path):
     rows_dir = tmp_path / "r"
     synthetic_results.write_run(rows_dir, "clean", "torch", "factor", 0, [0.1, 0.1], "diverged")
     synthetic_results.write_run(rows_dir, "clean", "torch", "constant", 0, [0.8, 0.85, 0.87, 0.88, 0.89], "complete")
-    report.build_report(rows_dir, tmp_path / "out")
+    render.build_report(rows_dir, tmp_path / "out")
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "| PyTorch | factor | 0 + 1 diverged | diverged |" in md
+    assert "| PyTorch | factor | lr 0.3 | 0 + 1 diverged | diverged |" in md
 
 
 def test_runs_that_died_inside_a_learning_cell_are_named(tmp_path):
     """One seed stuck at chance among learning seeds: kept in the mean, and said so."""
     for seed, final in enumerate([0.1, 0.88, 0.1]):
         synthetic_results.write_run(tmp_path, "clean", "tf", "multifactor", seed, [0.5, final], "complete")
-    report.build_report(tmp_path, tmp_path / "out")
+    render.build_report(tmp_path, tmp_path / "out")
     md = (tmp_path / "out" / "report.md").read_text()
     assert ("TensorFlow multifactor: 2 of 3 runs never learned (stuck at chance, 10%), "
-            "which the mean and its interval include") in md
-    assert "Dotted: single runs that never learned (stuck at chance) where the schedule's other seeds did" in md
-    df = report.load_results(tmp_path)
-    runs = report.summarise_runs(df)
-    summary = report.summarise_protocol(df, runs, "clean", report.load_published(), report.pooled_seed_sd(runs))
-    (cell,) = report.final_cells(summary)
+            "which the mean includes (the seeds are shown, not an interval)") in md
+    assert "▼: single runs that never learned (stuck at chance) where the schedule's other seeds did" in md
+    assert "| 36.00%: seeds 10.0, 10.0, 88.0% |" in md  # bimodal: the seeds, not an interval
+    df = load.load_results(tmp_path)
+    runs = summary.summarise_runs(df)
+    s = summary.summarise_protocol(df, runs, "clean", load.load_published(), summary.pooled_seed_sd(runs))
+    (cell,) = panels.final_cells(s)
     assert cell["n_at_chance"] == 2 and cell["learned_seeds"] == [0.88] and not cell["off_scale"]
 
 
@@ -342,8 +351,8 @@ def test_page_renders_in_headless_chromium_without_console_errors(built, tmp_pat
 
 
 def test_learning_rate_panels_merge_only_identical_sequences(results_dir, summaries):
-    df = report.load_results(results_dir)
-    seqs, spe, labels = report.lr_sequences(df, summaries["clean"])
+    df = load.load_results(results_dir)
+    seqs, spe, labels = panels.lr_sequences(df, summaries["clean"])
     # torch and tf ran the same rates (tf has no warmup run: merged where both have one)
     assert list(labels.values()) == ["the same in PyTorch and TensorFlow"]
     merged = next(iter(seqs.values()))
@@ -360,10 +369,10 @@ def test_learning_rate_panels_merge_only_identical_sequences(results_dir, summar
     from harness.results import write_epochs
 
     write_epochs(other / "clean-tf-cosine-s0", rows)
-    df2 = report.load_results(other)
-    runs = report.summarise_runs(df2)
-    s2 = report.summarise_protocol(df2, runs, "clean", report.load_published(), {})
-    _, _, labels2 = report.lr_sequences(df2, s2)
+    df2 = load.load_results(other)
+    runs = summary.summarise_runs(df2)
+    s2 = summary.summarise_protocol(df2, runs, "clean", load.load_published(), {})
+    _, _, labels2 = panels.lr_sequences(df2, s2)
     assert labels2 == {"torch": "PyTorch", "tf": "TensorFlow"}
 
 
@@ -376,20 +385,181 @@ def test_files_from_before_the_protocol_column_count_as_clean(tmp_path):
         del row["protocol"]
     (tmp_path / "old").mkdir()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "old" / "epochs.parquet")
-    df = report.load_results(tmp_path)
+    df = load.load_results(tmp_path)
     assert set(df.protocol) == {"clean"} and len(df) == 2
 
 
 def test_unreadable_parquet_is_one_line(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "epochs.parquet").write_bytes(b"not parquet at all")
-    with pytest.raises(report.ReportError, match="cannot read the runs"):
-        report.load_results(tmp_path)
+    with pytest.raises(load.ReportError, match="cannot read the runs"):
+        load.load_results(tmp_path)
 
 
 def test_a_run_in_two_folders_is_counted_once(tmp_path):
     """A user's run under results/ beside the same run in the committed study: one seed, not two."""
     synthetic_results.write_run(tmp_path / "study", "clean", "torch", "cosine", 0, [0.8, 0.85, 0.9], "complete")
     synthetic_results.write_run(tmp_path, "clean", "torch", "cosine", 0, [0.8], "running")  # same run_id, less far
-    df = report.load_results(tmp_path)
+    df = load.load_results(tmp_path)
     assert len(df) == 3 and df["test_acc"].tolist() == [0.8, 0.85, 0.9]
+
+
+# ------------------------------------------------------------ small or unusual results (issue 17)
+
+
+def _summary(results_dir: Path, protocol: str = "clean"):
+    df = load.load_results(results_dir)
+    runs = summary.summarise_runs(df)
+    return summary.summarise_protocol(df, runs, protocol, load.load_published(), summary.pooled_seed_sd(runs))
+
+
+def test_an_exact_tie_is_a_tie(tmp_path):
+    for sched in ("constant", "cosine"):
+        for seed in (0, 1):
+            synthetic_results.write_run(tmp_path, "clean", "torch", sched, seed, [0.85], "complete")
+    s = _summary(tmp_path)
+    text = "\n".join(findings.findings(s))
+    assert "PyTorch: tie: **constant** and **cosine** end at the same 85.00% final test accuracy." in text
+    assert "ahead" not in text and "wins" not in text
+    assert "no difference (a tie on every shared seed): cosine" in text
+    head = findings.headline([s])
+    assert "tie" in head and "gives the best" not in head
+    cols, rows = tables.ranking_rows(s)
+    assert [r["rank"] for r in rows] == ["=1", "=1"] and rows[0]["fw:torch"].startswith("=1 · ")
+
+
+def test_one_schedule_below_chance_is_never_the_best(tmp_path):
+    synthetic_results.write_run(tmp_path, "clean", "torch", "constant", 0, [0.083], "complete")
+    s = _summary(tmp_path)
+    head = findings.headline([s])
+    assert head == ("Only one schedule ran (clean protocol): constant, final test accuracy PyTorch 8.3%; "
+                    "below chance level (10%): it did not learn.")
+    assert "only one schedule ran" in findings.findings(s)[0]
+    # two schedules, both below chance: nobody wins
+    synthetic_results.write_run(tmp_path, "clean", "torch", "cosine", 0, [0.09], "complete")
+    s = _summary(tmp_path)
+    assert findings.headline([s]).startswith("No schedule learned (clean protocol)")
+    assert "no schedule learned" in findings.findings(s)[0] and "wins" not in findings.findings(s)[0]
+
+
+def test_accuracy_intervals_stay_inside_0_and_1():
+    # n=2, far apart: the plain t interval is 31.3 ± 273 %; logit t stays inside, and says show the seeds
+    plain = mean_ci([0.1, 0.526], bounds=(0, 1))
+    assert plain.low < 0 and plain.high > 1 and plain.show_seeds
+    e = accuracy_ci([0.1, 0.526], chance=0.2)
+    assert 0 < e.low < e.mean < e.high < 1 and e.show_seeds and e.method == "logit t"
+    # near 100%: the plain t interval would pass 100% (so the seeds are shown); the logit one does not
+    near_one = accuracy_ci([0.995, 0.997, 0.998])
+    assert mean_ci([0.995, 0.997, 0.998]).high > 1 and 0.98 < near_one.low < near_one.high < 1
+    assert near_one.show_seeds
+    assert accuracy_ci([0.5]).half is None
+
+
+def test_budget_decides_where_published_figures_apply(summaries):
+    d2l = summaries["d2l"]
+    assert d2l.cell("torch", "constant").budget_matches and d2l.cell("torch", "constant").published == 0.877
+    clean = summaries["clean"]
+    assert not clean.has_published and clean.published_withheld
+    assert [c[0] for c in tables.columns(clean)] == ["framework", "scheduler", "params", "runs", "final", "best",
+                                                     "gap", "time", "vs_constant"]
+    text = "\n".join(findings.findings(clean))
+    assert "The chapter's published figures are not compared with: no run here had its budget" in text
+    assert "epochs 5, train_size 2,560, test_size 1,000" in text
+
+
+def test_variants_and_optimizers_are_never_pooled(tmp_path):
+    """Same schedule name, other horizon; same schedule, other optimizer: separate rows, labelled."""
+    import json
+
+    for seed in (0, 1):
+        for total, final in ((8, 0.90), (20, 0.88)):
+            synthetic_results.write_new_style_run(tmp_path, synthetic_results._zoo_rows(
+                "torch", "cosine", seed, final + 0.001 * seed, lambda e: 0.3, f"cosine(T={total}, final=0.01)",
+                json.dumps({"kind": "cosine", "total_steps": total}), epochs=2))
+        for opt in ("sgd", "adam"):
+            synthetic_results.write_new_style_run(tmp_path, synthetic_results._zoo_rows(
+                "torch", "constant", seed, 0.87 + 0.001 * seed, lambda e: 0.3, "constant", json.dumps({"kind": "constant"}),
+                optimizer=opt, optimizer_params=json.dumps({"momentum": 0.0} if opt == "sgd" else {"beta1": 0.9}),
+                epochs=2))
+    s = _summary(tmp_path)
+    assert s.schedules == ["constant · adam", "constant · sgd", "cosine(T=20, final=0.01)", "cosine(T=8, final=0.01)"]
+    assert all(s.cell("torch", label).final.n == 2 for label in s.schedules)
+    params = {r["scheduler"]: r["params"] for r in tables.table_rows(s)}
+    assert params["cosine(T=20, final=0.01)"] == "lr 0.3, T=20; sgd(momentum=0) ⚠ horizon past the run's end"
+    assert params["constant · adam"] == "lr 0.3; adam(beta1=0.9)"
+    assert s.cell("torch", "cosine(T=8, final=0.01)").baseline == "constant · sgd"
+    assert s.cell("torch", "constant · adam").is_baseline
+
+
+def test_old_runs_take_their_variant_from_config_yaml(tmp_path):
+    for total in (5, 20):
+        run = tmp_path / f"cos{total}"
+        synthetic_results.write_run(run, "clean", "torch", "cosine", total, [0.8, 0.85], "complete")
+        (next(run.iterdir()) / "_config.yaml").write_text(
+            f"scheduler:\n  name: cosine\n  kind: cosine\n  unit: epoch\n  base_lr: 0.3\n  final_lr: 0.01\n"
+            f"  total_steps: {total}\n  warmup_steps: null\noptimizer:\n  name: sgd\n  momentum: 0.0\n")
+    df = load.load_results(tmp_path)
+    assert sorted(set(df.variant)) == ["cosine(T=20, final=0.01)", "cosine(T=5, final=0.01)"]
+    assert set(df.optimizer_params) == {'{"momentum":0.0}'} and df.model_hash.isna().all()
+    assert _summary(tmp_path).schedules == ["cosine(T=20, final=0.01)", "cosine(T=5, final=0.01)"]
+
+
+def test_styles_are_unique_and_stable():
+    names = list(synthetic_results.ZOO_SCHEDULES)
+    series = [(n, n, None, 0) for n in names] + [("cosine · adam", "cosine", None, 1)]
+    styles = assign_styles(series)
+    assert len({st.colour for st in styles.values()}) == len(series)  # no colour twice while the palette lasts
+    assert styles["constant"].colour == PALETTE[0] and styles["cosine"].colour == PALETTE[4]
+    assert assign_styles(list(reversed(series))) == styles  # the order given does not matter for known names
+    many = assign_styles([(f"s{i}", f"s{i}", None, 0) for i in range(30)])
+    assert len({(st.colour, st.dash_name) for st in many.values()}) == 30
+
+
+def test_sixteen_schedules_three_frameworks(tmp_path):
+    s = _summary(synthetic_results.build_zoo(tmp_path))
+    assert len(s.schedules) == 19 and s.frameworks == ["torch", "tf", "mxnet"]
+    assert "step" in s.schedules and "constant · sgd" in s.schedules and "cosine(T=8, final=0.01) · adam" in s.schedules
+    shown = panels.shown_series(s)
+    assert shown == ["constant · sgd", "cosine(T=8, final=0.01) · adam", "cosine(T=8, final=0.01) · sgd", "warmup",
+                     "onecycle"]
+    assert [f for f, _ in panels.families(s)] == ["constant", "step-wise decay", "smooth decay", "cosine",
+                                                    "warmup + decay", "cyclic"]
+    assert tables.ranking_rows(s)[1][0]["scheduler"] == "onecycle"
+    cyclic = s.cell("tf", "cyclic").final
+    assert cyclic.show_seeds  # one seed never learned
+    head = findings.headline([s])
+    assert head.startswith("Onecycle gives the best final test accuracy in every framework")
+
+
+def test_epoch_axis_of_a_one_epoch_run():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    figures._epoch_axis(ax, 1)
+    assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0.5, 1.5)
+    plt.close(fig)
+
+
+def test_two_folders_one_report_same_bytes_twice(tmp_path):
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
+    synthetic_results.write_run(a, "clean", "torch", "constant", 0, [0.80], "complete")
+    synthetic_results.write_run(b, "clean", "torch", "cosine", 0, [0.82], "complete")
+    assert render.main([str(a), str(b), "--out", str(out)]) == 0
+    first = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    md = first["report.md"][0].decode()
+    assert f"2 runs from {a} and {b}" in md and "| PyTorch | cosine |" in md and "generated" not in md
+    assert render.main([str(a), str(b), "--out", str(out)]) == 0
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == first  # not even rewritten
+
+
+def test_unknown_settings_are_not_other_settings(tmp_path):
+    """An old run without _config.yaml beside one with it: the same series, not 'constant · sgd'."""
+    for seed, with_config in ((0, True), (1, False)):
+        run = tmp_path / f"r{seed}"
+        synthetic_results.write_run(run, "clean", "torch", "constant", seed, [0.8, 0.85], "complete")
+        if with_config:
+            (next(run.iterdir()) / "_config.yaml").write_text(
+                "scheduler:\n  name: constant\n  kind: constant\n  unit: epoch\n  base_lr: 0.3\n"
+                "optimizer:\n  name: sgd\n  momentum: 0.0\n")
+    s = _summary(tmp_path)
+    assert s.schedules == ["constant"] and s.cell("torch", "constant").final.n == 2

@@ -1,0 +1,269 @@
+"""The HTML and Markdown documents, and the command that writes them.
+
+The output is a function of the results only: no clock, no absolute paths beyond what the user
+typed, PNGs without metadata; a file whose bytes would not change is not rewritten, so
+``make report`` on unchanged results leaves the tree as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from harness.report.findings import findings, headline
+from harness.report.load import (
+    DEFAULT_OUT, FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, ReportError, fw_label,
+    load_published, load_results, ordered,
+)
+from harness.report.style import assign_styles
+from harness.report.summary import ProtocolSummary, pooled_seed_sd, summarise_protocol, summarise_runs
+from harness.report.tables import columns, html_table, markdown_table, ranking_rows, table_rows
+
+OPTIMIZER_ORDER = ["sgd", "adam", "adamw", "adagrad", "rmsprop", "schedule_free_adamw"]
+
+CSS = """
+:root { --ink:#1d1d1f; --muted:#6b6b70; --rule:#e2e2e6; --accent:#0072B2; }
+* { box-sizing: border-box; }
+body { margin:0; background:#f6f6f8; color:var(--ink);
+  font: 16px/1.55 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1320px; margin: 0 auto; padding: 32px 40px 64px; background:#fff; min-height:100vh; }
+h1 { font-size: 30px; line-height:1.2; margin: 0 0 6px; letter-spacing:-0.01em; }
+h2 { font-size: 23px; margin: 48px 0 8px; padding-top: 16px; border-top: 2px solid var(--rule); }
+h3 { font-size: 18px; margin: 28px 0 6px; }
+.meta { color: var(--muted); font-size: 14px; margin: 0 0 20px; }
+.headline { font-size: 20px; line-height: 1.45; background: #eef5fb; border-left: 5px solid var(--accent);
+  padding: 14px 18px; margin: 18px 0 8px; border-radius: 0 6px 6px 0; }
+.findings li { margin: 4px 0; }
+.warn { background:#fff6e5; border-left: 5px solid #E69F00; padding: 8px 14px; border-radius: 0 6px 6px 0; }
+figure { margin: 18px 0 26px; }
+figure img { display:block; max-width:100%; height:auto; border:1px solid var(--rule); border-radius:4px; }
+figcaption { color: var(--muted); font-size: 14px; margin-top: 6px; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0 12px; width: 100%; }
+th, td { padding: 5px 6px; border-bottom: 1px solid var(--rule); vertical-align: top; }
+th { background: #fafafc; font-weight: 600; border-bottom: 2px solid #cfcfd6; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.txt, th.txt { text-align: left; white-space: nowrap; }
+tr.group td { border-top: 2px solid #cfcfd6; }
+tr.muted td { color: var(--muted); }
+tbody tr:hover td { background: #f7fbff; }
+.notes { color: var(--muted); font-size: 14px; }
+.scroll { overflow-x: auto; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.92em;
+  background:#f2f2f5; padding: 1px 4px; border-radius: 3px; }
+"""
+CSS += """
+.swatch { display:inline-block; width:22px; height:10px; margin-right:7px; vertical-align:0; border-radius:0; }
+table.ranking { width:auto; min-width: 50%; }
+td.wrap { white-space: normal; min-width: 130px; max-width: 180px; }
+td.num.wrap { min-width: 120px; max-width: 170px; }
+"""
+
+
+def _inline_md(text: str) -> str:
+    """The findings' tiny Markdown (**bold**, `code`) as HTML."""
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def inventory(runs: pd.DataFrame) -> list[str]:
+    """Lines describing what was run: frameworks, versions, devices, sizes, optimizers."""
+    lines = []
+    runs = runs.assign(_p=runs.protocol.map({p: i for i, p in enumerate(PROTOCOL_ORDER)}).fillna(99),
+                       _f=runs.framework.map({f: i for i, f in enumerate(FRAMEWORK_ORDER)}).fillna(99))
+    for (_, _, protocol, fw), g in runs.groupby(["_p", "_f", "protocol", "framework"]):
+        versions = ", ".join(sorted(set(g.framework_version)))
+        devices = ", ".join(sorted(set(g.device)))
+        tf32 = sorted({str(v) for v in g.tf32 if v is not None and v == v})
+        sizes = ", ".join(sorted({f"{a:,}/{b:,}" for a, b in zip(g.train_size, g.test_size)}))
+        epochs = ", ".join(str(e) for e in sorted(set(g.epochs_planned)))
+        seeds = ", ".join(str(x) for x in sorted(set(g.seed)))
+        optimizers = ", ".join(ordered(g.optimizer, OPTIMIZER_ORDER))
+        lines.append(f"{protocol} · {fw_label(fw)} {versions} on {devices}"
+                     + (f" (TF32 {'/'.join({'True': 'on', 'False': 'off'}.get(t, t) for t in tf32)})" if tf32 else "")
+                     + f": {len(g)} runs, seeds {seeds}, {epochs} epochs, train/test images {sizes}, "
+                     f"optimizer {optimizers}")
+    return lines
+
+
+def method_notes(several_dirs: bool) -> list[str]:
+    notes = [
+        "A row is one set of settings: the schedule and every one of its parameters, the optimizer and its "
+        "parameters, epochs, images, batch size and network; seeds are its replicates, and runs whose settings differ "
+        "in anything are never averaged together. A row's name is the shortest that tells it apart from the others "
+        "(the schedule's name, its variant where several ran, the optimizer where several ran, and any other setting "
+        "that differs); the parameters column gives the schedule's settings in full.",
+        "Final = after the last epoch of complete runs; best = highest test accuracy at any epoch. "
+        "Accuracy intervals: a 95% t interval over seeds computed on the logit scale, log(a / (1 − a)), and mapped "
+        "back, so it stays inside 0–100% (asymmetric near the ends; the point is the plain mean). Where the seeds are "
+        "bimodal (some stuck at chance, some learned) or a plain t interval would leave 0–100%, an interval would "
+        "describe no run: the seeds are listed instead.",
+        "Δ constant: paired difference to the constant-rate row with the same optimizer, budget and network, over "
+        "the seeds both ran (same seed = same initial weights and batch order), with its 95% t interval in brackets "
+        "(the differences themselves where an interval would leave ±100 pp). Ranks: 1 = best mean final test "
+        "accuracy in that framework; means less than 0.005 pp apart are a tie and share a rank (=1); a winner must "
+        "have learned (final test accuracy at least 20%; chance is 10%).",
+        "train − test: final train accuracy (averaged over the last epoch's updates) minus final test accuracy. "
+        f"Epochs to {TARGET_ACC:.0%}: first epoch whose test accuracy reaches it; median over seeds (range), or never. "
+        "s / epoch: median train + evaluation seconds over all epochs but the first (which includes one-time compilation), "
+        "as the run ran: runs that shared the CPU (in parallel with one thread each, or beside other work) took longer, "
+        "so this column says what the study cost, not which framework is faster (`make bench` measures that).",
+        "d2l published, Δ published and epochs to 88% appear only for rows that ran the chapter's budget: 30 epochs "
+        "on all 60,000 training and 10,000 test images, batch 256, the d2l parameters of that schedule and plain SGD. "
+        "Δ published: our mean minus the d2l chapter's figure (release 1.0.3, one GPU run per tab). In the d2l "
+        "protocol ✓ marks a published figure inside the 95% prediction interval for one new run from our seeds, "
+        "✗ one outside.",
+        "Diverged runs (non-finite loss) and incomplete runs are drawn and counted but kept out of every mean.",
+    ]
+    if several_dirs:
+        notes.append("Several results folders are reported together; a run found in more than one is counted once "
+                     "(the copy with the most epochs).")
+    return notes
+
+
+def _where(dirs: list[Path]) -> str:
+    names = [str(d) for d in dirs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.DataFrame, results_dirs: list[Path],
+           out: Path, styles: dict) -> tuple[str, str]:
+    frameworks = ordered(runs.framework, FRAMEWORK_ORDER)
+    title = "Learning-rate schedules on Fashion-MNIST: " + ", ".join(fw_label(f) for f in frameworks)
+    commits = sorted(set(runs.git_sha))
+    shas = ", ".join(commits[:2]) + (f" and {len(commits) - 2} more" if len(commits) > 2 else "")
+    models = sorted(set(runs.model))
+    model = "modern LeNet" if all(m.startswith("lenet") for m in models) else "model " + ", ".join(models)
+    optimizers = ", ".join(o.upper() if o == "sgd" else o for o in ordered(runs.optimizer, OPTIMIZER_ORDER))
+    meta = (f"{len(runs)} runs from {_where(results_dirs)} · {model}, batch "
+            f"{', '.join(map(str, sorted(set(runs.batch_size))))}, {optimizers} · code {shas}")
+    head = headline(summaries)
+
+    md = [f"# {title}", "", f"**{head}**", "", f"_{meta}_", ""]
+    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{_inline_md(head)}</p>',
+            f'<p class="meta">{html.escape(meta)}</p>']
+    for s in summaries:
+        sec_title = PROTOCOL_TITLES.get(s.protocol, f"{s.protocol} protocol")
+        md += [f"## {sec_title}", ""]
+        body.append(f"<h2>{html.escape(sec_title)}</h2>")
+        if s.warnings:
+            md += [f"> ⚠ {w}" for w in s.warnings] + [""]
+            body += [f'<p class="warn">⚠ {html.escape(w)}</p>' for w in s.warnings]
+        found = findings(s)
+        md += ["### Findings", ""] + [f"- {f}" for f in found] + [""]
+        body.append('<h3>Findings</h3><ul class="findings">' + "".join(f"<li>{_inline_md(f)}</li>" for f in found) + "</ul>")
+        if len(s.schedules) > 1:
+            rcols, rrows = ranking_rows(s)
+            intro = "Every schedule, best mean rank over the frameworks first: rank in each framework · mean final test accuracy."
+            md += ["### Ranking", "", intro, "", markdown_table(rrows, rcols), ""]
+            body += ["<h3>Ranking</h3>", f'<p class="notes">{html.escape(intro)}</p>',
+                     html_table(rrows, styles, rcols, group_key="").replace('class="results"', 'class="results ranking"')]
+        for name, alt, caption in figures[s.protocol]:
+            md += [f"![{alt}]({name})", "", f"_{caption}_", ""]
+            data = base64.b64encode((out / name).read_bytes()).decode("ascii")
+            body.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        rows, cols = table_rows(s), columns(s)
+        md += ["### Numbers", "", markdown_table(rows, cols), ""]
+        body += ["<h3>Numbers</h3>", html_table(rows, styles, cols)]
+    notes = method_notes(len(results_dirs) > 1)
+    md += ["## How to read the numbers", ""] + [f"- {n}" for n in notes] + [""]
+    md += ["## Runs", ""] + [f"- {line}" for line in inventory(runs)] + [""]
+    body.append("<h2>How to read the numbers</h2><ul class=\"notes\">"
+                + "".join(f"<li>{_inline_md(n)}</li>" for n in notes) + "</ul>")
+    body.append("<h2>Runs</h2><ul class=\"notes\">" + "".join(f"<li>{html.escape(x)}</li>" for x in inventory(runs)) + "</ul>")
+    page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
+            f"<body><main>{''.join(body)}</main></body></html>\n")
+    return page, "\n".join(md)
+
+
+def report_styles(summaries: list[ProtocolSummary]) -> dict:
+    optimizers = ordered({s.series[label].optimizer for s in summaries for label in s.schedules}, OPTIMIZER_ORDER)
+    return assign_styles([(label, s.series[label].scheduler, s.series[label].kind,
+                           optimizers.index(s.series[label].optimizer), int((s.runs.label == label).sum()))
+                          for s in summaries for label in s.schedules])
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Leave a file alone when its bytes would not change (no mtime churn for make)."""
+    if path.exists() and path.read_bytes() == data:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def build_report(results_dirs: Path | list[Path], out: Path | None = None) -> Path:
+    """Write the report for one or more results directories (into ``out``, default the first
+    directory's ``_report/``); return the path of index.html."""
+    dirs = [Path(results_dirs)] if isinstance(results_dirs, (str, Path)) else [Path(d) for d in results_dirs]
+    df = load_results(dirs)
+    out = out or dirs[0] / DEFAULT_OUT
+    out.mkdir(parents=True, exist_ok=True)
+    runs = summarise_runs(df)
+    published = load_published()
+    pooled = pooled_seed_sd(runs)
+    protocols = ordered(runs.protocol, PROTOCOL_ORDER)
+    summaries = [summarise_protocol(df, runs, p, published, pooled) for p in protocols]
+    styles = report_styles(summaries)
+    from harness.report.figures import write_figures
+
+    figures = {}
+    with _staging(out) as stage:
+        for s in summaries:
+            figures[s.protocol] = write_figures(df, s, styles, stage)
+        page, md = render(summaries, figures, runs, dirs, stage, styles)
+        for name in [n for f in figures.values() for n, _, _ in f]:
+            _write_if_changed(out / name, (stage / name).read_bytes())
+    _write_if_changed(out / "index.html", page.encode("utf-8"))
+    _write_if_changed(out / "report.md", md.encode("utf-8"))
+    return out / "index.html"
+
+
+class _staging:
+    """A hidden scratch folder inside ``out`` for the PNGs (one per process), removed afterwards."""
+
+    def __init__(self, out: Path):
+        self.out = out
+
+    def __enter__(self) -> Path:
+        import tempfile
+
+        self.path = Path(tempfile.mkdtemp(dir=self.out, prefix=".staging-"))
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness report",
+        description="Write an HTML + Markdown report (with PNG figures) comparing the schedules in one or more "
+                    "results directories. Several directories are reported together, as one table (a run found in "
+                    "two is counted once).",
+    )
+    parser.add_argument("results_dirs", type=Path, nargs="+", metavar="RESULTS_DIR",
+                        help="a results directory (one folder per run), e.g. results/d2l_study; give several to "
+                             "report them together")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"where to write index.html, report.md and the PNGs (default: the first "
+                             f"RESULTS_DIR's {DEFAULT_OUT}/)")
+    args = parser.parse_args(argv)
+    try:
+        index = build_report(args.results_dirs, args.out)
+    except ReportError as exc:
+        print(f"harness report: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"harness report: wrote {index} (and report.md, PNGs beside it)")
+    return 0

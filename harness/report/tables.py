@@ -1,0 +1,178 @@
+"""Markdown and HTML tables: the numbers per framework × series, and the ranking."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from harness.report.findings import pct, pp
+from harness.report.load import TARGET_ACC, fw_label
+from harness.report.stats import Estimate
+from harness.report.style import MAX_OVERLAID, Style, swatch_svg
+from harness.report.summary import TIE, Cell, ProtocolSummary, mean_ranks
+
+TABLE_COLUMNS = [
+    # key, header, numeric (right-aligned)
+    ("framework", "framework", False),
+    ("scheduler", "schedule", False),
+    ("params", "parameters", False),
+    ("runs", "runs", False),
+    ("final", "final test acc [95% CI]", True),
+    ("best", "best test acc", True),
+    ("gap", "train − test", True),
+    ("epochs88", f"epochs to {TARGET_ACC:.0%}", True),
+    ("time", "s / epoch", True),
+    ("published", "d2l published", True),
+    ("delta", "Δ published", True),
+    ("vs_constant", "Δ constant (paired)", True),
+]
+BUDGET_COLUMNS = ("epochs88", "published", "delta")  # only where some cell ran the chapter's budget
+
+
+def columns(s: ProtocolSummary) -> list[tuple[str, str, bool]]:
+    keep = [c for c in TABLE_COLUMNS if c[0] not in BUDGET_COLUMNS or any(x.budget_matches for x in s.cells.values())]
+    if not any(c.baseline for c in s.cells.values()):
+        keep = [c for c in keep if c[0] != "vs_constant"]
+    return keep
+
+
+def _seeds(e: Estimate, digits: int = 1) -> str:
+    return "seeds " + ", ".join(f"{100 * v:.{digits}f}" for v in sorted(e.values)) + "%"
+
+
+def _est(e: Estimate | None, digits: int = 2) -> str:
+    """An accuracy: mean and its interval (logit t, inside [0, 100%]), or the seeds where an
+    interval would mislead (bimodal seeds)."""
+    if e is None:
+        return "—"
+    if e.half is None:
+        return f"{100 * e.mean:.{digits}f}% (n=1)"
+    if e.show_seeds:
+        return f"{100 * e.mean:.{digits}f}%: {_seeds(e)}"
+    return f"{100 * e.mean:.{digits}f}% [{100 * e.low:.{digits - 1}f}–{100 * e.high:.{digits - 1}f}]"
+
+
+def _diff(e: Estimate | None) -> str:
+    if e is None:
+        return "—"
+    text = pp(e.mean, 2)
+    if e.half is None:
+        return text + " (n=1)"
+    if e.show_seeds:
+        return text + " (seeds: " + ", ".join(pp(v, 1).replace(" pp", "") for v in sorted(e.values)) + ")"
+    return f"{text} [{100 * e.low:+.2f}, {100 * e.high:+.2f}]".replace("-", "−")
+
+
+def _epochs_to_target(values: list[int | None]) -> str:
+    if not values:
+        return "—"
+    reached = [v for v in values if v is not None]
+    if not reached:
+        return "never"
+    med = float(np.median(reached))
+    text = f"{med:.0f}" if med == int(med) else f"{med:.1f}"
+    if min(reached) != max(reached):
+        text += f" ({min(reached)}–{max(reached)})"
+    if len(reached) < len(values):
+        text += f", {len(values) - len(reached)} of {len(values)} never"
+    return text
+
+
+def _runs_text(c: Cell) -> str:
+    if c.missing:
+        return "missing"
+    parts = [f"{c.n_complete}"]
+    if c.n_running:
+        parts.append(f"{c.n_running} incomplete")
+    if c.n_diverged:
+        parts.append(f"{c.n_diverged} diverged")
+    return " + ".join(parts)
+
+
+def table_rows(s: ProtocolSummary) -> list[dict[str, str]]:
+    rows = []
+    for fw in s.frameworks:
+        for label in s.schedules:
+            c = s.cell(fw, label)
+            if c.missing and len(s.schedules) > MAX_OVERLAID:
+                continue  # many series, some run in one framework only: the findings list the gaps
+            row = {"framework": fw_label(fw), "scheduler": label, "runs": _runs_text(c), "_state": c.state(),
+                   "_chance": c.at_chance}
+            row["params"] = c.params + (" ⚠ horizon past the run's end" if c.horizon_note else "")
+            row["final"] = _est(c.final) if c.final else ("—" if c.missing else c.state())
+            # the best epoch's accuracy: the mean alone (its spread tells little the final column does not)
+            row["best"] = "—" if c.best is None else (f"{100 * c.best.mean:.2f}%" + (" (n=1)" if c.best.n == 1 else ""))
+            row["gap"] = pp(c.gap.mean, 2) if c.gap is not None else "—"
+            row["epochs88"] = _epochs_to_target(c.epochs_to_target) if c.budget_matches else "—"
+            row["time"] = "—" if c.seconds_per_epoch is None else f"{c.seconds_per_epoch:.2f}"
+            row["published"] = pct(c.published, 1) if c.published is not None else "—"
+            if c.delta_published is None:
+                row["delta"] = "—"
+            else:
+                row["delta"] = pp(c.delta_published)
+                if c.reproduces is not None:
+                    row["delta"] += " ✓" if c.reproduces else " ✗"
+            row["vs_constant"] = "baseline" if c.is_baseline else _diff(c.vs_constant)
+            rows.append(row)
+    return rows
+
+
+def markdown_table(rows: list[dict[str, str]], cols: list[tuple[str, str, bool]] = TABLE_COLUMNS) -> str:
+    head = "| " + " | ".join(h for _, h, _ in cols) + " |"
+    align = "|" + "|".join("---:" if num else ":---" for _, _, num in cols) + "|"
+    body = ["| " + " | ".join(r[k].replace("|", "\\|") for k, _, _ in cols) + " |" for r in rows]
+    return "\n".join([head, align, *body])
+
+
+def html_table(rows: list[dict[str, str]], styles: dict[str, Style],
+               cols: list[tuple[str, str, bool]] = TABLE_COLUMNS, group_key: str = "framework") -> str:
+    head = "".join(f'<th class="{"num" if num else "txt"}">{html.escape(h)}</th>' for _, h, num in cols)
+    body = []
+    previous = None
+    for r in rows:
+        classes = []
+        if group_key and r.get(group_key) != previous and previous is not None:
+            classes.append("group")
+        previous = r.get(group_key)
+        if r.get("_state", "ok") != "ok" or r.get("_chance"):
+            classes.append("muted")
+        cells = []
+        for key, _, num in cols:
+            value = html.escape(r[key])
+            if key == "scheduler" and r[key] in styles:
+                value = swatch_svg(styles[r[key]]) + value
+            cls = ("num wrap" if "seeds" in r[key] else "num") if num else ("txt wrap" if key == "params" else "txt")
+            cells.append(f'<td class="{cls}">{value}</td>')
+        body.append(f'<tr class="{" ".join(classes)}">' + "".join(cells) + "</tr>")
+    return f'<div class="scroll"><table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def ranking_rows(s: ProtocolSummary) -> tuple[list[tuple[str, str, bool]], list[dict[str, str]]]:
+    """Every series, best mean rank first: its rank and mean final test accuracy per framework.
+    Ranks are competition ranks (a tie shares the better rank: "=1")."""
+    cols = [("rank", "#", True), ("scheduler", "schedule", False)]
+    cols += [(f"fw:{fw}", fw_label(fw), True) for fw in s.frameworks]
+    if len(s.frameworks) > 1:
+        cols.append(("mean_rank", "mean rank", True))
+    rows = []
+    ranked = mean_ranks(s)
+    mean_values = [m for _, _, m in ranked if m is not None]
+    for label, ranks, mean_rank in ranked:
+        row = {"scheduler": label, "_state": "ok", "_chance": False}
+        shared = mean_rank is not None and mean_values.count(mean_rank) > 1
+        position = 1 + sum(m < mean_rank - 1e-12 for m in mean_values) if mean_rank is not None else None
+        row["rank"] = "—" if position is None else (f"={position}" if shared else str(position))
+        for fw in s.frameworks:
+            c = s.cell(fw, label)
+            if c.final is None:
+                row[f"fw:{fw}"] = "—" if c.missing else c.state()
+                continue
+            same = sum(1 for other in s.ranked(fw) if abs(other.final.mean - c.final.mean) < TIE) > 1
+            rank = f"={ranks[fw]}" if same else f"{ranks[fw]}"
+            row[f"fw:{fw}"] = f"{rank} · {pct(c.final.mean, 2)}" + (" (chance)" if c.at_chance else "")
+            if c.at_chance:
+                row["_chance"] = True
+        row["mean_rank"] = "—" if mean_rank is None else f"{mean_rank:.1f}"
+        rows.append(row)
+    return cols, rows
