@@ -92,6 +92,26 @@ class DataConfig:
 
 
 @dataclass
+class MlflowLoggerConfig:
+    tracking_uri: Optional[str] = None  # None: a local store, sqlite:///<results_dir>/_mlflow/mlflow.db
+    experiment: str = "harness"
+
+
+@dataclass
+class TensorBoardLoggerConfig:
+    pass  # event files go to <run_dir>/_tensorboard/; nothing to choose yet
+
+
+@dataclass
+class LoggerConfig:
+    """Tracking sinks (``logger=mlflow``, ``logger=[mlflow,tensorboard]``): copies of the parquet
+    results, never part of a run's identity. A null entry is a sink that is off."""
+
+    mlflow: Optional[MlflowLoggerConfig] = None
+    tensorboard: Optional[TensorBoardLoggerConfig] = None
+
+
+@dataclass
 class HarnessConfig:
     framework: FrameworkConfig = MISSING
     model: ModelConfig = MISSING
@@ -108,6 +128,7 @@ class HarnessConfig:
     threads: int = 0  # CPU threads per run (0: the framework's default); set 1 for parallel runs
     keep_checkpoint: bool = False  # keep _checkpoint.* after the run finishes
     rerun: bool = False  # train again even if finished; the old results are moved to _superseded/
+    logger: LoggerConfig = field(default_factory=LoggerConfig)  # tracking sinks; not in run_id
 
 
 def register_configs() -> None:
@@ -124,7 +145,7 @@ def register_configs() -> None:
 
 
 # Settings that do not change what a run computes; left out of run_id.
-NOT_IDENTITY = ("results_dir", "progress", "threads", "keep_checkpoint", "rerun")
+NOT_IDENTITY = ("results_dir", "progress", "threads", "keep_checkpoint", "rerun", "logger")
 NOT_IDENTITY_DATA = ("root", "download")
 
 
@@ -149,6 +170,7 @@ def validate(cfg: DictConfig) -> None:
     from harness import d2l_tabs
     from harness.model import spec_from_config
     from harness.schedules import UNITS, build_schedule
+    from harness.sinks import validate as validate_sinks
 
     if cfg.framework.name not in FRAMEWORKS:
         raise HarnessError(f"framework={cfg.framework.name!r} is unknown; choose one of {', '.join(FRAMEWORKS)}")
@@ -180,6 +202,7 @@ def validate(cfg: DictConfig) -> None:
     except ValueError as exc:
         raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
     spec_from_config(cfg.model)
+    validate_sinks(cfg)  # logger=...: the extra is installed
     if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
         raise HarnessError(
             f"scheduler={cfg.scheduler.name} was never trained in the d2l chapter, so protocol=d2l "

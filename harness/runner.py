@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from adapters import load_adapter
 from adapters.base import Adapter
 from harness.config import SchedulerConfig, run_id, validate
-from harness import checkpoint, d2l_tabs
+from harness import checkpoint, d2l_tabs, sinks
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.results import (
@@ -130,7 +130,8 @@ def run(cfg: DictConfig) -> RunSummary:
         if run_dir.exists() and (cfg.rerun or previous.corrupt):
             moved = set_aside(run_dir, "superseded" if cfg.rerun else "corrupt")
             previous = Previous()
-        return _train(cfg, rid, run_dir, previous, setup, moved)
+        with sinks.closed_on_error():  # a tracker records a crash or Ctrl-C as FAILED / KILLED
+            return _train(cfg, rid, run_dir, previous, setup, moved)
 
 
 def _skip(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous) -> RunSummary:
@@ -196,6 +197,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         rows = [row for row in previous.rows if row["epoch"] <= saved.epoch]
         step, first_epoch = saved.step, saved.epoch + 1
     status = "running"
+    log = sinks.open_run(cfg, identity, run_dir, rows, first_epoch or None)  # logger=: tracker copies
     progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}", first_epoch)
     for epoch in range(first_epoch, cfg.epochs):
         order = batch_order(cfg.seed, epoch, n_train)
@@ -239,11 +241,13 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
             row["status"] = status
         write_epochs(run_dir, rows)
         checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid)
+        log.epoch(rows[-1])  # after parquet and checkpoint: a tracker never holds more than they do
         progress.update(1)
         progress.set_postfix(lr=f"{lrs[0]:.4g}", loss=f"{train.loss:.4f}", acc=f"{train.accuracy:.3f}", test_acc=f"{test.accuracy:.3f}")
         if status == "diverged":
             break
     progress.close()
+    log.close(status)
     if not cfg.keep_checkpoint:
         checkpoint.remove(run_dir)
     resumed = first_epoch if first_epoch else None
