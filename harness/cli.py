@@ -156,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
         from harness.report import main as report_main
 
         sys.exit(report_main(args[1:]))
+    if args and args[0] == "status":
+        from harness.commands.status import main as status_main
+
+        sys.exit(status_main(args[1:]))
     configs = []
     if not any(a in INFO_FLAGS or a.split("=")[0] in INFO_FLAGS for a in args):
         try:
