@@ -125,10 +125,12 @@ def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
 
 
 def _task(cfg) -> None:
+    from harness.progress import reported
     from harness.runner import run
 
     try:
-        summary = run(cfg)
+        with reported(cfg):  # in a sweep: "harness: [7/18] torch cosine seed=2 starting (12 left, ...)"
+            summary = run(cfg)
     except HarnessError as exc:
         fail(str(exc))
     name = f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}"
@@ -172,7 +174,11 @@ def main(argv: list[str] | None = None) -> None:
 
     register_configs()
     sys.argv = [sys.argv[0], *args]
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
+    from harness.progress import sweep_announced
+
+    # A sweep's jobs (in any launcher's processes) find the sweep's runs in their environment.
+    with sweep_announced(configs if any(a in MULTIRUN_FLAGS for a in args) else [], finished_before):
+        hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
     if any(a in MULTIRUN_FLAGS for a in args) and configs:
         print(f"harness: sweep done: {sweep_counts(configs, finished_before)}")
 
