@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -47,6 +48,10 @@ class MlflowSink:
         self.mlflow_run_id: str | None = None
 
     def open(self, run: SinkRun, resumed_from: int | None) -> None:
+        # MLflow retries an unreachable server for minutes by default (7 tries, doubling waits);
+        # a tracker must not stall training that long. The user's own settings win.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
