@@ -13,7 +13,7 @@ import sys
 from harness.config import CONF_DIR, EXPERIMENTS_DIR, register_configs
 from harness.errors import HarnessError
 
-CONFIG_GROUPS = ("framework", "model", "scheduler", "optimizer", "data", "experiments")
+CONFIG_GROUPS = ("framework", "model", "scheduler", "optimizer", "data", "experiments", "logger")
 # Hydra flags that print information instead of running: handed to Hydra untouched.
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
 MULTIRUN_FLAGS = {"-m", "--multirun"}
@@ -51,6 +51,8 @@ def expand_runs(args: list[str]) -> list[list[str]]:
         if group not in CONFIG_GROUPS:
             continue
         values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.get_value_element_as_str()]
+        if isinstance(override.value(), list):  # several options of one group: logger=[mlflow,tensorboard]
+            values = [str(option) for option in override.value()]
         known = group_options(group)
         for value in values:
             if value not in known and value != "null":

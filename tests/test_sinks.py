@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from harness import checkpoint
-from harness.cli import compose_run
+from harness.cli import compose_run, preflight
 from harness.config import run_id
 from harness.errors import HarnessError
 from harness.runner import run
@@ -186,6 +186,12 @@ def test_fan_out_keeps_the_working_sinks():
         sinks.epoch(row)
     sinks.close("complete")
     assert good.calls == ["open", 0, 1, 2, "complete"] and bad.calls == ["open", 0]
+
+
+def test_an_unknown_logger_lists_the_known_ones(tmp_path):
+    for logger in ("logger=wandb", "logger=[mlflow,wandb]"):
+        with pytest.raises(HarnessError, match=r"logger='wandb' is unknown; choose one of: mlflow, tensorboard"):
+            preflight([*TINY, logger, f"results_dir={tmp_path}"])
 
 
 def test_a_missing_extra_is_the_usual_one_line_error(tmp_path, monkeypatch):
