@@ -171,7 +171,8 @@ def open_run(cfg, identity: dict, run_dir: Path, rows: list[dict], resumed_from:
 @contextlib.contextmanager
 def closed_on_error():
     """Around a run's training: if it ends by an exception, the open sinks record it
-    (``interrupted`` for Ctrl-C or SIGTERM turned into SystemExit, ``failed`` otherwise)."""
+    (``interrupted`` for Ctrl-C or a SystemExit, ``failed`` otherwise). A process killed
+    outright records nothing; its resume continues the same tracker run."""
     try:
         yield
     except BaseException as exc:
