@@ -14,7 +14,7 @@ import sys
 from harness.config import CONF_DIR, EXPERIMENTS_DIR, register_configs
 from harness.errors import HarnessError
 
-CONFIG_GROUPS = ("framework", "model", "scheduler", "optimizer", "data", "experiments")
+CONFIG_GROUPS = ("framework", "model", "scheduler", "optimizer", "data", "experiments", "logger")
 # Hydra flags that print information instead of running: handed to Hydra untouched.
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--version"}
 MULTIRUN_FLAGS = {"-m", "--multirun"}
@@ -62,6 +62,8 @@ def expand_runs(args: list[str]) -> list[list[str]]:
         if group not in CONFIG_GROUPS:
             continue
         values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.get_value_element_as_str()]
+        if isinstance(override.value(), list):  # several options of one group: logger=[mlflow,tensorboard]
+            values = [str(option) for option in override.value()]
         known = group_options(group)
         for value in values:
             if value not in known and value != "null":
@@ -245,10 +247,12 @@ def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
 
 def _task(cfg) -> None:
     from harness.identity import shown
+    from harness.progress import reported
     from harness.runner import Interrupted, run
 
     try:
-        summary = run(cfg)
+        with reported(cfg):  # in a sweep: "harness: [7/18] torch cosine seed=2 starting (12 left, ...)"
+            summary = run(cfg)
     except HarnessError as exc:
         fail(str(exc))
     except Interrupted as stop:
@@ -284,6 +288,7 @@ COMMANDS = {
     "plan": "harness.commands.dry_run",
     "find-lr": "harness.commands.find_lr",
     "plot-schedule": "harness.commands.plot_schedule",
+    "status": "harness.commands.status",
 }
 
 
@@ -329,7 +334,11 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = [sys.argv[0], *args]
     multirun = any(a in MULTIRUN_FLAGS for a in args)
     sweeps_before = _sweep_folders() if multirun else set()
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
+    from harness.progress import sweep_announced
+
+    # A sweep's jobs (in any launcher's processes) find the sweep's runs in their environment.
+    with sweep_announced(configs if multirun else [], finished_before):
+        hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
     if multirun:
         _remove_empty_sweep_folders(sweeps_before)
     if multirun and configs:
@@ -365,10 +374,9 @@ def _remove_empty_sweep_folders(before: set) -> None:
 
 def _run_dir(cfg):
     """Where the run of ``cfg`` keeps its results (the runner computes it the same way)."""
-    from harness import identity
+    from harness.identity import folder_of
 
-    canonical = identity.canonical_config(cfg)
-    return identity.run_dir(canonical, identity.results_path(canonical.results_dir))
+    return folder_of(cfg)
 
 
 def _final_status(cfg) -> str | None:

@@ -128,6 +128,26 @@ class DataConfig:
 
 
 @dataclass
+class MlflowLoggerConfig:
+    tracking_uri: Optional[str] = None  # None: a local store, sqlite:///<results_dir>/_mlflow/mlflow.db
+    experiment: str = "harness"
+
+
+@dataclass
+class TensorBoardLoggerConfig:
+    pass  # event files go to <run_dir>/_tensorboard/; nothing to choose yet
+
+
+@dataclass
+class LoggerConfig:
+    """Tracking sinks (``logger=mlflow``, ``logger=[mlflow,tensorboard]``): copies of the parquet
+    results, never part of a run's identity. A null entry is a sink that is off."""
+
+    mlflow: Optional[MlflowLoggerConfig] = None
+    tensorboard: Optional[TensorBoardLoggerConfig] = None
+
+
+@dataclass
 class HarnessConfig:
     framework: FrameworkConfig = MISSING
     model: ModelConfig = MISSING
@@ -144,6 +164,7 @@ class HarnessConfig:
     threads: int = 0  # CPU threads per run (0: the framework's default); set 1 for parallel runs
     keep_checkpoint: bool = False  # keep _checkpoint.* after the run finishes
     rerun: bool = False  # train again even if finished; the old results are moved to _superseded/
+    logger: LoggerConfig = field(default_factory=LoggerConfig)  # tracking sinks; not in run_id
 
 
 def register_configs() -> None:
@@ -171,6 +192,7 @@ def validate(cfg: DictConfig) -> None:
     from harness.model import spec_from_config
     from harness.plan import check_schedule
     from harness.schedules import UNITS
+    from harness.sinks import validate as validate_sinks
 
     identity.check_known_keys(cfg)
     cfg = identity.as_plain(cfg)  # read many times below: plain dicts are cheap to read
@@ -225,6 +247,7 @@ def validate(cfg: DictConfig) -> None:
         raise HarnessError(f"scheduler.unit={cfg.scheduler.unit!r} must be one of {', '.join(UNITS)}")
     check_schedule(cfg)  # builds the schedule with its derived lengths; momentum needs an optimizer with momentum
     spec_from_config(cfg.model)
+    validate_sinks(cfg)  # logger=...: the extra is installed
     if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
         raise HarnessError(
             f"scheduler={cfg.scheduler.name} was never trained in the d2l chapter, so protocol=d2l "

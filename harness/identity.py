@@ -271,6 +271,12 @@ def run_dir(cfg: DictConfig, results_dir: Path) -> Path:
     return folder
 
 
+def folder_of(cfg: Any) -> Path:
+    """The folder of the run a composed config describes (canonical config, absolute path)."""
+    canonical = canonical_config(cfg)
+    return run_dir(canonical, results_path(canonical.results_dir))
+
+
 # Short names for the variant label; any other parameter keeps its own name.
 _LABELS = {"base_lr": "lr", "final_lr": "final", "total_steps": "T", "warmup_steps": "warmup",
            "warmup_begin_lr": "warmup_from", "milestones": "at"}

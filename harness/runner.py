@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from adapters import load_adapter
 from adapters.base import Adapter
 from harness.config import validate
-from harness import checkpoint, d2l_tabs, identity, plateau, verdicts
+from harness import checkpoint, d2l_tabs, identity, plateau, sinks, verdicts
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.results import (
@@ -61,13 +61,21 @@ def limit_cpu_threads(threads: int) -> None:
     """Cap the frameworks' CPU thread pools (0 keeps their defaults), so that runs going in
     parallel do not oversubscribe the cores. MXNet's OpenMP and TensorFlow read these variables
     when they start, so they must be set before the adapter imports them; torch is told directly
-    in case it is already imported."""
+    in case it is already imported. ``threads=0`` inside a SLURM job means its CPUs per task
+    (``SLURM_CPUS_PER_TASK``): the allocation, not every core of a shared node."""
+    threads = threads or slurm_cpus()
     if threads <= 0:
         return
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         os.environ[variable] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+
+
+def slurm_cpus() -> int:
+    """The CPUs per task of the SLURM job this process runs in; 0 outside SLURM."""
+    value = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    return int(value) if value.isdigit() else 0
 
 
 @dataclass
@@ -138,7 +146,8 @@ def run(cfg: DictConfig) -> RunSummary:
             moved = set_aside(run_dir, "superseded" if cfg.rerun else "corrupt")
             previous = Previous()
         try:
-            return _train(cfg, rid, run_dir, previous, setup, moved)
+            with sinks.closed_on_error():  # a tracker records a crash or Ctrl-C as FAILED / KILLED
+                return _train(cfg, rid, run_dir, previous, setup, moved)
         except KeyboardInterrupt:
             raise _interrupted(run_dir, cfg.epochs) from None
 
@@ -232,6 +241,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         if first_epoch and saved.schedule_state:
             plateau_state = plateau.PlateauState.from_dict(saved.schedule_state)
     status = "running"
+    log = sinks.open_run(cfg, columns, run_dir, rows, first_epoch or None)  # logger=: tracker copies
     progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}", first_epoch)
     for epoch in range(first_epoch, cfg.epochs):
         order = batch_order(cfg.seed, epoch, n_train)
@@ -292,11 +302,13 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         write_epochs(run_dir, rows)
         checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid,
                         plateau_state.to_dict() if reacting else None)
+        log.epoch(rows[-1])  # after parquet and checkpoint: a tracker never holds more than they do
         progress.update(1)
         progress.set_postfix(lr=f"{lrs[0]:.4g}", loss=f"{train.loss:.4f}", acc=f"{train.accuracy:.3f}", test_acc=f"{test.accuracy:.3f}")
         if status == "diverged":
             break
     progress.close()
+    log.close(status)
     if not cfg.keep_checkpoint:
         checkpoint.remove(run_dir)
     resumed = first_epoch if first_epoch else None

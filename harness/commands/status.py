@@ -1,0 +1,188 @@
+"""``python -m harness status [RESULTS_DIR]``: where a study stands, from its files alone.
+
+One line per run found under RESULTS_DIR (default ``results``): framework, protocol,
+scheduler, optimizer, seed, status, epochs done / planned, the last test accuracy and when
+its parquet was last written; then the totals. A run whose lock is held is being trained right
+now (``training``); one whose rows say ``running`` with nobody holding its lock was interrupted
+and continues when its command runs again (``interrupted``).
+
+It reads parquet (a few columns) and lock files, writes nothing and imports no framework.
+Locks are read from ``/proc/locks`` (Linux), which shows the kernel's table without taking
+the lock: taking it, even for a microsecond, could make a run that starts at that instant
+believe another process has it and skip itself. ``/proc/locks`` lists the locks of processes
+on this machine only, so on a cluster a run training on another node shows as
+``interrupted``, its recent "last written" time telling it apart. Where ``/proc/locks`` does
+not exist (macOS), a shared lock is tried and released at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import sys
+import time
+from pathlib import Path
+
+EPOCHS_FILE = "epochs.parquet"  # harness.results.EPOCHS_FILE (not imported: it pulls in Hydra)
+COLUMNS = ["framework", "protocol", "scheduler", "optimizer", "seed", "epoch", "epochs", "test_acc", "status"]
+FINISHED = ("complete", "diverged")
+
+
+def held_locks() -> set[tuple[int, int, int]] | None:
+    """(major, minor, inode) of every file with a flock held on this machine; None without /proc/locks."""
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    held = set()
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2154592 0 EOF" ("->" marks a waiter: skip those)
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[2] != "->":
+            try:
+                major, minor, inode = fields[5].split(":")
+                held.add((int(major, 16), int(minor, 16), int(inode)))
+            except ValueError:
+                continue
+    return held
+
+
+def lock_is_held(lock: Path, held: set | None) -> bool:
+    try:
+        stat = os.stat(lock)
+    except OSError:
+        return False
+    if held is not None:
+        return (os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino) in held
+    with open(lock, "rb") as handle:  # no /proc/locks: probe (see the module docstring)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def _visible(path: Path, root: Path) -> bool:
+    """Not set aside (_superseded/, _corrupt/) and not hidden."""
+    return not any(part.startswith(("_", ".")) for part in path.relative_to(root).parts[:-1])
+
+
+def find_runs(results_dir: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    held = held_locks()
+    runs = []
+    seen = set()
+    for table_path in sorted(results_dir.rglob(EPOCHS_FILE)):
+        if not _visible(table_path, results_dir):
+            continue
+        run_dir = table_path.parent
+        seen.add(run_dir)
+        run = {"run_dir": run_dir, "written": table_path.stat().st_mtime}
+        try:
+            table = pq.ParquetFile(table_path).read(columns=COLUMNS).to_pylist()  # read_table would load pandas
+        except Exception as exc:  # an unreadable file is shown, not fatal: status is read-only
+            table = []
+            run.update(status="unreadable", error=str(exc).splitlines()[0])
+        if table:
+            last = table[-1]
+            run.update({key: last[key] for key in COLUMNS if key not in ("epoch",)})
+            run["done"] = len(table)
+        run["locked"] = lock_is_held(run_dir.parent / f".{run_dir.name}.lock", held)
+        runs.append(run)
+    # A run that holds its lock but has not finished its first epoch has no parquet yet.
+    for lock in sorted(results_dir.rglob(".*.lock")):
+        run_dir = lock.parent / lock.name[1:-len(".lock")]
+        if run_dir in seen or not _visible(lock, results_dir) or not lock_is_held(lock, held):
+            continue
+        framework, scheduler, seed = _from_name(run_dir.name)
+        runs.append({"run_dir": run_dir, "written": None, "locked": True, "done": 0, "framework": framework,
+                     "scheduler": scheduler, "seed": seed, "status": "running"})
+    for run in runs:
+        run["state"] = _state(run)
+    return runs
+
+
+def _from_name(name: str) -> tuple[str, str, str]:
+    """<framework>-<scheduler>-s<seed>-<run_id> -> (framework, scheduler, seed)."""
+    parts = name.split("-")
+    if len(parts) >= 4 and parts[-2].startswith("s"):
+        return parts[0], "-".join(parts[1:-2]), parts[-2][1:]
+    return "?", name, "?"
+
+
+def _state(run: dict) -> str:
+    status = run.get("status", "unreadable")
+    if status in FINISHED or status == "unreadable":
+        return status
+    return "training" if run["locked"] else "interrupted"
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{max(seconds, 0):.0f} s ago"
+
+
+def render(runs: list[dict], results_dir: Path, now: float) -> str:
+    folders = {run["run_dir"].parent for run in runs}
+    header = ["framework", "protocol", "scheduler", "optimizer", "seed", "status", "epochs", "test_acc", "last written"]
+    if len(folders) > 1:
+        header.append("in")
+    lines = []
+    order = lambda r: (str(r.get("framework")), str(r.get("protocol")), str(r.get("scheduler")),
+                       str(r.get("optimizer")), str(r.get("seed")), str(r["run_dir"]))
+    for run in sorted(runs, key=order):
+        planned = run.get("epochs")
+        acc = run.get("test_acc")
+        written = run["written"]
+        cells = [
+            str(run.get("framework", "?")), str(run.get("protocol") or "-"), str(run.get("scheduler", "?")),
+            str(run.get("optimizer") or "-"), str(run.get("seed", "?")), run["state"],
+            f"{run.get('done', 0)}/{planned if planned is not None else '?'}",
+            f"{acc:.4f}" if isinstance(acc, float) else "-",
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(written)) + f" ({_age(now - written)})" if written else "-",
+        ]
+        if len(folders) > 1:
+            cells.append(str(run["run_dir"].parent.relative_to(results_dir)) or ".")
+        lines.append(cells)
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    numeric = {"seed", "epochs", "test_acc"}
+    fmt = lambda row: "  ".join(c.rjust(w) if h in numeric else c.ljust(w) for c, w, h in zip(row, widths, header)).rstrip()
+    text = [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)]
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run["state"]] = counts.get(run["state"], 0) + 1
+    done = sum(run.get("done", 0) for run in runs)
+    planned = sum(run.get("epochs") or 0 for run in runs)
+    text.append("")
+    text.append(f"{len(runs)} runs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+                + f"; {done} of {planned} epochs done")
+    if counts.get("interrupted"):
+        text.append("interrupted: no process holds its lock; running its command again continues it from "
+                    "its last epoch")
+    return "\n".join(text)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness status",
+        description="Every run under RESULTS_DIR: status, epochs done, last test accuracy, and whether "
+                    "a process is training it now. Reads parquet and locks only.")
+    parser.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
+                        help="where the runs are (default: results)")
+    args = parser.parse_args(argv)
+    results_dir = Path(args.results_dir)
+    if not results_dir.is_dir():
+        print(f"harness: error: results directory {str(results_dir)!r} does not exist; "
+              f"give the results_dir= of your runs", file=sys.stderr)
+        return 2
+    runs = find_runs(results_dir)
+    if not runs:
+        print(f"harness: no runs in {results_dir}/")
+        return 0
+    print(render(runs, results_dir, time.time()))
+    return 0

@@ -1,0 +1,89 @@
+"""`python -m harness status`: every run's state from parquet and locks, a held lock being a
+run trained right now (held here by a real second process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.commands.status import find_runs, lock_is_held
+from tests.conftest import PROJECT_ROOT, main_in_fresh_python, run_cli
+from tests.synthetic_results import write_run
+
+HOLD = textwrap.dedent("""
+    import fcntl, sys
+    handles = [open(path, "a") for path in sys.argv[1:]]
+    for handle in handles:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    sys.stdin.read()  # until the test closes our stdin
+""")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Four runs in four states, one set aside, and a run that holds its lock before its first parquet."""
+    results = tmp_path_factory.mktemp("status")
+    write_run(results, "clean", "torch", "cosine", 0, [0.80, 0.85, 0.86, 0.87, 0.8812], "complete")
+    write_run(results, "clean", "torch", "cosine", 1, [0.70, 0.75], "running")  # killed, nobody holds it
+    write_run(results, "clean", "tf", "cosine", 0, [0.72], "running")  # being trained: lock held below
+    write_run(results, "clean", "torch", "warmup", 3, [0.5, 0.1], "diverged")
+    write_run(results / "_superseded", "clean", "torch", "sqrt", 0, [0.1], "complete")  # set aside: not shown
+    locks = [results / ".clean-tf-cosine-s0.lock", results / ".mxnet-sqrt-s2-0123456789abcdef.lock"]  # a real run name
+    (results / ".clean-torch-cosine-s1.lock").touch()  # left by the killed run, not held
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, *map(str, locks)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    yield results, locks
+    holder.stdin.close()
+    holder.wait(timeout=10)
+
+
+def rows_of(output: str) -> dict[tuple[str, str, str], list[str]]:
+    rows = {}
+    for line in output.splitlines()[2:]:
+        if not line.strip():
+            break
+        cells = line.split()
+        rows[(cells[0], cells[2], cells[4])] = cells  # framework, scheduler, seed
+    return rows
+
+
+def test_status_table_tells_training_from_interrupted(study):
+    results, _ = study
+    proc, rc, frameworks = main_in_fresh_python(["status", str(results)])
+    assert rc == 0 and frameworks == []
+    rows = rows_of(proc.stdout)
+    assert set(rows) == {("torch", "cosine", "0"), ("torch", "cosine", "1"), ("tf", "cosine", "0"),
+                         ("torch", "warmup", "3"), ("mxnet", "sqrt", "2")}
+    assert rows[("torch", "cosine", "0")][5:8] == ["complete", "5/5", "0.8812"]
+    assert rows[("torch", "cosine", "1")][5:8] == ["interrupted", "2/5", "0.7500"]
+    assert rows[("tf", "cosine", "0")][5:8] == ["training", "1/5", "0.7200"]
+    assert rows[("torch", "warmup", "3")][5:8] == ["diverged", "2/5", "0.1000"]
+    assert rows[("mxnet", "sqrt", "2")][5:8] == ["training", "0/?", "-"]  # first epoch not written yet
+    assert "5 runs: 1 complete, 1 diverged, 1 interrupted, 2 training; 10 of 20 epochs done" in proc.stdout
+
+
+def test_without_proc_locks_a_shared_probe_sees_the_same(study):
+    results, locks = study
+    assert lock_is_held(locks[0], None) and not lock_is_held(results / ".clean-torch-cosine-s1.lock", None)
+    states = {run["run_dir"].name: run["state"] for run in find_runs(results)}
+    assert states["clean-tf-cosine-s0"] == "training" and states["clean-torch-cosine-s1"] == "interrupted"
+
+
+def test_status_of_the_committed_study_lists_every_run():
+    study = PROJECT_ROOT / "results" / "d2l_study"
+    runs = len(list(study.glob("*/epochs.parquet")))
+    proc = run_cli("status", str(study))
+    assert proc.returncode == 0, proc.stderr
+    assert len(rows_of(proc.stdout)) <= runs  # (framework, scheduler, seed) repeats across protocols
+    assert f"{runs} runs: {runs} complete;" in proc.stdout
+
+
+def test_a_missing_results_directory_is_one_line(tmp_path):
+    proc = run_cli("status", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "harness: error:" in proc.stderr
