@@ -124,6 +124,8 @@ class Interrupted(Exception):
 def run(cfg: DictConfig) -> RunSummary:
     validate(cfg)
     cfg = identity.canonical_config(cfg)
+    if not OmegaConf.is_config(cfg):  # preflight's Plain config (tools, tests): the runner reads OmegaConf
+        cfg = OmegaConf.create(identity.as_dict(cfg))
     rid = identity.run_id(cfg)
     results_dir = identity.results_path(cfg.results_dir)
     run_dir = identity.run_dir(cfg, results_dir)

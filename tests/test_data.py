@@ -108,17 +108,23 @@ def test_lookup_order_prefers_config_then_environment(tmp_path, monkeypatch):
 
 
 def test_missing_everywhere_lists_every_place_and_both_fixes(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "env"))
+    monkeypatch.delenv("HARNESS_DATA", raising=False)  # when set, it must hold the files (next test)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr("harness.data.OS_PACKAGE_DIR", tmp_path / "os")
     with pytest.raises(HarnessError) as info:
         find_data_dir(None, download=False)
     message = str(info.value)
     assert "\n" not in message
-    for place in ("env", "os", "cache"):
+    for place in ("os", "cache"):
         assert str(tmp_path / place) in message
     assert "apt-get install dataset-fashion-mnist" in message and "data.download=true" in message
     assert OS_PACKAGE_DIR.name == "fashion-mnist"
+
+
+def test_a_harness_data_without_the_files_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "env"))
+    with pytest.raises(HarnessError, match=r"HARNESS_DATA='.*env' does not hold the four Fashion-MNIST files"):
+        find_data_dir(None, download=False)
 
 
 def test_an_explicit_root_without_the_files_is_an_error_not_a_fallback(tmp_path):
