@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -77,8 +77,20 @@ class SchedulerConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = "sgd"
-    momentum: float = 0.0
+    """Every optimizer's hyperparameters (docs/optimizers.md); the defaults are plain SGD's and
+    PyTorch's, and a rule rejects a key it does not read unless it is at its default."""
+
+    name: str = "sgd"  # sgd | adam | adamw | adagrad | rmsprop
+    momentum: float = 0.0  # sgd, rmsprop: b = momentum*b + g, w -= lr*b
+    nesterov: bool = False  # sgd
+    beta1: float = 0.9  # adam, adamw
+    beta2: float = 0.999  # adam, adamw
+    eps: float = 1e-8  # adam, adamw, adagrad, rmsprop
+    weight_decay: float = 0.0  # L2 added to the gradient; adamw: decoupled, w *= 1 - lr*weight_decay
+    alpha: float = 0.99  # rmsprop: decay of the mean square
+    centered: bool = False  # rmsprop
+    initial_accumulator_value: float = 0.0  # adagrad
+    lr_mult: Dict[str, float] = field(default_factory=dict)  # layer (conv1, dense2) or type (conv) -> multiplier
 
 
 @dataclass
@@ -146,7 +158,7 @@ def run_id(cfg: DictConfig) -> str:
 
 def validate(cfg: DictConfig) -> None:
     """Check values the schema cannot; raise HarnessError naming the value and the fix."""
-    from harness import d2l_tabs
+    from harness import d2l_tabs, optimizers
     from harness.model import spec_from_config
     from harness.schedules import UNITS, build_schedule
 
@@ -162,10 +174,7 @@ def validate(cfg: DictConfig) -> None:
         raise HarnessError(f"batch_size={cfg.batch_size} must be at least 1")
     if cfg.threads < 0:
         raise HarnessError(f"threads={cfg.threads} must be 0 (the framework's default) or a positive count")
-    if cfg.optimizer.name != "sgd":
-        raise HarnessError(f"optimizer={cfg.optimizer.name!r} is unknown; only sgd is implemented")
-    if not 0 <= cfg.optimizer.momentum < 1:
-        raise HarnessError(f"optimizer.momentum={cfg.optimizer.momentum} must be in [0, 1)")
+    optimizers.validate(cfg)
     for key in ("train_size", "test_size"):
         size = cfg.data[key]
         if size is not None and size <= 0:

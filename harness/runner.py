@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from adapters import load_adapter
 from adapters.base import Adapter
 from harness.config import SchedulerConfig, run_id, validate
-from harness import checkpoint, d2l_tabs
+from harness import checkpoint, d2l_tabs, optimizers
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.results import (
@@ -149,7 +149,8 @@ def _set_up(cfg: DictConfig) -> Setup:
         cfg.data.root, cfg.data.download, cfg.data.train_size, cfg.data.test_size, cfg.data.subset_seed
     )
     limit_cpu_threads(cfg.threads)
-    adapter = load_adapter(cfg.framework.name)(spec, cfg.optimizer.momentum, cfg.device, cfg.seed)
+    optimizer = optimizers.spec_from_config(cfg.optimizer, spec)
+    adapter = load_adapter(cfg.framework.name)(spec, optimizer, cfg.device, cfg.seed)
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
     adapter.set_weights(init_weights(spec, cfg.seed, model_cfg.init))
     return Setup(spec, schedule_params, lr_at, data, adapter)
