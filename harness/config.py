@@ -129,6 +129,9 @@ def register_configs() -> None:
     cheaper and tidier than putting the project root on Hydra's search path, which would
     expose every YAML file under it (.venv included) as a config group.
     """
+    from harness.optimizers import register_resolvers
+
+    register_resolvers()  # ${optimizer_lr:...}, for experiments/optimizers.yaml
     store = ConfigStore.instance()
     store.store(name="harness_schema", node=HarnessConfig)
     for path in sorted(EXPERIMENTS_DIR.glob("*.yaml")):

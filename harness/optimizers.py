@@ -168,6 +168,26 @@ def validate(cfg) -> None:
     spec_from_config(cfg.optimizer, model_spec(model_cfg))
 
 
+# The rate each optimizer is studied at in experiments/optimizers.yaml (docs/optimizers.md says
+# where each comes from); cosine decays to a thirtieth of it, the d2l chapter's 0.3 -> 0.01.
+SUGGESTED_LR = {"sgd": 0.3, "adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "rmsprop": 1e-3}
+
+
+def suggested_lr(name: str, which: str, kind: str = "cosine") -> float | None:
+    """``${optimizer_lr:<optimizer>,base|final,<scheduler kind>}`` in a preset: the optimizer's
+    rate, or the cosine's final rate (None for a schedule without one)."""
+    base = SUGGESTED_LR[name]
+    if which == "base":
+        return base
+    return base / 30 if kind == "cosine" else None
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("optimizer_lr", suggested_lr, replace=True)
+
+
 def momenta_or_constant(spec: OptimizerSpec, momenta, updates: int) -> np.ndarray:
     """The per-update momentum (or beta1) array an adapter applies: ``momenta`` as given, or the
     spec's constant. A ValueError when momenta are given to a rule without a momentum."""

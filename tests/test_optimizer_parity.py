@@ -46,6 +46,12 @@ CASES = {
         OptimizerSpec("rmsprop", momentum=0.9, centered=True, weight_decay=1e-2), 1e-3),
 }
 TRACE_RTOL = WEIGHT_RTOL = 1e-5
+# MXNet's float32 gradients are ~7e-6 from PyTorch's on this network (TensorFlow's ~1e-6;
+# docs/parity.md). An adaptive rule divides each gradient element by its own running scale, so an
+# element's relative gradient error becomes its step's relative error whatever the rate, and the
+# biases, which start at zero, are made of such steps: measured 5.6e-6 to 9.0e-5 after 20 updates
+# (docs/optimizers.md). The loss traces still agree to 2e-6.
+ADAPTIVE_MXNET_WEIGHT_RTOL = 2e-4
 
 
 def smooth_lenet():
@@ -99,7 +105,8 @@ def test_twenty_updates_under_a_changing_rate_agree_with_pytorch(case, framework
     trace_gap, weight_gaps = relative_gaps(traces[framework, case], traces["torch", case])
     assert trace_gap <= TRACE_RTOL
     worst = max(weight_gaps, key=weight_gaps.get)
-    assert weight_gaps[worst] <= WEIGHT_RTOL, (worst, weight_gaps[worst])
+    adaptive_mxnet = framework == "mxnet" and CASES[case][0].name != "sgd"
+    assert weight_gaps[worst] <= (ADAPTIVE_MXNET_WEIGHT_RTOL if adaptive_mxnet else WEIGHT_RTOL), (worst, weight_gaps[worst])
     # and the rule moved the weights: not a comparison of two idle networks
     assert traces["torch", case][0][-1] < traces["torch", case][0][0]
 
