@@ -90,7 +90,7 @@ class OptimizerConfig:
     alpha: float = 0.99  # rmsprop: decay of the mean square
     centered: bool = False  # rmsprop
     initial_accumulator_value: float = 0.0  # adagrad
-    lr_mult: Dict[str, float] = field(default_factory=dict)  # layer (conv1, dense2) or type (conv) -> multiplier
+    lr_mult: Any = None  # layer (conv1, dense2) or type (conv) -> multiplier; null: all 1
 
 
 @dataclass

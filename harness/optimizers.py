@@ -112,12 +112,19 @@ def param_multipliers(lr_mult: Mapping[str, float], model_spec) -> dict[str, flo
         )
     by_layer: dict[int, float] = {}
     for key in sorted(lr_mult, key=lambda k: k not in LAYER_TYPES):  # types first, names override
-        value = float(lr_mult[key])
-        if not (math.isfinite(value) and value >= 0):
+        value = lr_mult[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
             raise HarnessError(f"optimizer.lr_mult.{key}={lr_mult[key]} must be a finite multiplier >= 0")
         for index in names[key]:
-            by_layer[index] = value
+            by_layer[index] = float(value)
     return {p: by_layer[int(p.split(".")[0])] for p in params if int(p.split(".")[0]) in by_layer}
+
+
+def lr_mult_json(lr_mult) -> str | None:
+    """The results column: the multipliers as the user gave them, keys sorted; None when none."""
+    import json
+
+    return json.dumps({k: float(v) for k, v in sorted(dict(lr_mult).items())}) if lr_mult else None
 
 
 def spec_from_config(cfg: Any, model_spec) -> OptimizerSpec:
@@ -155,7 +162,10 @@ def spec_from_config(cfg: Any, model_spec) -> OptimizerSpec:
         raise HarnessError(f"optimizer.eps=0 divides 0 by 0 for a zero gradient; use a small positive eps such as 1e-8")
     if spec.nesterov and spec.momentum == 0:
         raise HarnessError("optimizer.nesterov=true needs optimizer.momentum > 0 (e.g. optimizer.momentum=0.9)")
-    lr_mult = dict(plain.get("lr_mult") or {})
+    lr_mult = plain.get("lr_mult") or {}
+    if not hasattr(lr_mult, "items"):
+        raise HarnessError(f"optimizer.lr_mult={lr_mult} must map layers to multipliers, e.g. optimizer.lr_mult={{conv1: 0.1}}")
+    lr_mult = dict(lr_mult.items())
     return OptimizerSpec(name=name, **values, lr_mult=param_multipliers(lr_mult, model_spec))
 
 

@@ -65,6 +65,8 @@ EPOCHS_SCHEMA = pa.schema(
         ("status", pa.string()),  # running | complete | diverged
         ("git_sha", pa.string()),
         ("schema_version", pa.int64()),
+        ("weight_decay", pa.float64()),  # optimizer.weight_decay (null in files written before it)
+        ("lr_mult", pa.string()),  # optimizer.lr_mult as JSON, e.g. {"conv1": 0.1}; null: every multiplier 1
     ]
 )
 

@@ -177,6 +177,8 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         "scheduler": cfg.scheduler.name,
         "unit": cfg.scheduler.unit,
         "optimizer": cfg.optimizer.name,
+        "weight_decay": float(cfg.optimizer.weight_decay),
+        "lr_mult": optimizers.lr_mult_json(cfg.optimizer.lr_mult),
         "base_lr": cfg.scheduler.base_lr,
         "seed": cfg.seed,
         "batch_size": cfg.batch_size,
