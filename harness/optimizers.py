@@ -22,8 +22,6 @@ import numpy as np
 from harness.errors import HarnessError
 
 RULES = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
-# Optimizers that exist as an optional extra in some frameworks only (see docs/optimizers.md).
-UNSUPPORTED = {"schedule_free_adamw": "no adapter implements it yet"}
 
 # The hyperparameters each rule reads; any other key must stay at its default.
 USES = {
@@ -131,8 +129,6 @@ def spec_from_config(cfg: Any, model_spec) -> OptimizerSpec:
     """Build and validate the spec from the ``optimizer`` config group (HarnessError on bad values)."""
     plain = dict(cfg.items()) if hasattr(cfg, "items") else dict(cfg)
     name = plain.get("name", "sgd")
-    if name in UNSUPPORTED:
-        raise HarnessError(f"optimizer={name} is not available: {UNSUPPORTED[name]}; choose one of {', '.join(RULES)}")
     if name not in RULES:
         raise HarnessError(f"optimizer={name!r} is unknown; choose one of: {', '.join(RULES)}")
     defaults = OptimizerSpec()
