@@ -107,10 +107,10 @@ class _Rule(mx.optimizer.Optimizer):
         self._update_count(index)
         spec, lr, mu = self.spec, self._get_lr(index), self.momentum
         slot = dict(zip(spec.slots(), state))
-        g = grad * self.rescale_grad
+        g = grad * self.rescale_grad if spec.name not in ("adam", "adamw") else None
         if spec.name == "adamw" and spec.weight_decay:
             weight[:] = weight * (1 - lr * spec.weight_decay)
-        elif spec.weight_decay:
+        elif spec.weight_decay and g is not None:
             g = g + spec.weight_decay * weight
         if spec.name == "sgd":
             if spec.momentum > 0:
@@ -118,12 +118,16 @@ class _Rule(mx.optimizer.Optimizer):
                 g = g + mu * slot["momentum"] if spec.nesterov else slot["momentum"]
             weight[:] = weight - lr * g
         elif spec.name in ("adam", "adamw"):
+            # MXNet's fused adam_update has no bias correction of its own (its Adam class folds
+            # one into the rate, the "epsilon hat" form). PyTorch's step, lr/(1-mu^t) * m /
+            # (sqrt(v)/sqrt(1-b2^t) + eps), is that op at rate lr*sqrt(1-b2^t)/(1-mu^t) and epsilon
+            # eps*sqrt(1-b2^t); its wd is coupled L2, as adam's. One op instead of ten.
             t = self._index_update_count[index]
-            step_size, bias2_sqrt = lr / (1 - mu**t), (1 - spec.beta2**t) ** 0.5
-            m, v = slot["exp_avg"], slot["exp_avg_sq"]
-            m[:] = m + (1 - mu) * (g - m)
-            v[:] = v * spec.beta2 + (1 - spec.beta2) * g * g
-            weight[:] = weight - step_size * (m / (mx.nd.sqrt(v) / bias2_sqrt + spec.eps))
+            bias2_sqrt = (1 - spec.beta2**t) ** 0.5
+            mx.nd.adam_update(weight, grad, slot["exp_avg"], slot["exp_avg_sq"], out=weight,
+                              lr=lr * bias2_sqrt / (1 - mu**t), beta1=mu, beta2=spec.beta2,
+                              epsilon=spec.eps * bias2_sqrt, rescale_grad=self.rescale_grad,
+                              wd=spec.weight_decay if spec.name == "adam" else 0.0)
         elif spec.name == "adagrad":
             slot["sum"][:] = slot["sum"] + g * g
             weight[:] = weight - lr * (g / (mx.nd.sqrt(slot["sum"]) + spec.eps))
