@@ -23,6 +23,7 @@ from mxnet.gluon import nn  # noqa: E402
 from adapters.base import EpochStats  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.model import ModelSpec, placed_activations  # noqa: E402
+from harness.optimizers import OptimizerSpec, momenta_or_constant  # noqa: E402
 
 EVAL_BATCH = 1000
 # oneDNN's AVX2 kernels work on blocks of 8 channels. A convolution whose input channels are not
@@ -40,8 +41,9 @@ def padded_widths(spec: ModelSpec, activations: Sequence[str | None]) -> list[in
     a multiple of ``CHANNEL_BLOCK`` with zero filters, and the next conv gets zero weights for
     the extra inputs. The model is the same: the extra channels are zero in the forward pass,
     and their gradients are exactly zero too (the next conv's zero weights pass none back, and
-    the zero inputs give its extra weights none), so plain SGD with or without momentum leaves
-    them at zero. The weights the harness sees (get/set_weights, state, gradients) are the
+    the zero inputs give its extra weights none), so every rule leaves them at zero: a zero
+    weight with a zero gradient gets a zero update from coupled or decoupled weight decay, and a
+    zero state stays zero (Adam's, AdaGrad's and RMSprop's 0 / (0 + eps), eps > 0 by validation). The weights the harness sees (get/set_weights, state, gradients) are the
     canonical ones; the padding never leaves this adapter.
     """
     widths: list[int | None] = [layer.channels if layer.type == "conv" else None for layer in spec.layers]
@@ -85,11 +87,68 @@ def _block(layer, inputs, width, activation) -> nn.HybridBlock:
     return nn.Dense(layer.units, in_units=inputs, activation=activation)
 
 
+class _Rule(mx.optimizer.Optimizer):
+    """A docs/optimizers.md rule written with MXNet's ndarray ops, in the order PyTorch computes
+    it. MXNet's own classes compute other formulas (momentum scaled by the rate, Adam's epsilon
+    on sqrt(v), AdaGrad's and RMSprop's epsilon inside the root). Gluon's Trainer still drives it:
+    the rate (``set_learning_rate``), each parameter's ``lr_mult``, the 1/batch_size
+    ``rescale_grad``, the per-parameter update count and the state it creates and keeps."""
+
+    def __init__(self, spec: OptimizerSpec) -> None:
+        super().__init__(learning_rate=0.0)  # wd stays 0: weight decay is part of the rule
+        self.spec = spec
+        self.momentum = spec.constant_momentum  # sgd, rmsprop: momentum; adam, adamw: beta1
+
+    def create_state(self, index, weight):
+        return tuple(mx.nd.full(weight.shape, self.spec.initial_slot(slot), ctx=weight.context, dtype=weight.dtype)
+                     for slot in self.spec.slots())
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        spec, lr, mu = self.spec, self._get_lr(index), self.momentum
+        slot = dict(zip(spec.slots(), state))
+        g = grad * self.rescale_grad if spec.name not in ("adam", "adamw") else None
+        if spec.name == "adamw" and spec.weight_decay:
+            weight[:] = weight * (1 - lr * spec.weight_decay)
+        elif spec.weight_decay and g is not None:
+            g = g + spec.weight_decay * weight
+        if spec.name == "sgd":
+            if spec.momentum > 0:
+                slot["momentum"][:] = slot["momentum"] * mu + g
+                g = g + mu * slot["momentum"] if spec.nesterov else slot["momentum"]
+            weight[:] = weight - lr * g
+        elif spec.name in ("adam", "adamw"):
+            # MXNet's fused adam_update has no bias correction of its own (its Adam class folds
+            # one into the rate, the "epsilon hat" form). PyTorch's step, lr/(1-mu^t) * m /
+            # (sqrt(v)/sqrt(1-b2^t) + eps), is that op at rate lr*sqrt(1-b2^t)/(1-mu^t) and epsilon
+            # eps*sqrt(1-b2^t); its wd is coupled L2, as adam's. One op instead of ten.
+            t = self._index_update_count[index]
+            bias2_sqrt = (1 - spec.beta2**t) ** 0.5
+            mx.nd.adam_update(weight, grad, slot["exp_avg"], slot["exp_avg_sq"], out=weight,
+                              lr=lr * bias2_sqrt / (1 - mu**t), beta1=mu, beta2=spec.beta2,
+                              epsilon=spec.eps * bias2_sqrt, rescale_grad=self.rescale_grad,
+                              wd=spec.weight_decay if spec.name == "adam" else 0.0)
+        elif spec.name == "adagrad":
+            slot["sum"][:] = slot["sum"] + g * g
+            weight[:] = weight - lr * (g / (mx.nd.sqrt(slot["sum"]) + spec.eps))
+        else:  # rmsprop
+            slot["square_avg"][:] = slot["square_avg"] * spec.alpha + (1 - spec.alpha) * g * g
+            mean_square = slot["square_avg"]
+            if spec.centered:
+                slot["grad_avg"][:] = slot["grad_avg"] + (1 - spec.alpha) * (g - slot["grad_avg"])
+                mean_square = mean_square - slot["grad_avg"] * slot["grad_avg"]
+            scaled = g / (mx.nd.sqrt(mean_square) + spec.eps)
+            if spec.momentum > 0:
+                slot["momentum"][:] = slot["momentum"] * mu + scaled
+                scaled = slot["momentum"]
+            weight[:] = weight - lr * scaled
+
+
 class MXNetAdapter:
     framework = "mxnet"
     framework_version = mx.__version__
 
-    def __init__(self, spec: ModelSpec, momentum: float, device: str, seed: int) -> None:
+    def __init__(self, spec: ModelSpec, optimizer: OptimizerSpec, device: str, seed: int) -> None:
         gpus = mx.context.num_gpus()
         if device == "cuda" and not gpus:
             raise HarnessError("device=cuda but MXNet sees no GPU; use device=auto or device=cpu")
@@ -108,8 +167,15 @@ class MXNetAdapter:
         self.net.hybridize(static_alloc=True, static_shape=True)
         self._shapes = spec.param_shapes()  # canonical; a padded conv's parameters are larger
         self._params = dict(zip(self._shapes, self.net.collect_params().values()))
-        optimizer = {"learning_rate": 0.0, "momentum": momentum} if momentum else {"learning_rate": 0.0}
-        self.trainer = gluon.Trainer(self.net.collect_params(), "sgd", optimizer)
+        self.spec = optimizer
+        for name, param in self._params.items():
+            param.lr_mult = optimizer.multiplier(name)
+        if optimizer.name == "sgd" and optimizer.momentum == 0:
+            # MXNet's SGD without momentum is the definition: w -= lr * (g + weight_decay * w).
+            self.trainer = gluon.Trainer(self.net.collect_params(), "sgd",
+                                         {"learning_rate": 0.0, "wd": optimizer.weight_decay})
+        else:
+            self.trainer = gluon.Trainer(self.net.collect_params(), _Rule(optimizer))
         self.loss = gluon.loss.SoftmaxCrossEntropyLoss()  # per example: backward() sums the batch
 
     def num_params(self) -> int:
@@ -130,28 +196,37 @@ class MXNetAdapter:
         # The Trainer numbers parameters in its own (name-sorted) order, not collect_params' order.
         return self.trainer._param2idx[param.name]
 
+    def _states(self, param) -> tuple:
+        """The updater's state of ``param``, one array per slot of the spec (created if the
+        parameter has had no update yet, as the updater itself would)."""
+        updater, index = self.trainer._updaters[0], self._updater_index(param)
+        if not self.spec.slots():
+            return ()
+        if updater.states.get(index) is None:
+            updater.states[index] = updater.optimizer.create_state_multi_precision(index, param.data(self.ctx))
+            updater.states_synced[index] = True
+        return updater.states[index]
+
     def get_state(self) -> dict[str, np.ndarray]:
         state = self.get_weights()
-        updater = self.trainer._updaters[0]
         for name, param in self._params.items():
-            buffer = updater.states.get(self._updater_index(param))
-            if buffer is not None:
-                state[f"momentum/{name}"] = self._read(buffer, name)
+            for slot, buffer in zip(self.spec.slots(), self._states(param)):
+                state[f"{slot}/{name}"] = self._read(buffer, name)
+        if self.spec.counts_steps:  # the optimizer counts updates per parameter; all are equal
+            counts = self.trainer._optimizer._index_update_count
+            state["step"] = np.array(max(counts.values(), default=0), dtype=np.int64)
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.set_weights(state)
-        # The updater creates a parameter's momentum buffer at its first update; a resumed run
-        # has had none yet, so create it here and fill it.
-        updater = self.trainer._updaters[0]
         for name, param in self._params.items():
-            if f"momentum/{name}" not in state:
-                continue
-            index = self._updater_index(param)
-            if updater.states.get(index) is None:
-                updater.states[index] = updater.optimizer.create_state_multi_precision(index, param.data(self.ctx))
-                updater.states_synced[index] = True
-            updater.states[index][:] = mx.nd.array(_zero_padded(state[f"momentum/{name}"], param.shape), ctx=self.ctx)
+            for slot, buffer in zip(self.spec.slots(), self._states(param)):
+                buffer[:] = mx.nd.array(_zero_padded(state[f"{slot}/{name}"], param.shape), ctx=self.ctx)
+        if self.spec.counts_steps:
+            optimizer, step = self.trainer._optimizer, int(state["step"])
+            counts = {self._updater_index(p): step for p in self._params.values()}
+            optimizer._all_index_update_counts[self.ctx.device_id] = optimizer._index_update_count = counts
+            optimizer.num_update = step
 
     def set_data(self, train_x, train_y, test_x, test_y, val_x=None, val_y=None) -> None:
         self.train_x = mx.nd.array(train_x, ctx=self.ctx, dtype="float32")
@@ -161,17 +236,27 @@ class MXNetAdapter:
         self.val_x = mx.nd.array(val_x, ctx=self.ctx, dtype="float32") if val_x is not None else None
         self.val_y = mx.nd.array(val_y, ctx=self.ctx, dtype="int64") if val_y is not None else None
 
-    def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
+    def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False,
+                    momenta: Sequence[float] | None = None) -> EpochStats:
         order_nd = mx.nd.array(order, ctx=self.ctx, dtype="int64")
         loss_sum = mx.nd.zeros((1,), ctx=self.ctx, dtype="float64")
         correct = mx.nd.zeros((1,), ctx=self.ctx, dtype="int64")
-        applied = []
+        updates = -(-len(order) // batch_size)
+        momenta = None if momenta is None else momenta_or_constant(self.spec, momenta, updates)
+        optimizer = self.trainer._optimizer
+        stats = EpochStats(0.0, 0, len(order))
         for i, start in enumerate(range(0, len(order), batch_size)):
             idx = order_nd[start : start + batch_size]
             x, y = mx.nd.take(self.train_x, idx), mx.nd.take(self.train_y, idx)
             self.trainer.set_learning_rate(float(lrs[i]))
-            if trace_lrs:
-                applied.append(self.trainer.learning_rate)
+            if momenta is not None:
+                optimizer.momentum = float(momenta[i])
+            if trace_lrs:  # read back from the optimizer: what its update reads
+                stats.applied_lrs.append(self.trainer.learning_rate)
+                for name, param in self._params.items():
+                    stats.applied_param_lrs.setdefault(name, []).append(optimizer._get_lr(self._updater_index(param)))
+                if self.spec.momentum_name is not None:
+                    stats.applied_momenta.append(optimizer.momentum)
             with autograd.record():
                 logits = self.net(x)
                 per_example = self.loss(logits, y)
@@ -180,7 +265,12 @@ class MXNetAdapter:
             # Queued, not synchronised: MXNet runs these asynchronously until asnumpy() below.
             loss_sum += per_example.sum().astype("float64")
             correct += (logits.argmax(axis=1).astype("int64") == y).sum()
-        return EpochStats(float(loss_sum.asnumpy()[0]), int(correct.asnumpy()[0]), len(order), applied)
+            if trace_lrs:
+                stats.step_losses.append(per_example.mean())
+        if stats.step_losses:
+            stats.step_losses = mx.nd.concat(*stats.step_losses, dim=0).asnumpy().astype(np.float64).tolist()
+        stats.loss_sum, stats.correct = float(loss_sum.asnumpy()[0]), int(correct.asnumpy()[0])
+        return stats
 
     def evaluate(self, split: str = "test") -> EpochStats:
         xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)

@@ -25,6 +25,7 @@ import tensorflow as tf  # noqa: E402
 from adapters.base import EpochStats  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.model import ModelSpec, placed_activations  # noqa: E402
+from harness.optimizers import OptimizerSpec, momenta_or_constant  # noqa: E402
 
 EVAL_BATCH = 1000
 TRACE = dict(reduce_retracing=True, jit_compile=False)  # XLA was 2-3x slower on CPU here (measured)
@@ -52,7 +53,7 @@ class TFAdapter:
     framework = "tf"
     framework_version = tf.__version__
 
-    def __init__(self, spec: ModelSpec, momentum: float, device: str, seed: int) -> None:
+    def __init__(self, spec: ModelSpec, optimizer: OptimizerSpec, device: str, seed: int) -> None:
         gpus = tf.config.list_physical_devices("GPU")
         if device == "cuda" and not gpus:
             raise HarnessError("device=cuda but TensorFlow sees no GPU; use device=auto or device=cpu")
@@ -69,16 +70,70 @@ class TFAdapter:
                 [keras.Input((h, w, c))]
                 + [k for layer, activation in zip(spec.layers, placed_activations(spec)) for k in _layer(layer, activation)]
             )
-            # Built with a float so that learning_rate is a variable we may assign each update.
-            self.optimizer = keras.optimizers.SGD(learning_rate=0.0, momentum=momentum)
-            self.optimizer.build(self.model.trainable_variables)
             self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
             self.correct = tf.Variable(0, dtype=tf.int64, trainable=False)
         # Keras variables in the order of spec.param_shapes(): kernel then bias per layer.
         self._names = list(spec.param_shapes())
         self._vars = dict(zip(self._names, self.model.trainable_variables))
+        self._build_optimizer(optimizer)
         self._flatten_chw = spec.feature_shape_before_flatten()
         self._first_dense = next(f"{i}.weight" for i, l in enumerate(spec.layers) if l.type == "dense")
+
+    # --- the optimizer ---------------------------------------------------------------------------
+    # Keras's classes compute other formulas (docs/optimizers.md: momentum scaled by the rate,
+    # Adam's epsilon on sqrt(v), RMSprop's and AdaGrad's epsilon inside the root, AdaGrad's
+    # accumulator starting at 0.1), so every rule is written here with TensorFlow ops, in the
+    # order PyTorch computes it. Plain SGD is Keras SGD's own update, ``w -= g * lr``, bit for bit.
+
+    def _build_optimizer(self, spec: OptimizerSpec) -> None:
+        self.spec = spec
+        with tf.device(self._device):
+            # The rate and momentum of the current update, assigned inside the graph before it and
+            # read back from there for the trace; float64, as the runner's arrays are.
+            self._lr = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+            self._momentum = tf.Variable(spec.constant_momentum, dtype=tf.float64, trainable=False)
+            self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self._slots = {slot: [tf.Variable(tf.fill(v.shape, tf.constant(spec.initial_slot(slot), v.dtype)), trainable=False)
+                                  for v in self.model.trainable_variables] for slot in spec.slots()}
+        self._mults = [spec.multiplier(name) for name in self._names]
+
+    def _apply(self, grads) -> None:
+        """One update of every variable under the rule, at ``self._lr`` and ``self._momentum``."""
+        spec, f32 = self.spec, tf.float32
+        step = tf.cast(self._step.assign_add(1), tf.float64)
+        mu64 = self._momentum.read_value()
+        mu = tf.cast(mu64, f32)
+        for k, (var, g) in enumerate(zip(self.model.trainable_variables, grads)):
+            rate64 = self._lr * self._mults[k]
+            rate = tf.cast(rate64, f32)
+            slot = {name: slots[k] for name, slots in self._slots.items()}
+            if spec.name == "adamw" and spec.weight_decay:
+                var.assign(var * tf.cast(1 - rate64 * spec.weight_decay, f32))
+            elif spec.weight_decay:
+                g = g + spec.weight_decay * var
+            if spec.name == "sgd":
+                if spec.momentum > 0:
+                    buf = slot["momentum"].assign(slot["momentum"] * mu + g)
+                    g = g + mu * buf if spec.nesterov else buf
+                var.assign_sub(g * rate)  # Keras SGD's own line
+            elif spec.name in ("adam", "adamw"):
+                step_size = tf.cast(rate64 / (1 - mu64**step), f32)
+                bias2_sqrt = tf.cast(tf.sqrt(1 - spec.beta2**step), f32)
+                m = slot["exp_avg"].assign(slot["exp_avg"] + tf.cast(1 - mu64, f32) * (g - slot["exp_avg"]))
+                v = slot["exp_avg_sq"].assign(slot["exp_avg_sq"] * spec.beta2 + (1 - spec.beta2) * g * g)
+                var.assign_sub(step_size * (m / (tf.sqrt(v) / bias2_sqrt + spec.eps)))
+            elif spec.name == "adagrad":
+                total = slot["sum"].assign(slot["sum"] + g * g)
+                var.assign_sub(rate * (g / (tf.sqrt(total) + spec.eps)))
+            else:  # rmsprop
+                mean_square = slot["square_avg"].assign(slot["square_avg"] * spec.alpha + (1 - spec.alpha) * g * g)
+                if spec.centered:
+                    mean = slot["grad_avg"].assign(slot["grad_avg"] + (1 - spec.alpha) * (g - slot["grad_avg"]))
+                    mean_square = mean_square - mean * mean
+                scaled = g / (tf.sqrt(mean_square) + spec.eps)
+                if spec.momentum > 0:
+                    scaled = slot["momentum"].assign(slot["momentum"] * mu + scaled)
+                var.assign_sub(rate * scaled)
 
     # --- weights ---------------------------------------------------------------------------
 
@@ -115,15 +170,19 @@ class TFAdapter:
 
     def get_state(self) -> dict[str, np.ndarray]:
         state = self.get_weights()
-        for name, buffer in zip(self._names, getattr(self.optimizer, "momentums", [])):
-            state[f"momentum/{name}"] = self._from_keras(name, buffer.numpy())
+        for slot, buffers in self._slots.items():
+            for name, buffer in zip(self._names, buffers):
+                state[f"{slot}/{name}"] = self._from_keras(name, buffer.numpy())
+        if self.spec.counts_steps:
+            state["step"] = np.array(self._step.numpy(), dtype=np.int64)
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.set_weights(state)
-        for name, buffer in zip(self._names, getattr(self.optimizer, "momentums", [])):
-            if f"momentum/{name}" in state:
-                buffer.assign(self._to_keras(name, state[f"momentum/{name}"]))
+        for slot, buffers in self._slots.items():
+            for name, buffer in zip(self._names, buffers):
+                buffer.assign(self._to_keras(name, state[f"{slot}/{name}"]))
+        self._step.assign(int(state["step"]) if self.spec.counts_steps else 0)
 
     # --- data and training -----------------------------------------------------------------
 
@@ -136,45 +195,60 @@ class TFAdapter:
             self.val_x = tf.constant(val_x.transpose(0, 2, 3, 1)) if val_x is not None else None
             self.val_y = tf.constant(val_y) if val_y is not None else None
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.float32)], **TRACE)
-    def _train_step(self, idx, lr):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64), tf.TensorSpec([], tf.float64),
+                                  tf.TensorSpec([], tf.float64)], **TRACE)
+    def _train_step(self, idx, lr, momentum):
+        """One update; returns what the optimizer held for it (the rate, the momentum or beta1) and the loss."""
         x, y = tf.gather(self.train_x, idx), tf.gather(self.train_y, idx)
-        self.optimizer.learning_rate.assign(lr)
+        self._lr.assign(lr)
+        self._momentum.assign(momentum)
         with tf.GradientTape() as tape:
             logits = self.model(x, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
         grads = tape.gradient(loss, self.model.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        self._apply(grads)
         # Accumulated in variables: nothing comes back to the host until the epoch ends.
         self.loss_sum.assign_add(tf.cast(loss, tf.float64) * tf.cast(tf.size(y), tf.float64))
         self.correct.assign_add(tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == y, tf.int64)))
+        return tf.stack([self._lr.read_value(), self._momentum.read_value(), tf.cast(loss, tf.float64)])
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64), tf.TensorSpec([None], tf.float32)], **TRACE)
-    def _train_batches(self, batches, lrs):
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64), tf.TensorSpec([None], tf.float64),
+                                  tf.TensorSpec([None], tf.float64)], **TRACE)
+    def _train_batches(self, batches, lrs, momenta):
         """Equal-sized batches, one per row, in one graph: no Python between updates (about 10%
-        of an epoch on this CPU). Returns the rate the optimizer held at each update."""
-        applied = tf.TensorArray(tf.float32, size=tf.shape(batches)[0])
+        of an epoch on this CPU). Returns the rate and momentum the optimizer held at each update,
+        and its loss."""
+        applied = tf.TensorArray(tf.float64, size=tf.shape(batches)[0])
         for i in tf.range(tf.shape(batches)[0]):
-            self._train_step(batches[i], lrs[i])
-            applied = applied.write(i, tf.cast(self.optimizer.learning_rate, tf.float32))
+            applied = applied.write(i, self._train_step(batches[i], lrs[i], momenta[i]))
         return applied.stack()
 
-    def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
+    def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False,
+                    momenta: Sequence[float] | None = None) -> EpochStats:
         self.loss_sum.assign(0.0)
         self.correct.assign(0)
         order = np.asarray(order, dtype=np.int64)
-        lrs = np.asarray(lrs, dtype=np.float32)
         full = len(order) // batch_size
-        applied = []
+        updates = -(-len(order) // batch_size)
+        lrs = np.asarray(lrs, dtype=np.float64)[:updates]
+        momenta = momenta_or_constant(self.spec, momenta, updates)[:updates]
+        held = []
         with tf.device(self._device):
             if full:
-                rates = self._train_batches(tf.constant(order[: full * batch_size].reshape(full, batch_size)),
-                                            tf.constant(lrs[:full]))
-                applied += rates.numpy().tolist() if trace_lrs else []
+                held += [self._train_batches(tf.constant(order[: full * batch_size].reshape(full, batch_size)),
+                                             tf.constant(lrs[:full]), tf.constant(momenta[:full]))]
             if len(order) > full * batch_size:  # the last, smaller batch
-                self._train_step(tf.constant(order[full * batch_size :]), tf.constant(lrs[full]))
-                applied += [float(self.optimizer.learning_rate.numpy())] if trace_lrs else []
-        return EpochStats(float(self.loss_sum.numpy()), int(self.correct.numpy()), len(order), applied)
+                held += [self._train_step(tf.constant(order[full * batch_size :]), tf.constant(lrs[full]),
+                                          tf.constant(momenta[full]))[None]]
+        stats = EpochStats(float(self.loss_sum.numpy()), int(self.correct.numpy()), len(order))
+        if trace_lrs:
+            held = np.concatenate([h.numpy() for h in held])
+            stats.applied_lrs, stats.step_losses = held[:, 0].tolist(), held[:, 2].tolist()
+            # The rate each variable's update multiplies by: the held rate times its lr_mult.
+            stats.applied_param_lrs = {n: (held[:, 0] * m).tolist() for n, m in zip(self._names, self._mults)}
+            if self.spec.momentum_name is not None:
+                stats.applied_momenta = held[:, 1].tolist()
+        return stats
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.float32), tf.TensorSpec([None], tf.int64)], **TRACE)
     def _eval_step(self, x, y):

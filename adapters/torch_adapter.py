@@ -11,8 +11,29 @@ from torch import nn
 
 from adapters.base import EpochStats
 from harness.model import ModelSpec, placed_activations
+from harness.optimizers import OptimizerSpec, momenta_or_constant
 
 EVAL_BATCH = 500  # without gradients; measured faster than 256, 2,000 or 10,000 on a 2-core CPU
+# Our slot names (harness.optimizers) -> the keys of torch.optim's per-parameter state.
+TORCH_SLOT = {"momentum": "momentum_buffer", "exp_avg": "exp_avg", "exp_avg_sq": "exp_avg_sq", "sum": "sum",
+              "square_avg": "square_avg", "grad_avg": "grad_avg"}
+
+
+def _native_optimizer(params: list, spec: OptimizerSpec) -> torch.optim.Optimizer:
+    """torch.optim's class for the rule: each computes the docs/optimizers.md definition as it is
+    (the definitions are PyTorch's). One parameter group per parameter, for its lr_mult."""
+    groups = [{"params": [p], "lr_mult": m} for p, m in params]
+    wd = spec.weight_decay
+    if spec.name == "sgd":
+        return torch.optim.SGD(groups, lr=0.0, momentum=spec.momentum, nesterov=spec.nesterov, weight_decay=wd)
+    if spec.name in ("adam", "adamw"):
+        cls = torch.optim.Adam if spec.name == "adam" else torch.optim.AdamW
+        return cls(groups, lr=0.0, betas=(spec.beta1, spec.beta2), eps=spec.eps, weight_decay=wd)
+    if spec.name == "adagrad":
+        return torch.optim.Adagrad(groups, lr=0.0, eps=spec.eps, weight_decay=wd,
+                                   initial_accumulator_value=spec.initial_accumulator_value)
+    return torch.optim.RMSprop(groups, lr=0.0, alpha=spec.alpha, eps=spec.eps, weight_decay=wd,
+                               momentum=spec.momentum, centered=spec.centered)
 
 
 def _block(layer, in_shape, activation) -> nn.Module:
@@ -50,7 +71,7 @@ class TorchAdapter:
     framework = "torch"
     framework_version = torch.__version__
 
-    def __init__(self, spec: ModelSpec, momentum: float, device: str, seed: int, channels_last: bool = True) -> None:
+    def __init__(self, spec: ModelSpec, optimizer: OptimizerSpec, device: str, seed: int, channels_last: bool = True) -> None:
         self._device = resolve_device(device)
         # TF32 would change float32 results on Ampere and newer GPUs: pin it off and record it.
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -69,7 +90,8 @@ class TorchAdapter:
             if isinstance(core, (nn.Conv2d, nn.Linear)):
                 self._params[f"{i}.weight"] = core.weight
                 self._params[f"{i}.bias"] = core.bias
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.0, momentum=momentum)
+        self.spec = optimizer
+        self.optimizer = _native_optimizer([(p, optimizer.multiplier(n)) for n, p in self._params.items()], optimizer)
         if self._device.type == "cuda":
             self.device = f"cuda:0 ({torch.cuda.get_device_name(0)})"
         else:
@@ -89,18 +111,24 @@ class TorchAdapter:
     def get_state(self) -> dict[str, np.ndarray]:
         state = self.get_weights()
         for name, param in self._params.items():
-            buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
-            if buffer is not None:
-                state[f"momentum/{name}"] = buffer.detach().cpu().contiguous().numpy().copy()
+            held = self.optimizer.state.get(param, {})
+            for slot in self.spec.slots():  # torch creates some lazily: zero (or the start value) until then
+                buffer = held.get(TORCH_SLOT[slot])
+                state[f"{slot}/{name}"] = (buffer.detach().cpu().contiguous().numpy().copy() if buffer is not None
+                                           else np.full(param.shape, self.spec.initial_slot(slot), np.float32))
+            if self.spec.counts_steps:
+                state["step"] = np.array(int(held["step"]) if "step" in held else 0, dtype=np.int64)
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.set_weights(state)
         self.optimizer.state.clear()
         for name, param in self._params.items():
-            if f"momentum/{name}" in state:
-                buffer = torch.from_numpy(np.ascontiguousarray(state[f"momentum/{name}"])).to(self._device)
-                self.optimizer.state[param]["momentum_buffer"] = buffer
+            held = self.optimizer.state[param]
+            for slot in self.spec.slots():
+                held[TORCH_SLOT[slot]] = torch.from_numpy(np.array(state[f"{slot}/{name}"])).to(self._device)
+            if self.spec.counts_steps:  # torch.optim keeps the count as a float32 CPU scalar per parameter
+                held["step"] = torch.tensor(float(state["step"]), dtype=torch.float32)
 
     def set_data(self, train_x, train_y, test_x, test_y, val_x=None, val_y=None) -> None:
         to = lambda a: torch.from_numpy(a).to(self._device)  # noqa: E731
@@ -108,19 +136,35 @@ class TorchAdapter:
         self.test_x, self.test_y = to(test_x), to(test_y)
         self.val_x, self.val_y = (to(val_x), to(val_y)) if val_x is not None else (None, None)
 
-    def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False) -> EpochStats:
+    def _set_momentum(self, group: dict, value: float) -> None:
+        if self.spec.momentum_name == "beta1":
+            group["betas"] = (value, group["betas"][1])
+        else:
+            group["momentum"] = value
+
+    def _momentum(self, group: dict) -> float:
+        return group["betas"][0] if self.spec.momentum_name == "beta1" else group["momentum"]
+
+    def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False,
+                    momenta: Sequence[float] | None = None) -> EpochStats:
         self.model.train()
         order_t = torch.from_numpy(np.ascontiguousarray(order)).to(self._device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
         correct = torch.zeros((), dtype=torch.int64, device=self._device)
-        applied = []
-        group = self.optimizer.param_groups[0]
+        updates = -(-len(order_t) // batch_size)
+        momenta = None if momenta is None else momenta_or_constant(self.spec, momenta, updates)
+        groups = self.optimizer.param_groups
+        stats = EpochStats(0.0, 0, len(order_t))
+        names = list(self._params)
         for i, start in enumerate(range(0, len(order_t), batch_size)):
             idx = order_t[start : start + batch_size]
             x, y = self.train_x.index_select(0, idx), self.train_y.index_select(0, idx)
-            group["lr"] = float(lrs[i])
+            for group in groups:
+                group["lr"] = float(lrs[i]) * group["lr_mult"]
+                if momenta is not None:
+                    self._set_momentum(group, float(momenta[i]))
             if trace_lrs:
-                applied.append(self.optimizer.param_groups[0]["lr"])
+                self._trace(stats, names, float(lrs[i]))
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
@@ -129,7 +173,22 @@ class TorchAdapter:
             with torch.no_grad():  # stays on the device: no host sync per batch
                 loss_sum += loss.detach() * len(idx)
                 correct += (logits.argmax(dim=1) == y).sum()
-        return EpochStats(loss_sum.item(), int(correct.item()), len(order_t), applied)
+            if trace_lrs:
+                stats.step_losses.append(loss.detach())
+        stats.loss_sum, stats.correct = loss_sum.item(), int(correct.item())
+        stats.step_losses = torch.stack(stats.step_losses).tolist() if stats.step_losses else []
+        return stats
+
+    def _trace(self, stats: EpochStats, names: list[str], scheduled: float) -> None:
+        """What the parameter groups hold now: each parameter's rate, the scheduled rate (a group's
+        rate over its multiplier; the scheduled one itself when every multiplier is 0) and the momentum."""
+        groups = self.optimizer.param_groups
+        for name, group in zip(names, groups):
+            stats.applied_param_lrs.setdefault(name, []).append(group["lr"])
+        scaled = [g for g in groups if g["lr_mult"] != 0]
+        stats.applied_lrs.append(scaled[0]["lr"] / scaled[0]["lr_mult"] if scaled else scheduled)
+        if self.spec.momentum_name is not None:
+            stats.applied_momenta.append(self._momentum(groups[0]))
 
     @torch.inference_mode()
     def evaluate(self, split: str = "test") -> EpochStats:
@@ -147,3 +206,14 @@ class TorchAdapter:
     def synchronize(self) -> None:
         if self._device.type == "cuda":
             torch.cuda.synchronize()
+
+    # --- diagnostics for the tests ---------------------------------------------------------------
+
+    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """The mean cross-entropy of (x, y) and its gradients, at the current weights."""
+        self.model.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self.model(torch.from_numpy(x).to(self._device)), torch.from_numpy(y).to(self._device))
+        loss.backward()
+        grads = {name: p.grad.detach().cpu().contiguous().numpy().copy() for name, p in self._params.items()}
+        self.model.zero_grad(set_to_none=True)
+        return loss.item(), grads

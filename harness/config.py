@@ -111,8 +111,20 @@ class SchedulerConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = "sgd"
-    momentum: float = 0.0
+    """Every optimizer's hyperparameters (docs/optimizers.md); the defaults are plain SGD's and
+    PyTorch's, and a rule rejects a key it does not read unless it is at its default."""
+
+    name: str = "sgd"  # sgd | adam | adamw | adagrad | rmsprop
+    momentum: float = 0.0  # sgd, rmsprop: b = momentum*b + g, w -= lr*b
+    nesterov: bool = False  # sgd
+    beta1: float = 0.9  # adam, adamw
+    beta2: float = 0.999  # adam, adamw
+    eps: float = 1e-8  # adam, adamw, adagrad, rmsprop
+    weight_decay: float = 0.0  # L2 added to the gradient; adamw: decoupled, w *= 1 - lr*weight_decay
+    alpha: float = 0.99  # rmsprop: decay of the mean square
+    centered: bool = False  # rmsprop
+    initial_accumulator_value: float = 0.0  # adagrad
+    lr_mult: Any = None  # layer (conv1, dense2) or type (conv) -> multiplier; null: all 1
 
 
 @dataclass
@@ -174,6 +186,9 @@ def register_configs() -> None:
     cheaper and tidier than putting the project root on Hydra's search path, which would
     expose every YAML file under it (.venv included) as a config group.
     """
+    from harness.optimizers import register_resolvers
+
+    register_resolvers()  # ${optimizer_lr:...}, for experiments/optimizers.yaml
     store = ConfigStore.instance()
     store.store(name="harness_schema", node=HarnessConfig)
     for path in sorted(EXPERIMENTS_DIR.glob("*.yaml")):
@@ -188,7 +203,7 @@ def scheduler_kinds() -> dict[str, str]:
 
 def validate(cfg: DictConfig) -> None:
     """Check values the schema cannot; raise HarnessError naming the value and the fix."""
-    from harness import d2l_tabs, identity, plateau
+    from harness import d2l_tabs, identity, optimizers, plateau
     from harness.model import spec_from_config
     from harness.plan import check_schedule
     from harness.schedules import UNITS
@@ -226,10 +241,7 @@ def validate(cfg: DictConfig) -> None:
         )
     if cfg.threads < 0:
         raise HarnessError(f"threads={cfg.threads} must be 0 (the framework's default) or a positive count")
-    if cfg.optimizer.name != "sgd":
-        raise HarnessError(f"optimizer={cfg.optimizer.name!r} is unknown; only sgd is implemented")
-    if not 0 <= cfg.optimizer.momentum < 1:
-        raise HarnessError(f"optimizer.momentum={cfg.optimizer.momentum} must be in [0, 1)")
+    optimizers.validate(cfg)
     plateau.check(cfg)  # data.val_size and scheduler=plateau (issue 13), before the sizes it decides
     for key in ("train_size", "test_size"):
         size = cfg.data[key]

@@ -78,6 +78,8 @@ EPOCHS_SCHEMA = pa.schema(
         ("verdict", pa.string()),  # harness.verdicts, on every row once the run has finished; null before
         ("momentum", pa.float64()),  # momentum (beta1) of the epoch's first update, or the optimizer's constant
         ("step_momenta", pa.list_(pa.float64())),  # momentum of every update; null when it is constant
+        ("weight_decay", pa.float64()),  # optimizer.weight_decay (null in files written before it)
+        ("lr_mult", pa.string()),  # optimizer.lr_mult as JSON, e.g. {"conv1": 0.1}; null: every multiplier 1
     ]
 )
 

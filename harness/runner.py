@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from adapters import load_adapter
 from adapters.base import Adapter
 from harness.config import validate
-from harness import checkpoint, d2l_tabs, identity, plateau, sinks, verdicts
+from harness import checkpoint, d2l_tabs, identity, optimizers, plateau, sinks, verdicts
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.results import (
@@ -184,7 +184,8 @@ def _set_up(cfg: DictConfig) -> Setup:
     if warning:
         print(f"harness: warning: {warning}", file=sys.stderr)
     limit_cpu_threads(cfg.threads)
-    adapter = load_adapter(cfg.framework.name)(spec, cfg.optimizer.momentum, cfg.device, cfg.seed)
+    optimizer = optimizers.spec_from_config(cfg.optimizer, spec)
+    adapter = load_adapter(cfg.framework.name)(spec, optimizer, cfg.device, cfg.seed)
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y, data.val_x, data.val_y)
     adapter.set_weights(init_weights(spec, cfg.seed, model_cfg.init))
     return Setup(spec, plan, data, adapter, identity.model_hash(model_cfg))
@@ -210,6 +211,8 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         # What t counted in the rates that ran: a d2l tab may step its schedule per update.
         "unit": d2l_tabs.tab_unit(cfg.framework.name) if cfg.protocol == "d2l" else cfg.scheduler.unit,
         "optimizer": cfg.optimizer.name,
+        "weight_decay": float(cfg.optimizer.weight_decay),
+        "lr_mult": optimizers.lr_mult_json(cfg.optimizer.lr_mult),
         "base_lr": cfg.scheduler.base_lr,
         "seed": cfg.seed,
         "batch_size": cfg.batch_size,

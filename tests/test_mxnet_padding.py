@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from harness.config import CONF_DIR
 from harness.model import init_weights, placed_activations, spec_from_config
+from harness.optimizers import OptimizerSpec
 
 mxnet_adapter = pytest.importorskip("adapters.mxnet_adapter")  # imports MXNet behind its shim
 
@@ -36,14 +37,27 @@ def test_a_conv_whose_activation_moves_zero_is_not_widened(spec):
     assert widths(dataclasses.replace(spec, layers=tuple(layers)))[0] == 6
 
 
-def test_the_extra_channels_stay_zero_and_never_reach_the_harness(spec):
+# Every rule, each with its weight decay: a zero weight with a zero gradient and a zero state
+# must get an exactly zero update (Adam's, AdaGrad's, RMSprop's 0 / (0 + eps) included).
+RULES = {
+    "sgd_momentum": (OptimizerSpec("sgd", momentum=0.9, weight_decay=1e-3), 0.3),
+    "adam": (OptimizerSpec("adam", weight_decay=1e-2), 1e-2),
+    "adamw": (OptimizerSpec("adamw", weight_decay=1e-2), 1e-2),
+    "adagrad": (OptimizerSpec("adagrad", initial_accumulator_value=0.0, weight_decay=1e-2), 1e-2),
+    "rmsprop": (OptimizerSpec("rmsprop", momentum=0.9, centered=True, weight_decay=1e-2), 1e-3),
+}
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_the_extra_channels_stay_zero_and_never_reach_the_harness(spec, rule):
     from harness.data import load_fashion_mnist
 
-    data = load_fashion_mnist(download=False, train_size=2048, test_size=256)
-    adapter = mxnet_adapter.MXNetAdapter(spec, momentum=0.9, device="cpu", seed=0)
+    optimizer, lr = RULES[rule]
+    data = load_fashion_mnist(download=False, train_size=1024, test_size=256)
+    adapter = mxnet_adapter.MXNetAdapter(spec, optimizer, device="cpu", seed=0)
     adapter.set_weights(init_weights(spec, 0))
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
-    adapter.train_epoch(np.arange(2048), 256, [0.3] * 8)  # a high rate, with momentum
+    adapter.train_epoch(np.arange(1024), 256, [lr] * 4)  # a high rate for the rule
 
     built = {name: param.data(adapter.ctx).asnumpy() for name, param in adapter._params.items()}
     assert built["0.weight"].shape == (8, 1, 5, 5) and built["2.weight"].shape == (16, 8, 5, 5)
@@ -54,7 +68,10 @@ def test_the_extra_channels_stay_zero_and_never_reach_the_harness(spec):
     shapes = spec.param_shapes()
     assert {name: w.shape for name, w in adapter.get_weights().items()} == shapes
     state = adapter.get_state()
-    assert state["momentum/0.weight"].shape == shapes["0.weight"] and state["momentum/0.weight"].any()
+    for slot in optimizer.slots():
+        assert state[f"{slot}/0.weight"].shape == shapes["0.weight"] and state[f"{slot}/0.weight"].any()
+        held = adapter._states(adapter._params["0.weight"])[optimizer.slots().index(slot)].asnumpy()
+        assert held.shape == (8, 1, 5, 5) and not held[6:].any(), slot  # the padded buffers stay zero too
     _, grads = adapter.loss_and_gradients(data.train_x[:64], data.train_y[:64])
     assert {name: g.shape for name, g in grads.items()} == shapes
     assert adapter.num_params() == 61_706

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from adapters import load_adapter
 from harness.config import CONF_DIR
 from harness.model import init_weights, spec_from_config
+from harness.optimizers import OptimizerSpec
 from harness.schedules import cosine, epoch_learning_rates
 from tests.conftest import INSTALLED_FRAMEWORKS
 
@@ -38,7 +39,7 @@ def data():
 
 def fresh(framework, spec, data, seed=0, momentum=0.0, channels_last=True):
     extra = {"channels_last": channels_last} if framework == "torch" else {}
-    adapter = load_adapter(framework)(spec, momentum=momentum, device="cpu", seed=seed, **extra)
+    adapter = load_adapter(framework)(spec, OptimizerSpec("sgd", momentum=momentum), device="cpu", seed=seed, **extra)
     adapter.set_weights(init_weights(spec, seed))
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
     return adapter

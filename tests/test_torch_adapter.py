@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from harness.config import CONF_DIR
 from harness.model import init_weights, spec_from_config
+from harness.optimizers import OptimizerSpec
 from harness.schedules import cosine, epoch_learning_rates
 
 torch = pytest.importorskip("torch")
@@ -20,7 +21,7 @@ def spec():
 
 
 def make_adapter(spec, seed=0, momentum=0.0):
-    adapter = TorchAdapter(spec, momentum=momentum, device="cpu", seed=seed)
+    adapter = TorchAdapter(spec, OptimizerSpec("sgd", momentum=momentum), device="cpu", seed=seed)
     adapter.set_weights(init_weights(spec, seed))
     return adapter
 
