@@ -563,3 +563,18 @@ def test_unknown_settings_are_not_other_settings(tmp_path):
                 "optimizer:\n  name: sgd\n  momentum: 0.0\n")
     s = _summary(tmp_path)
     assert s.schedules == ["constant"] and s.cell("torch", "constant").final.n == 2
+
+
+def test_the_report_names_every_run_that_is_not_converging(tmp_path):
+    """Verdicts come from the curves (harness/verdicts.py), also for results written before the
+    runner recorded them; the report counts them and names each run that is not converging."""
+    from harness.report.load import load_results
+    from harness.report.render import verdict_lines
+    from tests.synthetic_results import build_zoo
+
+    df = load_results([build_zoo(tmp_path / "zoo")])
+    summary, flagged, every = verdict_lines(df)
+    assert summary.startswith(f"{df.run_id.nunique()} finished runs: ")
+    assert len(every) == df.run_id.nunique()
+    assert any("never learned" in line for line in flagged)
+    assert all("converging" not in line.split(": **")[-1][:12] for line in flagged)

@@ -92,6 +92,33 @@ def inventory(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
+def verdict_lines(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
+    """Every finished run's verdict (harness.verdicts, from its curves; the runner also writes
+    it, but older results have none): a count line, the runs that are not converging with the
+    numbers that decided, and every run's verdict."""
+    from harness.verdicts import judge_runs
+
+    finished = df[df.status.isin(["complete", "diverged"])]
+    if finished.empty:
+        return "No finished runs to judge.", [], []
+    judged = judge_runs(finished)
+    first = finished.sort_values("epoch").groupby("run_id").first()
+    judged = judged.join(first[["protocol", "framework", "scheduler", "seed"]], on="run_id")
+    judged = judged.assign(_p=judged.protocol.map({p: i for i, p in enumerate(PROTOCOL_ORDER)}).fillna(99),
+                           _f=judged.framework.map({f: i for i, f in enumerate(FRAMEWORK_ORDER)}).fillna(99))
+    judged = judged.sort_values(["_p", "_f", "scheduler", "seed", "run_id"])
+    counts = judged.verdict.value_counts()
+    summary = f"{len(judged)} finished runs: " + ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in counts.items())
+
+    def name(r) -> str:
+        return f"{r.protocol} · {fw_label(r.framework)} {r.scheduler} seed {r.seed}"
+
+    flagged = [f"{name(r)}: **{r.verdict.replace('_', ' ')}**: {r.reason}"
+               for r in judged.itertuples() if r.verdict != "converging"]
+    every = [f"{name(r)}: {r.verdict.replace('_', ' ')}" for r in judged.itertuples()]
+    return summary, flagged, every
+
+
 def method_notes(several_dirs: bool) -> list[str]:
     notes = [
         "A row is one set of settings: the schedule and every one of its parameters, the optimizer and its "
@@ -133,7 +160,7 @@ def _where(dirs: list[Path]) -> str:
 
 
 def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.DataFrame, results_dirs: list[Path],
-           out: Path, styles: dict) -> tuple[str, str]:
+           out: Path, styles: dict, df: pd.DataFrame) -> tuple[str, str]:
     frameworks = ordered(runs.framework, FRAMEWORK_ORDER)
     title = "Learning-rate schedules on Fashion-MNIST: " + ", ".join(fw_label(f) for f in frameworks)
     commits = sorted(set(runs.git_sha))
@@ -172,6 +199,15 @@ def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.
         rows, cols = table_rows(s), columns(s)
         md += ["### Numbers", "", markdown_table(rows, cols), ""]
         body += ["<h3>Numbers</h3>", html_table(rows, styles, cols)]
+    summary, flagged, every = verdict_lines(df)
+    intro = ("How each run's curves behave (harness/verdicts.py, thresholds in one place there): "
+             "converging, plateaued, oscillating, overfitting, diverged or never learned. " + summary + ".")
+    md += ["## Verdicts", "", intro, ""] + [f"- {line}" for line in flagged] + [""]
+    md += ["<details><summary>Every run's verdict</summary>", ""] + [f"- {line}" for line in every] + ["", "</details>", ""]
+    body.append(f"<h2>Verdicts</h2><p class=\"notes\">{html.escape(intro)}</p><ul class=\"findings\">"
+                + "".join(f"<li>{_inline_md(line)}</li>" for line in flagged) + "</ul>"
+                + "<details><summary>Every run's verdict</summary><ul class=\"notes\">"
+                + "".join(f"<li>{html.escape(line)}</li>" for line in every) + "</ul></details>")
     notes = method_notes(len(results_dirs) > 1)
     md += ["## How to read the numbers", ""] + [f"- {n}" for n in notes] + [""]
     md += ["## Runs", ""] + [f"- {line}" for line in inventory(runs)] + [""]
@@ -220,7 +256,7 @@ def build_report(results_dirs: Path | list[Path], out: Path | None = None) -> Pa
     with _staging(out) as stage:
         for s in summaries:
             figures[s.protocol] = write_figures(df, s, styles, stage)
-        page, md = render(summaries, figures, runs, dirs, stage, styles)
+        page, md = render(summaries, figures, runs, dirs, stage, styles, df)
         for name in [n for f in figures.values() for n, _, _ in f]:
             _write_if_changed(out / name, (stage / name).read_bytes())
     _write_if_changed(out / "index.html", page.encode("utf-8"))
