@@ -77,10 +77,18 @@ class Plain(dict):
 
 
 def as_dict(cfg: Any) -> dict:
-    """A resolved, independent plain-dict copy of a config (OmegaConf or Plain)."""
+    """A resolved, independent plain-dict copy of a config (OmegaConf or Plain): dicts and lists only."""
     if isinstance(cfg, dict):
-        return copy.deepcopy(dict(cfg))
+        return _plain_copy(cfg)
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _plain_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_copy(v) for v in value]
+    return value
 
 
 def as_plain(cfg: Any) -> Plain:
@@ -311,9 +319,12 @@ def _short(value: Any) -> str:
 
 
 def optimizer_params(cfg: DictConfig) -> dict:
+    """The hyperparameters the optimizer's rule reads (harness.optimizers.USES), and lr_mult."""
+    from harness.optimizers import USES
+
     plain = as_dict(cfg.optimizer)
-    plain.pop("name", None)
-    return plain
+    reads = USES.get(plain.pop("name", None), tuple(plain))
+    return {k: v for k, v in plain.items() if k in reads or (k == "lr_mult" and v)}
 
 
 def model_hash(model_cfg: Any) -> str:

@@ -110,7 +110,7 @@ def horizon_warning(cfg) -> str | None:
     run_length = cfg.epochs if unit == "epoch" else cfg.epochs * updates_per_epoch(cfg)
     if horizon is None or horizon <= FAR_LONGER * run_length:
         return None
-    what = "epochs" if unit == "epoch" else "updates"
+    what = ("epoch" if unit == "epoch" else "update") + ("" if run_length == 1 else "s")
     return (
         f"scheduler={cfg.scheduler.name}: total_steps={horizon} is {horizon / run_length:.1f}x the run's "
         f"{run_length} {what} (unit={unit}), so the run stops at {100 * run_length / horizon:.2g} % of the "

@@ -137,6 +137,9 @@ def run(cfg: DictConfig) -> RunSummary:
     # the first change to results_dir.
     setup = _set_up(cfg)
     ensure_writable(results_dir)
+    warning = horizon_warning(cfg)  # only once the input has passed every check
+    if warning:
+        print(f"harness: warning: {warning}", file=sys.stderr)
     with claim_run(results_dir, run_dir.name) as claimed:
         if not claimed:
             return RunSummary(rid, run_dir, "busy", 0, float("nan"))
@@ -180,9 +183,6 @@ def _set_up(cfg: DictConfig) -> Setup:
         cfg.data.val_size, cfg.data.val_seed,
     )
     plan = build_plan(cfg, len(data.train_y))
-    warning = horizon_warning(cfg)
-    if warning:
-        print(f"harness: warning: {warning}", file=sys.stderr)
     limit_cpu_threads(cfg.threads)
     optimizer = optimizers.spec_from_config(cfg.optimizer, spec)
     adapter = load_adapter(cfg.framework.name)(spec, optimizer, cfg.device, cfg.seed)

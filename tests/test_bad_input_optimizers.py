@@ -14,7 +14,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.test_bad_input import BASE, snapshot
 
 CASES = {
-    "unknown optimizer": ({"optimizer": "adamm"}, "optimizer='adamm' is unknown; choose one of: adagrad, adam, adamw, rmsprop, sgd"),
+    "unknown optimizer": ({"optimizer": "adamm"}, "optimizer='adamm' is unknown (did you mean 'adam'?); choose one of: adagrad, adam, adamw, rmsprop, sgd"),
     "beta1 of 1": ({"optimizer": "adam", "optimizer.beta1": "1.0"}, "optimizer.beta1=1.0 must be in [0, 1)"),
     "negative beta2": ({"optimizer": "adam", "optimizer.beta2": "-0.1"}, "optimizer.beta2=-0.1 must be in [0, 1)"),
     "momentum of 1": ({"optimizer.momentum": "1"}, "optimizer.momentum=1.0 must be in [0, 1)"),

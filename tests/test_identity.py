@@ -161,7 +161,7 @@ def test_sweep_counts_distinct_runs_and_results_land_in_results_dir_whatever_hyd
     rows = read_epochs(folder)
     assert rows[0]["variant"] == "cosine(lr=0.3, final=0.01, T=20)" and rows[0]["schema_version"] == SCHEMA_VERSION
     assert rows[0]["model_hash"] == model_hash(compose_run([]).model) and rows[0]["subset_seed"] == 0
-    assert rows[0]["optimizer_params"] == '{"momentum":0.0}'
+    assert rows[0]["optimizer_params"] == '{"momentum":0.0,"nesterov":false,"weight_decay":0.0}'
     umask = os.umask(0)
     os.umask(umask)
     assert (folder / "epochs.parquet").stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() would

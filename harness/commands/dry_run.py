@@ -42,5 +42,7 @@ def main(args: list[str]) -> int:
         print(f"{number:>4}  {state:<13} {run_id(canonical):<16}  {canonical.framework.name:<9} "
               f"{variant(canonical):<44} {canonical.seed:>5}  {shown(folder)}/")
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    print(f"harness: plan: {len(configs)} jobs, {len(seen)} runs: {summary}; nothing was trained")
+    jobs, runs = len(configs), len(seen)
+    print(f"harness: plan: {jobs} {'job' if jobs == 1 else 'jobs'}, {runs} {'run' if runs == 1 else 'runs'}: "
+          f"{summary}; nothing was trained")
     return 0

@@ -9,6 +9,7 @@ too.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -122,8 +123,20 @@ def canonical_params(value) -> str | None:
     params = json.loads(value) if isinstance(value, str) else dict(value)
     if not isinstance(params, dict):
         return json.dumps(params, sort_keys=True)
-    clean = {k: v for k, v in params.items() if v is not None and k not in ("name", "base_lr", "unit")}
+    defaults = _defaults()
+    clean = {k: v for k, v in params.items()
+             if v is not None and k not in ("name", "base_lr", "unit") and not (k in defaults and defaults[k] == v)}
     return json.dumps(clean, sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults() -> dict:
+    """Schema defaults of the scheduler's and the optimizer's keys: a value at its default says
+    nothing (an older version did not write the key at all), so it is left out of the comparison."""
+    from harness.identity import schema_defaults
+
+    defaults = schema_defaults()
+    return {**defaults["scheduler"], **defaults["optimizer"]}
 
 
 # Short names for the schedule parameters in a variant label: cosine(T=20, final=0.01).
