@@ -239,6 +239,10 @@ def _explain_compose_error(exc: BaseException, overrides: list[str]) -> str:
         return f"unknown key {key!r}{hint}; check its spelling (`python -m harness --help` lists every key)"
     # Name the one override that failed, not the whole command line.
     message = str(exc).strip()
+    if "Could not append to config" in message:
+        added = next((o for o in overrides if o.startswith("+") and o.lstrip("+").split("=")[0] in message), None)
+        if added:
+            return f"{added.lstrip('+').split('=')[0]} is already a key; set it without the '+': {added.lstrip('+')}"
     for override in overrides:
         if override in message or (cause is not None and override.split("=")[0] in str(cause)):
             return f"invalid setting {override}: {_one_line(cause or exc)}"
