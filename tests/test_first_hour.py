@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from harness.cli import preflight
 from harness.errors import HarnessError
 from harness.results import EPOCHS_FILE, read_epochs, upgrade
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import INSTALLED_FRAMEWORKS, PROJECT_ROOT, run_cli
 
 STUDY = PROJECT_ROOT / "results" / "d2l_study"
 DOCS_WITH_SNIPPETS = ("README.md", "results/_README.md")
@@ -123,10 +124,28 @@ def test_ctrl_c_says_where_it_stopped_marks_the_rows_and_the_same_command_resume
         f"harness: interrupted after epoch {done} of 3; results so far in {folder}/; run the same command to resume")
     assert "Traceback" not in stderr and {row["status"] for row in read_epochs(folder)} == {"interrupted"}
     if done < 3:
+        # As if the code had changed since: the resume says so, and each row keeps its commit.
+        table = pq.read_table(folder / EPOCHS_FILE)
+        table = table.set_column(table.schema.get_field_index("git_sha"), "git_sha",
+                                 pa.array(["0123456789ab"] * len(table)))
+        pq.write_table(table, folder / EPOCHS_FILE)
         out = run_cli(*args)
         assert out.returncode == 0, out.stderr
         assert f"({done} of them done before a resume)" in out.stdout
-        assert {row["status"] for row in read_epochs(folder)} == {"complete"}
+        assert "harness: warning: resuming" in out.stderr and "came from 0123456789ab" in out.stderr
+        rows = read_epochs(folder)
+        assert {row["status"] for row in rows} == {"complete"}
+        assert rows[0]["git_sha"] == "0123456789ab" and rows[-1]["git_sha"] != "0123456789ab"
+
+
+@pytest.mark.skipif("mxnet" not in INSTALLED_FRAMEWORKS, reason="MXNet is not installed")
+def test_the_unit_column_says_what_a_d2l_tab_did(tmp_path):
+    """MXNet's d2l tab steps its schedule every update, so its rows say unit=step."""
+    out = run_cli("protocol=d2l", "framework=mxnet", "epochs=1", "data.train_size=512", "data.test_size=500",
+                  "threads=1", "progress=false", f"results_dir={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    (row,) = read_epochs(next(tmp_path.glob("mxnet-cosine-s0-*")))
+    assert row["unit"] == "step" and len(set(row["step_lrs"])) > 1
 
 
 def test_a_sweep_leaves_no_empty_folder_in_tmp(tmp_path):
