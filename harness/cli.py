@@ -319,6 +319,9 @@ def main(argv: list[str] | None = None) -> None:
         close = closest(args[0], list(COMMANDS))
         hint = f" (did you mean {close!r}?)" if close else ""
         fail(f"unknown command {args[0]!r}{hint}; commands: {', '.join(COMMANDS)}; or KEY=VALUE settings for a run")
+    if any(a in ("--help", "-h") for a in args):
+        print(_help([a for a in args if a not in ("--help", "-h", *MULTIRUN_FLAGS)]), end="")
+        return
     if "--version" in args:
         from importlib.metadata import version
 
@@ -347,6 +350,26 @@ def main(argv: list[str] | None = None) -> None:
         _remove_empty_sweep_folders(sweeps_before)
     if multirun and configs:
         print(f"harness: sweep done: {sweep_counts(configs, finished_before)}")
+
+
+def _help(overrides: list[str]) -> str:
+    """Hydra's --help page (header, config groups, the composed config, footer), written here:
+    Hydra builds a config repository per group to list their options, which with the launcher
+    plugins installed took seconds; the options are the YAML files of each group folder."""
+    from omegaconf import OmegaConf
+
+    help_text = OmegaConf.load(CONF_DIR / "config.yaml").hydra.help
+    groups = "\n".join(f"{group}: {', '.join(group_options(group))}" for group in sorted(CONFIG_GROUPS))
+    try:
+        expand_runs(overrides)  # unknown options get the run's own one-line error
+        config = OmegaConf.to_yaml(compose_run(overrides))
+    except HarnessError as exc:
+        fail(str(exc))
+    except Exception as exc:  # what Hydra refuses to compose
+        fail(_one_line(exc))
+    return (f"{help_text.header}\n== Configuration groups ==\nCompose your configuration from those groups "
+            f"(group=option)\n\n{groups}\n\n\n== Config ==\nOverride anything in the config (foo.bar=value)\n\n"
+            f"{config}\n{help_text.footer.rstrip()}\n")
 
 
 def _sweep_root():
