@@ -580,3 +580,24 @@ def test_the_report_names_every_run_that_is_not_converging(tmp_path):
     assert len(every) == df.run_id.nunique()
     assert any("never learned" in line for line in flagged)
     assert all("converging" not in line.split(": **")[-1][:12] for line in flagged)
+
+
+def test_the_tuning_grid_is_chosen_on_validation_and_tested_apart(tmp_path):
+    """A 2-epoch grid over two base rates (val_acc decides, test_acc is deliberately the other
+    way round) and one 3-epoch retrain of the chosen rate: the section picks by validation and
+    shows the retrain's test accuracy on its own."""
+    import pandas as pd
+
+    from harness.report.render import TUNING_PNG, tuning_section
+
+    rows = []
+    for rid, lr, epochs, val_acc, test_acc in (("a", 0.1, 2, 0.80, 0.70), ("b", 0.3, 2, 0.75, 0.90),
+                                                ("c", 0.1, 3, None, 0.88)):
+        for epoch in range(epochs):
+            rows.append(dict(run_id=rid, framework="torch", scheduler="cosine", base_lr=lr, epochs=epochs, epoch=epoch,
+                             val_acc=val_acc, val_loss=None if val_acc is None else 1 - val_acc, test_acc=test_acc,
+                             status="complete"))
+    md, body = tuning_section(pd.DataFrame(rows), tmp_path)
+    assert "| PyTorch | cosine | 0.1 | 80.00% | 3 | 88.00% |" in md
+    assert (tmp_path / TUNING_PNG).stat().st_size > 5_000 and any("<table" in part for part in body)
+    assert tuning_section(pd.DataFrame(rows).assign(val_acc=None), tmp_path) is None  # no split, no section

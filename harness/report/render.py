@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.report.findings import findings, headline
+from harness.report.findings import findings, headline, pct
 from harness.report.load import (
     DEFAULT_OUT, FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, ReportError, fw_label,
     load_published, load_results, ordered,
@@ -119,6 +119,47 @@ def verdict_lines(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
     return summary, flagged, every
 
 
+TUNING_PNG = "tuning_grid.png"
+
+
+def tuning_section(df: pd.DataFrame, out: Path) -> tuple[list[str], list[str]] | None:
+    """experiments/tune_lr: the grid on validation (val_acc against base rate, the choice
+    starred), then, apart, the test accuracy of each chosen setting retrained with a longer
+    budget, when its runs are in the folders reported. None when no grid is there."""
+    from harness import tuning
+
+    with_split = df[df["val_acc"].notna()]
+    if with_split.empty:
+        return None
+    budget = int(with_split["epochs"].min())  # the grid's short budget; a retrain runs longer
+    table = tuning.grid(with_split[with_split["epochs"] == budget])
+    if table.empty or table.groupby(["framework", "scheduler"]).base_lr.nunique().max() < 2:
+        return None
+    chosen = tuning.select(table)
+    (out / TUNING_PNG).write_bytes(tuning.grid_figure(table, chosen))
+    last = df[df.status == "complete"].sort_values("epoch").groupby("run_id").tail(1)
+    md = [f"Each schedule's base rate is chosen on the final validation accuracy of a {budget}-epoch grid "
+          f"(ties: the lower validation loss); no test metric chose anything.", "",
+          "![tuning grid](tuning_grid.png)", "", "| framework | schedule | chosen base_lr | val_acc | "
+          "retrained: epochs | retrained: test_acc (measured once) |", "|---|---|---|---|---|---|"]
+    for row in chosen.itertuples():
+        final = last[(last.framework == row.framework) & (last.scheduler == row.scheduler)
+                     & (last.base_lr == row.base_lr) & (last.epochs > budget)]
+        tested = (f"{int(final.epochs.iloc[0])} | {pct(final.test_acc.mean(), 2)}" if len(final)
+                  else "— | not in these folders (run the printed retrain, report both folders)")
+        md.append(f"| {fw_label(row.framework)} | {row.scheduler} | {row.base_lr:g} | {pct(row.val_acc, 2)} | {tested} |")
+    html_rows = []
+    for line in md[5:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        html_rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{html.escape(c.strip())}</th>" for c in md[3].strip("|").split("|"))
+    data = base64.b64encode((out / TUNING_PNG).read_bytes()).decode("ascii")
+    body = [f'<p class="notes">{html.escape(md[0])}</p>',
+            f'<figure><img alt="tuning grid" src="data:image/png;base64,{data}"></figure>',
+            f'<table class="results"><tr>{head}</tr>{"".join(html_rows)}</table>']
+    return md, body
+
+
 def method_notes(several_dirs: bool) -> list[str]:
     notes = [
         "A row is one set of settings: the schedule and every one of its parameters, the optimizer and its "
@@ -199,6 +240,10 @@ def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.
         rows, cols = table_rows(s), columns(s)
         md += ["### Numbers", "", markdown_table(rows, cols), ""]
         body += ["<h3>Numbers</h3>", html_table(rows, styles, cols)]
+    tuned = tuning_section(df, out)
+    if tuned:
+        md += ["## Tuning on validation, tested once", ""] + tuned[0] + [""]
+        body += ["<h2>Tuning on validation, tested once</h2>", *tuned[1]]
     summary, flagged, every = verdict_lines(df)
     intro = ("How each run's curves behave (harness/verdicts.py, thresholds in one place there): "
              "converging, plateaued, oscillating, overfitting, diverged or never learned. " + summary + ".")
@@ -257,8 +302,9 @@ def build_report(results_dirs: Path | list[Path], out: Path | None = None) -> Pa
         for s in summaries:
             figures[s.protocol] = write_figures(df, s, styles, stage)
         page, md = render(summaries, figures, runs, dirs, stage, styles, df)
-        for name in [n for f in figures.values() for n, _, _ in f]:
-            _write_if_changed(out / name, (stage / name).read_bytes())
+        for name in [n for f in figures.values() for n, _, _ in f] + [TUNING_PNG]:
+            if (stage / name).exists():
+                _write_if_changed(out / name, (stage / name).read_bytes())
     _write_if_changed(out / "index.html", page.encode("utf-8"))
     _write_if_changed(out / "report.md", md.encode("utf-8"))
     return out / "index.html"
