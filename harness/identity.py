@@ -121,7 +121,7 @@ def _named_values(node: Any, prefix: str = ""):
 
 
 def check_known_keys(cfg: DictConfig) -> None:
-    """A key the schema does not know (``+optimizer.weight_decay=...`` gets past Hydra's check)
+    """A key the schema does not know (``+optimizer.foo=1`` gets past Hydra's check)
     would be silently ignored by the code: refuse it."""
     from harness.config import HarnessConfig
 
