@@ -399,21 +399,15 @@ def _remove_empty_sweep_folders(before: set) -> None:
         pass
 
 
-def _run_dir(cfg):
-    """Where the run of ``cfg`` keeps its results (the runner computes it the same way)."""
-    from harness.identity import folder_of
-
-    return folder_of(cfg)
-
-
 def _final_status(cfg) -> str | None:
     """'complete' or 'diverged' if the run's results say it is finished, else None. Read from
     disk, so that it works whichever launcher (in-process, joblib workers) trains the runs."""
+    from harness.identity import folder_of
     from harness.results import CorruptFile, read_epochs
     from harness.runner import FINISHED
 
     try:
-        rows = read_epochs(_run_dir(cfg))
+        rows = read_epochs(folder_of(cfg))
     except CorruptFile:
         return None
     return rows[-1]["status"] if rows and rows[-1]["status"] in FINISHED else None
@@ -423,10 +417,12 @@ def sweep_counts(configs: list, finished_before: list[str | None]) -> str:
     """'6 runs: 2 complete, 4 skipped', counting distinct runs: two jobs of a sweep that differ
     only in what does not change the result (threads, data.root) are one run, trained once.
     A run that did not finish (failed, or another process is training it) is 'unfinished'."""
+    from harness.identity import folder_of
+
     counts: dict[str, int] = {}
     seen = set()
     for cfg, before in zip(configs, finished_before):
-        folder = _run_dir(cfg)
+        folder = folder_of(cfg)
         if folder in seen:
             continue
         seen.add(folder)

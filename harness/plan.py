@@ -20,7 +20,6 @@ from harness.schedules import (
     resolve_lengths,
 )
 
-TRAIN_IMAGES = 60_000  # Fashion-MNIST's training split
 FAR_LONGER = 2.0  # a horizon this many times the run's length earns a warning
 
 
@@ -84,20 +83,24 @@ def check_schedule(cfg) -> None:
         )
 
 
+def _momentum_of(optimizer_cfg):
+    """The optimizer's momentum rule (``OptimizerSpec.momentum_name``: beta1 for Adam-family
+    optimizers, SGD's and RMSprop's momentum when it is > 0), without building the whole spec."""
+    from harness.optimizers import OptimizerSpec
+
+    return OptimizerSpec(name=optimizer_cfg.name, momentum=float(optimizer_cfg.get("momentum") or 0.0),
+                         beta1=float(optimizer_cfg.get("beta1", 0.9)))
+
+
 def constant_momentum(optimizer_cfg) -> float:
-    """The momentum an optimizer holds when no schedule varies it: beta1 for Adam-family
-    optimizers, else ``optimizer.momentum`` (0 for plain SGD); recorded in the ``momentum`` column."""
-    if optimizer_cfg.name in ("adam", "adamw"):
-        return float(optimizer_cfg.get("beta1", 0.9))
-    return float(optimizer_cfg.get("momentum") or 0.0)
+    """The momentum an optimizer holds when no schedule varies it (beta1 for Adam-family
+    optimizers, 0 for plain SGD); recorded in the ``momentum`` column."""
+    return float(_momentum_of(optimizer_cfg).constant_momentum)
 
 
 def has_momentum(optimizer_cfg) -> bool:
-    """Whether the optimizer has a momentum to cycle: beta1 for Adam-family optimizers, SGD's and
-    RMSprop's momentum when it is > 0 (the rule of the optimizers issue's OptimizerSpec.momentum_name)."""
-    if optimizer_cfg.name in ("adam", "adamw"):
-        return True
-    return optimizer_cfg.name in ("sgd", "rmsprop") and (optimizer_cfg.get("momentum") or 0) > 0
+    """Whether the optimizer has a momentum (or beta1) for a schedule to cycle."""
+    return _momentum_of(optimizer_cfg).momentum_name is not None
 
 
 def horizon_warning(cfg) -> str | None:

@@ -166,9 +166,11 @@ def check(cfg) -> None:
     ``harness.config.validate``); raise HarnessError naming the value and the fix."""
     val_size = cfg.data.get("val_size")
     if val_size is not None:
-        if not 0 < val_size < 60_000:
+        from harness.identity import TRAIN_IMAGES
+
+        if not 0 < val_size < TRAIN_IMAGES:
             raise HarnessError(f"data.val_size={val_size} must be between 1 and 59999 images (or null for no split)")
-        left = 60_000 - val_size
+        left = TRAIN_IMAGES - val_size
         if cfg.data.train_size is not None:
             left = min(left, cfg.data.train_size)
         if left < cfg.batch_size:

@@ -22,14 +22,10 @@ import os
 import time
 from pathlib import Path
 
+from harness.identity import folder_of
+
 ENV = "HARNESS_SWEEP"
 FINISHED = ("complete", "diverged")
-
-
-def run_dir(cfg) -> Path:
-    from harness.identity import folder_of
-
-    return folder_of(cfg)
 
 
 @contextlib.contextmanager
@@ -40,7 +36,7 @@ def sweep_announced(configs: list, finished_before: list):
         return
     os.environ[ENV] = json.dumps({
         "started": time.time(),
-        "runs": [str(run_dir(cfg)) for cfg in configs],
+        "runs": [str(folder_of(cfg)) for cfg in configs],
         "finished_before": [bool(before) for before in finished_before],
     })
     try:
@@ -82,7 +78,7 @@ def line(manifest: dict, position: int, name: str, event: str, now: float) -> st
 def reported(cfg):
     """Around one job of a sweep: its start line, then its end line (nothing outside a sweep)."""
     manifest = json.loads(os.environ.get(ENV) or "null")
-    here = str(run_dir(cfg)) if manifest else None
+    here = str(folder_of(cfg)) if manifest else None
     if not manifest or here not in manifest["runs"] or manifest["finished_before"][manifest["runs"].index(here)]:
         yield
         return

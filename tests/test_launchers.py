@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import compose_run, preflight
+from harness.identity import folder_of
 from harness.runner import run
 from tests.conftest import framework_installed, run_cli
 
@@ -78,7 +79,7 @@ def test_progress_estimate_counts_runs_finished_in_this_sweep(tmp_path, monkeypa
     from harness import progress
 
     cfgs = preflight(["-m", *SWEEP, f"results_dir={tmp_path}"])
-    statuses = {str(progress.run_dir(c)): s for c, s in zip(cfgs, ["complete", "complete", None, None])}
+    statuses = {str(folder_of(c)): s for c, s in zip(cfgs, ["complete", "complete", None, None])}
     monkeypatch.setattr(progress, "_status_on_disk", lambda path: statuses[str(path)])
     manifest = {"started": 1000.0, "runs": list(statuses), "finished_before": [True, False, False, False]}
     # One run finished before the sweep, one trained in it in 600 s: two left, about 20 min.
