@@ -95,6 +95,10 @@ class TFAdapter:
             self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
             self._slots = {slot: [tf.Variable(tf.fill(v.shape, tf.constant(spec.initial_slot(slot), v.dtype)), trainable=False)
                                   for v in self.model.trainable_variables] for slot in spec.slots()}
+            # schedule-free's running maximum rate and sum of averaging weights, per variable, in
+            # float64 as the package keeps them (Python floats); its lr_max starts at -1.
+            self._scalars = {name: [tf.Variable(-1.0 if name == "lr_max" else 0.0, dtype=tf.float64, trainable=False)
+                                    for _ in self.model.trainable_variables] for name in spec.scalars()}
         self._mults = [spec.multiplier(name) for name in self._names]
 
     def _apply(self, grads) -> None:
@@ -107,7 +111,9 @@ class TFAdapter:
             rate64 = self._lr * self._mults[k]
             rate = tf.cast(rate64, f32)
             slot = {name: slots[k] for name, slots in self._slots.items()}
-            if spec.name == "adamw" and spec.weight_decay:
+            if spec.name == "schedule_free_adamw":
+                self._schedule_free(k, var, g, slot, rate64, step)
+            elif spec.name == "adamw" and spec.weight_decay:
                 var.assign(var * tf.cast(1 - rate64 * spec.weight_decay, f32))
             elif spec.weight_decay:
                 g = g + spec.weight_decay * var
@@ -125,7 +131,7 @@ class TFAdapter:
             elif spec.name == "adagrad":
                 total = slot["sum"].assign(slot["sum"] + g * g)
                 var.assign_sub(rate * (g / (tf.sqrt(total) + spec.eps)))
-            else:  # rmsprop
+            elif spec.name == "rmsprop":
                 mean_square = slot["square_avg"].assign(slot["square_avg"] * spec.alpha + (1 - spec.alpha) * g * g)
                 if spec.centered:
                     mean = slot["grad_avg"].assign(slot["grad_avg"] + (1 - spec.alpha) * (g - slot["grad_avg"]))
@@ -134,6 +140,26 @@ class TFAdapter:
                 if spec.momentum > 0:
                     scaled = slot["momentum"].assign(slot["momentum"] * mu + scaled)
                 var.assign_sub(rate * scaled)
+
+    def _schedule_free(self, k, var, g, slot, rate64, step) -> None:
+        """``schedulefree.AdamWScheduleFree.step`` for one variable, op for op: its scalars in
+        float64, its tensors in float32, its ``lerp`` as torch computes one (two formulas either
+        side of weight 0.5). Keras's own ScheduleFreeAdamW is another algorithm (docs/optimizers.md)."""
+        spec, f32 = self.spec, tf.float32
+        lr_max = self._scalars["lr_max"][k].assign(tf.maximum(self._scalars["lr_max"][k], rate64))
+        weight = tf.pow(step, spec.r) * tf.pow(lr_max, spec.weight_lr_power)
+        weight_sum = self._scalars["weight_sum"][k].assign_add(weight)
+        c64 = tf.math.divide_no_nan(weight, weight_sum)  # the package's ZeroDivisionError -> 0
+        c = tf.cast(c64, f32)
+        bias_correction2 = tf.cast(1 - tf.pow(tf.constant(spec.beta2, tf.float64), step), f32)
+        v = slot["exp_avg_sq"].assign(slot["exp_avg_sq"] * spec.beta2 + (1 - spec.beta2) * g * g)
+        normalised = g / (tf.sqrt(v / bias_correction2) + spec.eps)
+        if spec.weight_decay:
+            normalised = normalised + var * spec.weight_decay
+        z = slot["z"]
+        toward_z = tf.cond(tf.abs(c) < 0.5, lambda: var + c * (z - var), lambda: z - (z - var) * (1 - c))
+        var.assign(toward_z + normalised * tf.cast(rate64 * (spec.beta1 * (1 - c64) - 1), f32))
+        z.assign_sub(normalised * tf.cast(rate64, f32))
 
     # --- weights ---------------------------------------------------------------------------
 
@@ -164,6 +190,9 @@ class TFAdapter:
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         for name, var in self._vars.items():
             var.assign(self._to_keras(name, weights[name]))
+        if "z" in self._slots and int(self._step.numpy()) == 0:  # schedule-free's z starts at the weights
+            for var, z in zip(self.model.trainable_variables, self._slots["z"]):
+                z.assign(var)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return {name: self._from_keras(name, var.numpy()) for name, var in self._vars.items()}
@@ -173,6 +202,9 @@ class TFAdapter:
         for slot, buffers in self._slots.items():
             for name, buffer in zip(self._names, buffers):
                 state[f"{slot}/{name}"] = self._from_keras(name, buffer.numpy())
+        for scalar, values in self._scalars.items():
+            for name, value in zip(self._names, values):
+                state[f"{scalar}/{name}"] = np.array(value.numpy(), dtype=np.float64)
         if self.spec.counts_steps:
             state["step"] = np.array(self._step.numpy(), dtype=np.int64)
         return state
@@ -182,6 +214,9 @@ class TFAdapter:
         for slot, buffers in self._slots.items():
             for name, buffer in zip(self._names, buffers):
                 buffer.assign(self._to_keras(name, state[f"{slot}/{name}"]))
+        for scalar, values in self._scalars.items():
+            for name, value in zip(self._names, values):
+                value.assign(float(state[f"{scalar}/{name}"]))
         self._step.assign(int(state["step"]) if self.spec.counts_steps else 0)
 
     # --- data and training -----------------------------------------------------------------
@@ -257,6 +292,21 @@ class TFAdapter:
         return loss, tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == y, tf.int64))
 
     def evaluate(self, split: str = "test") -> EpochStats:
+        if not self.spec.evaluates_elsewhere:
+            return self._evaluate(split)
+        # Schedule-free evaluates at x = y + (1 - 1/beta1)(z - y) (the package's eval(), a lerp of
+        # weight below 0.5), then the training point y comes back as it was, copied, not recomputed.
+        training_point = [tf.constant(var.numpy()) for var in self.model.trainable_variables]
+        weight = tf.constant(1 - 1 / self.spec.beta1, tf.float32)
+        for var, z in zip(self.model.trainable_variables, self._slots["z"]):
+            var.assign(var + weight * (z - var))
+        try:
+            return self._evaluate(split)
+        finally:
+            for var, y in zip(self.model.trainable_variables, training_point):
+                var.assign(y)
+
+    def _evaluate(self, split: str) -> EpochStats:
         xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)
         loss_sum, correct = tf.constant(0.0, tf.float64), tf.constant(0, tf.int64)
         with tf.device(self._device):

@@ -16,7 +16,7 @@ from harness.optimizers import OptimizerSpec, momenta_or_constant
 EVAL_BATCH = 500  # without gradients; measured faster than 256, 2,000 or 10,000 on a 2-core CPU
 # Our slot names (harness.optimizers) -> the keys of torch.optim's per-parameter state.
 TORCH_SLOT = {"momentum": "momentum_buffer", "exp_avg": "exp_avg", "exp_avg_sq": "exp_avg_sq", "sum": "sum",
-              "square_avg": "square_avg", "grad_avg": "grad_avg"}
+              "square_avg": "square_avg", "grad_avg": "grad_avg", "z": "z"}
 
 
 def _native_optimizer(params: list, spec: OptimizerSpec) -> torch.optim.Optimizer:
@@ -29,6 +29,15 @@ def _native_optimizer(params: list, spec: OptimizerSpec) -> torch.optim.Optimize
     if spec.name in ("adam", "adamw"):
         cls = torch.optim.Adam if spec.name == "adam" else torch.optim.AdamW
         return cls(groups, lr=0.0, betas=(spec.beta1, spec.beta2), eps=spec.eps, weight_decay=wd)
+    if spec.name == "schedule_free_adamw":
+        from schedulefree import AdamWScheduleFree  # the authors' package (an optional extra)
+
+        # Its own warmup stays off: a warmup is the schedule's (scheduler.warmup_steps), and the
+        # package weighs the average by the rate it is given, warmup included.
+        native = AdamWScheduleFree(groups, lr=0.0, betas=(spec.beta1, spec.beta2), eps=spec.eps, weight_decay=wd,
+                                   warmup_steps=0, r=spec.r, weight_lr_power=spec.weight_lr_power)
+        native.train()  # it refuses to step in eval mode; evaluate() moves to x and back itself
+        return native
     if spec.name == "adagrad":
         return torch.optim.Adagrad(groups, lr=0.0, eps=spec.eps, weight_decay=wd,
                                    initial_accumulator_value=spec.initial_accumulator_value)
@@ -110,24 +119,33 @@ class TorchAdapter:
 
     def get_state(self) -> dict[str, np.ndarray]:
         state = self.get_weights()
-        for name, param in self._params.items():
+        for (name, param), group in zip(self._params.items(), self.optimizer.param_groups):
             held = self.optimizer.state.get(param, {})
             for slot in self.spec.slots():  # torch creates some lazily: zero (or the start value) until then
                 buffer = held.get(TORCH_SLOT[slot])
                 state[f"{slot}/{name}"] = (buffer.detach().cpu().contiguous().numpy().copy() if buffer is not None
+                                           else state[name].copy() if slot == "z"  # z starts at the weights
                                            else np.full(param.shape, self.spec.initial_slot(slot), np.float32))
-            if self.spec.counts_steps:
+            for scalar in self.spec.scalars():  # schedulefree keeps them per parameter group
+                state[f"{scalar}/{name}"] = np.array(group[scalar], dtype=np.float64)
+            if self.spec.name == "schedule_free_adamw":
+                state["step"] = np.array(group["k"], dtype=np.int64)
+            elif self.spec.counts_steps:
                 state["step"] = np.array(int(held["step"]) if "step" in held else 0, dtype=np.int64)
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.set_weights(state)
         self.optimizer.state.clear()
-        for name, param in self._params.items():
+        for (name, param), group in zip(self._params.items(), self.optimizer.param_groups):
             held = self.optimizer.state[param]
             for slot in self.spec.slots():
                 held[TORCH_SLOT[slot]] = torch.from_numpy(np.array(state[f"{slot}/{name}"])).to(self._device)
-            if self.spec.counts_steps:  # torch.optim keeps the count as a float32 CPU scalar per parameter
+            for scalar in self.spec.scalars():
+                group[scalar] = float(state[f"{scalar}/{name}"])
+            if self.spec.name == "schedule_free_adamw":
+                group["k"] = int(state["step"])
+            elif self.spec.counts_steps:  # torch.optim keeps the count as a float32 CPU scalar per parameter
                 held["step"] = torch.tensor(float(state["step"]), dtype=torch.float32)
 
     def set_data(self, train_x, train_y, test_x, test_y, val_x=None, val_y=None) -> None:
@@ -190,8 +208,25 @@ class TorchAdapter:
         if self.spec.momentum_name is not None:
             stats.applied_momenta.append(self._momentum(groups[0]))
 
-    @torch.inference_mode()
     def evaluate(self, split: str = "test") -> EpochStats:
+        if not self.spec.evaluates_elsewhere:
+            return self._evaluate(split)
+        # Schedule-free: at x, with the package's own eval(); then back to the training point y,
+        # copied rather than recomputed (its train() would round y differently each epoch, and a
+        # resumed run must continue from exactly the weights an uninterrupted one has).
+        training_point = [p.detach().clone() for p in self._params.values()]
+        self.optimizer.eval()
+        try:
+            return self._evaluate(split)
+        finally:
+            with torch.no_grad():
+                for param, y in zip(self._params.values(), training_point):
+                    param.copy_(y)
+            for group in self.optimizer.param_groups:
+                group["train_mode"] = True
+
+    @torch.inference_mode()
+    def _evaluate(self, split: str) -> EpochStats:
         self.model.eval()
         xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)

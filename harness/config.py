@@ -114,7 +114,7 @@ class OptimizerConfig:
     """Every optimizer's hyperparameters (docs/optimizers.md); the defaults are plain SGD's and
     PyTorch's, and a rule rejects a key it does not read unless it is at its default."""
 
-    name: str = "sgd"  # sgd | adam | adamw | adagrad | rmsprop
+    name: str = "sgd"  # sgd | adam | adamw | adagrad | rmsprop | schedule_free_adamw
     momentum: float = 0.0  # sgd, rmsprop: b = momentum*b + g, w -= lr*b
     nesterov: bool = False  # sgd
     beta1: float = 0.9  # adam, adamw
@@ -124,6 +124,8 @@ class OptimizerConfig:
     alpha: float = 0.99  # rmsprop: decay of the mean square
     centered: bool = False  # rmsprop
     initial_accumulator_value: float = 0.0  # adagrad
+    r: float = 0.0  # schedule_free_adamw: update t weighs t^r * lr_max^weight_lr_power in the average
+    weight_lr_power: float = 2.0  # schedule_free_adamw
     lr_mult: Any = None  # layer (conv1, dense2) or type (conv) -> multiplier; null: all 1
 
 

@@ -21,7 +21,11 @@ import numpy as np
 
 from harness.errors import HarnessError
 
-RULES = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
+RULES = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "schedule_free_adamw")
+# Schedule-free AdamW runs where a framework has a maintained implementation to hold ours to: PyTorch
+# runs the authors' package (``schedulefree``, an optional extra), TensorFlow the same algorithm in
+# its own ops (docs/optimizers.md says why not Keras's ScheduleFreeAdamW); MXNet has none.
+UNAVAILABLE = {("schedule_free_adamw", "mxnet"): "MXNet has no maintained implementation of it"}
 
 # The hyperparameters each rule reads; any other key must stay at its default.
 USES = {
@@ -30,6 +34,7 @@ USES = {
     "adamw": ("beta1", "beta2", "eps", "weight_decay"),
     "adagrad": ("eps", "initial_accumulator_value", "weight_decay"),
     "rmsprop": ("alpha", "eps", "momentum", "centered", "weight_decay"),
+    "schedule_free_adamw": ("beta1", "beta2", "eps", "weight_decay", "r", "weight_lr_power"),
 }
 LAYER_TYPES = ("conv", "dense")  # the layer types that hold parameters
 
@@ -48,6 +53,8 @@ class OptimizerSpec:
     alpha: float = 0.99  # rmsprop: decay of the mean square
     centered: bool = False  # rmsprop
     initial_accumulator_value: float = 0.0  # adagrad
+    r: float = 0.0  # schedule_free_adamw: the average weighs update t by t^r * lr_max^weight_lr_power
+    weight_lr_power: float = 2.0  # schedule_free_adamw
     lr_mult: Mapping[str, float] = field(default_factory=dict)  # canonical parameter name -> multiplier
 
     def multiplier(self, param: str) -> float:
@@ -58,6 +65,8 @@ class OptimizerSpec:
         """What a per-update momentum array sets: ``momentum`` or ``beta1`` (None: nothing)."""
         if self.name in ("adam", "adamw"):
             return "beta1"
+        # schedule_free_adamw's beta1 is the interpolation between its two sequences, not a momentum
+        # a schedule may cycle: a schedule that varies momentum is an error there (momenta_or_constant).
         if self.name in ("sgd", "rmsprop") and self.momentum > 0:
             return "momentum"
         return None
@@ -75,14 +84,28 @@ class OptimizerSpec:
             return ("exp_avg", "exp_avg_sq")
         if self.name == "adagrad":
             return ("sum",)
+        if self.name == "schedule_free_adamw":
+            return ("z", "exp_avg_sq")  # z: the sequence the steps are taken on
         return ("square_avg",) + (("grad_avg",) if self.centered else ()) + (("momentum",) if self.momentum > 0 else ())
 
     @property
     def counts_steps(self) -> bool:
         return self.name != "sgd"  # adam's bias corrections read it; the others keep it for PyTorch
 
+    def scalars(self) -> tuple[str, ...]:
+        """Per-parameter float64 scalars of the state, keys ``<scalar>/<param>`` like the slots':
+        schedule-free's running maximum rate and the sum of the averaging weights (one per
+        parameter, because a parameter's rate is the scheduled one times its lr_mult)."""
+        return ("lr_max", "weight_sum") if self.name == "schedule_free_adamw" else ()
+
     def initial_slot(self, slot: str) -> float:
         return self.initial_accumulator_value if slot == "sum" else 0.0
+
+    @property
+    def evaluates_elsewhere(self) -> bool:
+        """Whether the network is evaluated at other weights than it trains at: schedule-free
+        trains at y and evaluates at the average x (``schedule_free_eval_point``)."""
+        return self.name == "schedule_free_adamw"
 
 
 def layer_names(param_names: list[str], layer_types: list[str]) -> dict[str, list[int]]:
@@ -149,7 +172,10 @@ def spec_from_config(cfg: Any, model_spec) -> OptimizerSpec:
         value = getattr(spec, key)
         if key in USES[name] and not (0 <= value < 1):
             raise HarnessError(f"optimizer.{key}={value} must be in [0, 1)")
-    for key in ("eps", "weight_decay", "initial_accumulator_value"):
+    if "beta1" in USES[name] and name == "schedule_free_adamw" and spec.beta1 == 0:
+        # evaluation reads x = y + (1 - 1/beta1) (z - y)
+        raise HarnessError("optimizer.beta1=0 leaves schedule_free_adamw no average to evaluate at; use beta1 in (0, 1), e.g. 0.9")
+    for key in ("eps", "weight_decay", "initial_accumulator_value", "r", "weight_lr_power"):
         value = getattr(spec, key)
         if key in USES[name] and not (math.isfinite(value) and value >= 0):
             raise HarnessError(f"optimizer.{key}={value} must be a finite number >= 0")
@@ -170,13 +196,29 @@ def validate(cfg) -> None:
     from harness import d2l_tabs
     from harness.model import spec_from_config as model_spec
 
+    check_available(cfg.optimizer.name, cfg.framework.name)
     model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
     spec_from_config(cfg.optimizer, model_spec(model_cfg))
 
 
+def check_available(name: str, framework: str) -> None:
+    """A one-line error for a rule a framework cannot run here, before anything is written."""
+    if (name, framework) in UNAVAILABLE:
+        others = [f for f in ("torch", "tf", "mxnet") if (name, f) not in UNAVAILABLE]
+        raise HarnessError(f"optimizer={name} is not available with framework={framework}: "
+                           f"{UNAVAILABLE[name, framework]}; use framework={' or framework='.join(others)}")
+    if name == "schedule_free_adamw" and framework == "torch":
+        import importlib.util
+
+        if importlib.util.find_spec("schedulefree") is None:
+            raise HarnessError("optimizer=schedule_free_adamw with framework=torch runs the schedulefree package, "
+                               "which is not installed: pip install 'lr-harness[schedulefree]'")
+
+
 # The rate each optimizer is studied at in experiments/optimizers.yaml (docs/optimizers.md says
 # where each comes from); cosine decays to a thirtieth of it, the d2l chapter's 0.3 -> 0.01.
-SUGGESTED_LR = {"sgd": 0.3, "adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "rmsprop": 1e-3}
+SUGGESTED_LR = {"sgd": 0.3, "adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "rmsprop": 1e-3,
+                "schedule_free_adamw": 2.5e-3}
 
 
 def suggested_lr(name: str, which: str, kind: str = "cosine") -> float | None:
@@ -225,8 +267,11 @@ def reference_step(spec: OptimizerSpec, weights: dict, grads: dict, state: dict,
         w = np.asarray(w, dtype=np.float64)
         g = np.asarray(grads[name], dtype=np.float64)
         rate = lr * spec.multiplier(name)
-        slot = {s: state.get(f"{s}/{name}", np.full_like(w, spec.initial_slot(s))) for s in spec.slots()}
-        if spec.name == "adamw":
+        slot = {s: state.get(f"{s}/{name}", w.copy() if s == "z" else np.full_like(w, spec.initial_slot(s)))
+                for s in spec.slots()}
+        if spec.name == "schedule_free_adamw":
+            w = _schedule_free_step(spec, w, g, slot, state, name, rate, step)
+        elif spec.name == "adamw":
             w = w * (1 - rate * spec.weight_decay)
         elif spec.weight_decay:
             g = g + spec.weight_decay * w
@@ -244,7 +289,7 @@ def reference_step(spec: OptimizerSpec, weights: dict, grads: dict, state: dict,
         elif spec.name == "adagrad":
             slot["sum"] = slot["sum"] + g * g
             w = w - rate * g / (np.sqrt(slot["sum"]) + spec.eps)
-        else:  # rmsprop
+        elif spec.name == "rmsprop":
             slot["square_avg"] = spec.alpha * slot["square_avg"] + (1 - spec.alpha) * g * g
             mean_square = slot["square_avg"]
             if spec.centered:
@@ -260,3 +305,27 @@ def reference_step(spec: OptimizerSpec, weights: dict, grads: dict, state: dict,
     if spec.counts_steps:
         state["step"] = np.array(step)
     return out, state
+
+
+def _schedule_free_step(spec: OptimizerSpec, y, g, slot: dict, state: dict, name: str, rate: float, step: int):
+    """Schedule-free AdamW (Defazio et al. 2024, "The Road Less Scheduled", Algorithm 1 with Adam's
+    normalisation), as the authors' ``schedulefree.AdamWScheduleFree`` computes it: gradients are
+    taken at y, steps on z, and x, the weighted average of the z's, is where the network is
+    evaluated; y = (1 - beta1) z + beta1 x is kept, x is recovered from y and z. Update t weighs
+    ``t^r * lr_max^weight_lr_power`` in the average. Weight decay acts at y, after normalisation."""
+    lr_max = max(float(state.get(f"lr_max/{name}", -1.0)), rate)
+    weight = step**spec.r * lr_max**spec.weight_lr_power
+    weight_sum = float(state.get(f"weight_sum/{name}", 0.0)) + weight
+    c = weight / weight_sum if weight_sum else 0.0
+    slot["exp_avg_sq"] = spec.beta2 * slot["exp_avg_sq"] + (1 - spec.beta2) * g * g
+    normalised = g / (np.sqrt(slot["exp_avg_sq"] / (1 - spec.beta2**step)) + spec.eps) + spec.weight_decay * y
+    y = (1 - c) * y + c * slot["z"] + rate * (spec.beta1 * (1 - c) - 1) * normalised
+    slot["z"] = slot["z"] - rate * normalised
+    state[f"lr_max/{name}"], state[f"weight_sum/{name}"] = np.array(lr_max), np.array(weight_sum)
+    return y
+
+
+def schedule_free_eval_point(y: np.ndarray, z: np.ndarray, beta1: float) -> np.ndarray:
+    """x, where schedule-free evaluates, from the training point y and the step sequence z:
+    ``x = y + (1 - 1/beta1) (z - y)``, the inverse of ``y = (1 - beta1) z + beta1 x``."""
+    return y + (1 - 1 / beta1) * (z - y)

@@ -75,6 +75,12 @@ def check_schedule(cfg) -> None:
         plan = build_plan(cfg)
     except ValueError as exc:
         raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
+    if plan.momentum_at is not None and cfg.optimizer.name == "schedule_free_adamw":
+        raise HarnessError(
+            f"scheduler={cfg.scheduler.name} cycles momentum (scheduler.cycle_momentum=true) but "
+            f"optimizer=schedule_free_adamw's beta1 is its averaging, not a momentum to cycle; "
+            f"set scheduler.cycle_momentum=false"
+        )
     if plan.momentum_at is not None and not has_momentum(cfg.optimizer):
         raise HarnessError(
             f"scheduler={cfg.scheduler.name} cycles momentum (scheduler.cycle_momentum=true) but "

@@ -14,7 +14,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.test_bad_input import BASE, snapshot
 
 CASES = {
-    "unknown optimizer": ({"optimizer": "adamm"}, "optimizer='adamm' is unknown (did you mean 'adam'?); choose one of: adagrad, adam, adamw, rmsprop, sgd"),
+    "unknown optimizer": ({"optimizer": "adamm"}, "optimizer='adamm' is unknown (did you mean 'adam'?); choose one of: adagrad, adam, adamw, rmsprop, schedule_free_adamw, sgd"),
     "beta1 of 1": ({"optimizer": "adam", "optimizer.beta1": "1.0"}, "optimizer.beta1=1.0 must be in [0, 1)"),
     "negative beta2": ({"optimizer": "adam", "optimizer.beta2": "-0.1"}, "optimizer.beta2=-0.1 must be in [0, 1)"),
     "momentum of 1": ({"optimizer.momentum": "1"}, "optimizer.momentum=1.0 must be in [0, 1)"),
@@ -28,6 +28,14 @@ CASES = {
         "optimizer.lr_mult names unknown layer 'conv9'; known layers of model 'lenet': conv, dense, conv1, conv2, dense1, dense2, dense3"),
     "negative multiplier": ({"optimizer.lr_mult": "{conv: -1}"}, "optimizer.lr_mult.conv=-1 must be a finite multiplier >= 0"),
     "lr_mult not a mapping": ({"optimizer.lr_mult": "0.1"}, "optimizer.lr_mult=0.1 must map layers to multipliers"),
+    "schedule-free in MXNet": ({"framework": "mxnet", "optimizer": "schedule_free_adamw"},
+                               "optimizer=schedule_free_adamw is not available with framework=mxnet: MXNet has no "
+                               "maintained implementation of it; use framework=torch or framework=tf"),
+    "schedule-free without an average": ({"optimizer": "schedule_free_adamw", "optimizer.beta1": "0"},
+                                         "optimizer.beta1=0 leaves schedule_free_adamw no average to evaluate at"),
+    "schedule-free with cycled momentum": (
+        {"optimizer": "schedule_free_adamw", "scheduler": "onecycle", "scheduler.cycle_momentum": "true"},
+        "optimizer=schedule_free_adamw's beta1 is its averaging, not a momentum to cycle"),
     "a key the rule does not read": ({"optimizer.beta1": "0.5"}, "optimizer.beta1=0.5 has no effect on optimizer=sgd"),
 }
 

@@ -19,7 +19,7 @@ def main(args: list[str]) -> int:
         fail(str(exc))
     seen: set = set()
     counts: dict[str, int] = {}
-    print(f"{'#':>4}  {'state':<13} {'run_id':<16}  {'framework':<9} {'variant':<44} {'seed':>5}  folder")
+    print(f"{'#':>4}  {'state':<13} {'run_id':<16}  {'framework':<9} {'optimizer':<19} {'variant':<44} {'seed':>5}  folder")
     for number, cfg in enumerate(configs, 1):
         canonical = canonical_config(cfg)
         folder = run_dir(canonical, results_path(canonical.results_dir))
@@ -40,7 +40,7 @@ def main(args: list[str]) -> int:
                     state = f"resume at {len(rows)}/{canonical.epochs}"
             counts[state.split(" ")[0]] = counts.get(state.split(" ")[0], 0) + 1
         print(f"{number:>4}  {state:<13} {run_id(canonical):<16}  {canonical.framework.name:<9} "
-              f"{variant(canonical):<44} {canonical.seed:>5}  {shown(folder)}/")
+              f"{canonical.optimizer.name:<19} {variant(canonical):<44} {canonical.seed:>5}  {shown(folder)}/")
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     jobs, runs = len(configs), len(seen)
     print(f"harness: plan: {jobs} {'job' if jobs == 1 else 'jobs'}, {runs} {'run' if runs == 1 else 'runs'}: "
