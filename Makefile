@@ -49,8 +49,11 @@ browser:
 run: setup
 	$(PY) -m harness $(ARGS)
 
+# Two test processes (pytest-xdist): most of the suite's time is subprocess start-ups and
+# single-threaded framework set-up, which two cores overlap (TEST_JOBS=0: all in one process).
+TEST_JOBS ?= 2
 test: setup
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_JOBS) $(ARGS)
 
 bench: setup
 	$(PY) -m benchmarks.bench $(ARGS)

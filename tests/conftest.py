@@ -16,6 +16,14 @@ from harness.data import load_fashion_mnist
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# `make test` runs the tests in two processes (pytest-xdist). The sweeps that tests start put
+# Hydra's sweep folder under $TMPDIR and remove it when empty: each test process gets a TMPDIR of
+# its own, so that one's clean-up never meets the other's sweep.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _own_tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-tests-{os.getpid()}-{os.environ['PYTEST_XDIST_WORKER']}"
+    _own_tmp.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(_own_tmp)
+
 
 @pytest.fixture(scope="session")
 def fashion_mnist():
