@@ -87,6 +87,30 @@ def _block(layer, inputs, width, activation) -> nn.HybridBlock:
     return nn.Dense(layer.units, in_units=inputs, activation=activation)
 
 
+def _cross_entropy(logits, labels):
+    """Each example's cross-entropy, -log_softmax(logits)[label], to float32 rounding.
+
+    Not ``gluon.loss.SoftmaxCrossEntropyLoss``: its ``log_softmax`` (float32, last axis) runs
+    oneDNN's kernel on the CPU, whose log-sum-exp is off by up to ~15 units in the last place
+    (3.5e-6 at a loss of 2.3; MXNet's own kernel and PyTorch's: 3e-7). The error is one offset per
+    example, so it scales every softmax output of that example, and any gradient that sums them
+    over the batch carries it: MXNet's were 4.7e-6 to 7.5e-6 from PyTorch's per tensor, 1e-7 to
+    2.1e-6 with this function, as TensorFlow's (docs/optimizers.md). An explicit ``temperature`` is
+    one of the cases in which MXNet does not hand log_softmax to oneDNN (mkldnn_log_softmax.cc,
+    ``SupportMKLDNNLogSoftmax``); at 1.0 its own kernel computes exactly log_softmax, forward and
+    backward. The rest of the network's oneDNN kernels are as accurate as PyTorch's.
+    ``tests/test_parity.py::test_mxnet_loss_is_the_cross_entropy_to_float32_rounding`` checks the
+    loss and its gradient against float64.
+    """
+    return -mx.nd.pick(mx.nd.log_softmax(logits, axis=-1, temperature=1.0), labels, axis=-1)
+
+
+def _float32_weight_ratio(beta: float) -> float:
+    """How much a float32 op that computes ``1 - beta`` from float32 ``beta`` (as MXNet's fused
+    optimizer ops do) weighs a new gradient, relative to PyTorch's float32(1 - beta)."""
+    return float(1 - np.float32(beta)) / float(np.float32(1 - beta))
+
+
 class _Rule(mx.optimizer.Optimizer):
     """A docs/optimizers.md rule written with MXNet's ndarray ops, in the order PyTorch computes
     it. MXNet's own classes compute other formulas (momentum scaled by the rate, Adam's epsilon
@@ -122,11 +146,21 @@ class _Rule(mx.optimizer.Optimizer):
             # one into the rate, the "epsilon hat" form). PyTorch's step, lr/(1-mu^t) * m /
             # (sqrt(v)/sqrt(1-b2^t) + eps), is that op at rate lr*sqrt(1-b2^t)/(1-mu^t) and epsilon
             # eps*sqrt(1-b2^t); its wd is coupled L2, as adam's. One op instead of ten.
+            # The op also takes its betas as float32 and weighs the new gradient by 1 - beta in
+            # float32, where PyTorch weighs it by float32(1 - beta): 1 - float32(0.999) is 1.29e-5
+            # below float32(0.001), so the op's v is that much smaller than PyTorch's at every
+            # update, and each step 6.5e-6 larger (measured 6.7e-6 on the weights after 20
+            # updates, with the same gradients fed to both). Both v's decay by float32(beta2), so
+            # the ratio is one constant, divided out of the op's rate and epsilon here; m's too
+            # (2.2e-7 at beta1 = 0.9; under a changing beta1 the current one's, and the ratios of
+            # beta1 in [0.85, 0.95] differ by 4e-7). The stored exp_avg_sq is the op's own (that
+            # constant times PyTorch's): a resumed run continues it bit for bit.
             t = self._index_update_count[index]
             bias2_sqrt = (1 - spec.beta2**t) ** 0.5
+            m_scale, v_root = _float32_weight_ratio(mu), _float32_weight_ratio(spec.beta2) ** 0.5
             mx.nd.adam_update(weight, grad, slot["exp_avg"], slot["exp_avg_sq"], out=weight,
-                              lr=lr * bias2_sqrt / (1 - mu**t), beta1=mu, beta2=spec.beta2,
-                              epsilon=spec.eps * bias2_sqrt, rescale_grad=self.rescale_grad,
+                              lr=lr * bias2_sqrt * v_root / ((1 - mu**t) * m_scale), beta1=mu, beta2=spec.beta2,
+                              epsilon=spec.eps * bias2_sqrt * v_root, rescale_grad=self.rescale_grad,
                               wd=spec.weight_decay if spec.name == "adam" else 0.0)
         elif spec.name == "adagrad":
             slot["sum"][:] = slot["sum"] + g * g
@@ -176,7 +210,7 @@ class MXNetAdapter:
                                          {"learning_rate": 0.0, "wd": optimizer.weight_decay})
         else:
             self.trainer = gluon.Trainer(self.net.collect_params(), _Rule(optimizer))
-        self.loss = gluon.loss.SoftmaxCrossEntropyLoss()  # per example: backward() sums the batch
+        self.loss = _cross_entropy  # per example: backward() sums the batch
 
     def num_params(self) -> int:
         return int(sum(np.prod(shape) for shape in self._shapes.values()))

@@ -147,6 +147,37 @@ def test_mxnet_trainer_step_equals_plain_sgd(spec, data):
         np.testing.assert_allclose(after[name], before[name] - 0.1 * grads[name], rtol=1e-5, atol=1e-7)
 
 
+def test_mxnet_loss_is_the_cross_entropy_to_float32_rounding(spec, data):
+    """The loss and its gradient at the logits, against float64. gluon's SoftmaxCrossEntropyLoss
+    fails this: its log_softmax runs oneDNN's kernel, measured 3.5e-6 off in the loss and 4.4e-6
+    (relative, per element) in the gradient on a 2-core AMD EPYC, which made every parameter's
+    gradient 4.7e-6 to 7.5e-6 from PyTorch's (docs/optimizers.md). The adapter's own: 3.3e-7 and 4.6e-7
+    (at most 4.3e-7 and 5.3e-7 over four seeds of logits)."""
+    if "mxnet" not in OTHERS:
+        pytest.skip("mxnet is not installed")
+    adapter = fresh("mxnet", spec, data)
+    import mxnet as mx  # after the adapter's import, which makes MXNet importable (its numpy shim)
+    from mxnet import autograd
+
+    # Logits of the scale of LeNet's at its start. At sd 2 some log-probabilities are near -15,
+    # where one float32 unit in the last place is 9.5e-7 of the probability: the adapter's 9.5e-7
+    # there, gluon's 3.4e-5 to 6.5e-5.
+    logits = np.random.default_rng(0).normal(0, 1, (256, 10)).astype(np.float32)
+    labels = data.train_y[:256]
+    z = logits.astype(np.float64)
+    log_softmax = z - z.max(1, keepdims=True)
+    log_softmax -= np.log(np.exp(log_softmax).sum(1, keepdims=True))
+    expected_loss = -log_softmax[np.arange(256), labels]
+    expected_grad = np.exp(log_softmax) - np.eye(10)[labels]  # of the sum over the batch
+    z_mx = mx.nd.array(logits)
+    z_mx.attach_grad()
+    with autograd.record():
+        loss = adapter.loss(z_mx, mx.nd.array(labels, dtype="int64"))
+    loss.backward()
+    assert np.abs(loss.asnumpy() - expected_loss).max() <= 1e-6  # absolute: the losses are ~2.3
+    assert (np.abs(z_mx.grad.asnumpy() - expected_grad) / np.abs(expected_grad)).max() <= 1.5e-6
+
+
 def test_layouts_agree_once_noise_removes_max_pool_ties(spec, data):
     """Why the parity tests compare in-layout: PyTorch's own NCHW and NHWC kernels can break the
     exact ties of max-pooling on raw images differently (their summation orders decide which
