@@ -17,6 +17,15 @@ from harness.data import load_fashion_mnist
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compose_cache_apart(tmp_path_factory):
+    """plot-schedule keeps the configs Hydra composed in the user's cache (harness/compose_cache.py);
+    the tests, and the commands they start, keep theirs in a folder of their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARNESS_COMPOSE_CACHE", str(tmp_path_factory.mktemp("composed")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist():
     """The full real dataset, decoded once per test session (float32 NCHW, int64 labels)."""

@@ -169,7 +169,8 @@ def main(args: list[str]) -> int:
         options, overrides = split_args(args)
         # -m when a comma list or a preset may hold several runs (a single run composes once, not twice)
         several = any("," in a or a.split("=")[0] in ("experiments", "+experiments") for a in overrides)
-        configs = preflight(["-m", *overrides] if several else overrides)
+        # cached: the configs Hydra composed before for this command line, when conf/ is unchanged
+        configs = preflight(["-m", *overrides] if several else overrides, cached=True)
     except HarnessError as exc:
         fail(str(exc))
     for cfg in configs:
