@@ -38,3 +38,27 @@ def test_labels_tell_twins_apart_and_plot_keys_are_checked():
     assert split_args(["plot.log=true", "epochs=3"]) == ({"out": None, "log": "true", "x": "epoch", "grid": "false"}, ["epochs=3"])
     with pytest.raises(HarnessError, match="plot.colour is not a plot-schedule key"):
         split_args(["plot.colour=red"])
+
+
+def test_the_faster_import_and_the_single_draw_give_the_same_png(tmp_path):
+    import matplotlib.artist
+
+    from harness.commands.plot_schedule import _matplotlib, _save
+
+    Figure, FigureCanvasAgg = _matplotlib()
+    assert matplotlib.artist.kwdoc.__name__ == "kwdoc"  # the docstring builder is put back
+
+    def figure():
+        fig = Figure(figsize=(6, 3))
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        ax.plot([0, 1, 2], [0.3, 0.1, 0.01], label="cosine")
+        ax.set_ylabel("learning rate (each update)")
+        ax.legend()
+        return fig
+
+    twice = figure()
+    twice.tight_layout()
+    twice.savefig(tmp_path / "twice.png", dpi=110)  # tight_layout's engine left on: savefig draws twice
+    _save(figure(), tmp_path / "once.png", dpi=110)
+    assert (tmp_path / "once.png").read_bytes() == (tmp_path / "twice.png").read_bytes()
