@@ -47,11 +47,12 @@ INSTALLED_FRAMEWORKS = [framework for framework in REGISTRY if framework_install
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "mxnet", "jax")
 
 
-def main_in_fresh_python(argv: list[str], timeout: float = 180) -> tuple[subprocess.CompletedProcess, object, list[str]]:
-    """Call ``harness.cli.main(argv)`` in a fresh interpreter; return the process, main's exit
-    code and the ML framework modules the call imported."""
+def main_in_fresh_python(argv: list[str], timeout: float = 180, before: str = "") -> tuple[subprocess.CompletedProcess, object, list[str]]:
+    """Call ``harness.cli.main(argv)`` in a fresh interpreter (after the code ``before``); return
+    the process, main's exit code and the ML framework modules the call imported."""
     code = (
-        "import sys, json\n"
+        before
+        + "import sys, json\n"
         "from harness.cli import main\n"
         "rc = None\n"
         "try:\n"

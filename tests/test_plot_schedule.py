@@ -46,7 +46,8 @@ def test_the_faster_import_and_the_single_draw_give_the_same_png(tmp_path):
     from harness.commands.plot_schedule import _matplotlib, _save
 
     Figure, FigureCanvasAgg = _matplotlib()
-    assert matplotlib.artist.kwdoc.__name__ == "kwdoc"  # the docstring builder is put back
+    restored = matplotlib.artist.Artist.__dict__["_update_set_signature_and_docstring"].__func__
+    assert (matplotlib.artist.kwdoc.__name__, restored.__name__) == ("kwdoc", "_update_set_signature_and_docstring")
 
     def figure():
         fig = Figure(figsize=(6, 3))
@@ -62,3 +63,19 @@ def test_the_faster_import_and_the_single_draw_give_the_same_png(tmp_path):
     twice.savefig(tmp_path / "twice.png", dpi=110)  # tight_layout's engine left on: savefig draws twice
     _save(figure(), tmp_path / "once.png", dpi=110)
     assert (tmp_path / "once.png").read_bytes() == (tmp_path / "twice.png").read_bytes()
+
+
+@pytest.mark.parametrize("args", [
+    ["scheduler=onecycle,cyclic", "scheduler.cycle_momentum=true", "optimizer.momentum=0.9", "plot.log=true"],
+    ["scheduler=onecycle,cyclic", "scheduler.cycle_momentum=true", "optimizer.momentum=0.9", "plot.grid=true"],
+])
+def test_matplotlib_imported_without_its_help_text_draws_the_same_png(args, tmp_path):
+    """In a fresh process plot-schedule imports matplotlib without the set() help text; one that
+    imported matplotlib as it is first must write the very same bytes."""
+    pngs = []
+    for first in ("", "import matplotlib.figure, matplotlib.backends.backend_agg\n"):
+        out = tmp_path / f"{len(pngs)}.png"
+        proc, rc, _ = main_in_fresh_python(["plot-schedule", *args, f"plot.out={out}"], before=first, timeout=120)
+        assert rc == 0, proc.stderr
+        pngs.append(out.read_bytes())
+    assert pngs[0] == pngs[1]
