@@ -79,3 +79,15 @@ def test_matplotlib_imported_without_its_help_text_draws_the_same_png(args, tmp_
         assert rc == 0, proc.stderr
         pngs.append(out.read_bytes())
     assert pngs[0] == pngs[1]
+
+
+def test_garbage_collection_is_back_on_when_main_returns(tmp_path):
+    import gc
+
+    from harness.commands import plot_schedule
+
+    assert plot_schedule.main(["scheduler=constant", "epochs=2", f"plot.out={tmp_path / 'c.png'}"]) == 0
+    assert gc.isenabled()
+    with pytest.raises(SystemExit):
+        plot_schedule.main(["epochs=0"])  # one line, exit 2
+    assert gc.isenabled()

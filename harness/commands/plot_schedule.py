@@ -17,6 +17,9 @@ several (``scheduler=cosine,onecycle,wsd``; no ``-m`` needed), as does a preset'
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import gc
 import sys
 from pathlib import Path
 
@@ -204,6 +207,32 @@ def plot_grid(configs: list, options: dict, fig) -> None:
 
 
 def main(args: list[str]) -> int:
+    with _without_garbage_collection():
+        return _main(args)
+
+
+@contextlib.contextmanager
+def _without_garbage_collection():
+    """No garbage collection while the command runs, nor when its process exits.
+
+    Importing numpy, matplotlib and the harness and drawing one figure allocate a bounded amount,
+    yet trigger some 150 collections (0.1 s here), and at exit Python runs full collections over
+    every object still alive (0.2 s) only to free memory the OS takes back anyway: together a
+    quarter of the command. Collection is switched back on when main returns (a test calling it
+    goes on as before); ``gc.freeze`` at exit, registered here so that it runs first, leaves the
+    exit collections nothing to walk. Files are closed and stdout flushed as always.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    atexit.register(gc.freeze)
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _main(args: list[str]) -> int:
     from harness.cli import fail, preflight
     from harness.plan import horizon_warning
 
