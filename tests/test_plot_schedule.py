@@ -91,3 +91,25 @@ def test_garbage_collection_is_back_on_when_main_returns(tmp_path):
     with pytest.raises(SystemExit):
         plot_schedule.main(["epochs=0"])  # one line, exit 2
     assert gc.isenabled()
+
+
+def test_one_blas_thread_unless_the_user_chose(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from harness.commands import plot_schedule
+    from tests.conftest import PROJECT_ROOT
+
+    code = ("import os, sys\n"
+            "from harness.commands.plot_schedule import _one_blas_thread\n"
+            "_one_blas_thread()\n"
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules)")
+    for chosen, expected in ((None, "1 False"), ("2", "2 False")):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        env.update({"OPENBLAS_NUM_THREADS": chosen} if chosen else {})
+        run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True)
+        assert run.stdout.strip() == expected  # set before numpy is imported, and a choice is kept
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    plot_schedule._one_blas_thread()  # numpy is loaded in this process: nothing to change
+    assert "OPENBLAS_NUM_THREADS" not in os.environ

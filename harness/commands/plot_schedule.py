@@ -20,12 +20,15 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import os
 import sys
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:  # numpy is imported in main's time, once its BLAS is told to use one thread
+    import numpy as np
 
 PLOT_KEYS = {"out": None, "log": "false", "x": "epoch", "grid": "false"}
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
@@ -52,6 +55,8 @@ def split_args(args: list[str]) -> tuple[dict, list[str]]:
 
 def curves(cfg) -> tuple[np.ndarray, np.ndarray | None, int]:
     """(rate of every update, momentum of every update or None, updates per epoch) of the run."""
+    import numpy as np
+
     from harness import d2l_tabs
     from harness.plan import build_plan
 
@@ -122,6 +127,7 @@ def _generated_set(cls) -> None:
 
 
 def plot(configs: list, options: dict) -> Path:
+    import numpy as np
     from matplotlib import colormaps
 
     Figure, FigureCanvasAgg = _matplotlib()
@@ -180,6 +186,8 @@ def _save(fig, out: Path, dpi: int) -> None:
 
 def plot_grid(configs: list, options: dict, fig) -> None:
     """Small multiples: one panel per config, the rate in blue, the momentum (if any) in orange on the right."""
+    import numpy as np
+
     drawn = [curves(cfg) for cfg in configs]
     names = labels(configs)
     cols = min(4, len(configs))
@@ -207,8 +215,21 @@ def plot_grid(configs: list, options: dict, fig) -> None:
 
 
 def main(args: list[str]) -> int:
+    _one_blas_thread()
     with _without_garbage_collection():
         return _main(args)
+
+
+def _one_blas_thread() -> None:
+    """Before numpy is first imported, ask its OpenBLAS for one thread (unless the user chose).
+
+    The only matrices here are matplotlib's 3x3 transforms. After each inversion OpenBLAS's second
+    thread spins waiting for more work, and on this 2-core machine that slows the main thread:
+    main() took 0.79-0.82 s with it, 0.65-0.68 s without. Where numpy is loaded already (a test
+    calling main) it is left as it is, and so is the environment that process hands on.
+    """
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 @contextlib.contextmanager
