@@ -4,15 +4,16 @@ and ``python -m harness find-lr`` (harness/commands/find_lr.py).
 Before Hydra starts any run, every run of the command (each point of a sweep) is composed
 and validated, so a typo or an invalid value fails in well under a second with one line,
 a non-zero exit and nothing written, instead of a traceback after hours of a sweep.
-No framework is imported here: ``--help`` stays fast.
+No framework is imported here: ``--help`` stays fast. Nor is Hydra until a command needs it:
+plot-schedule reuses configs Hydra composed before (harness/compose_cache.py) without it.
 """
 
 from __future__ import annotations
 
 import sys
 
-from harness.config import CONF_DIR, EXPERIMENTS_DIR, register_configs
 from harness.errors import HarnessError
+from harness.paths import CONF_DIR, EXPERIMENTS_DIR
 
 CONFIG_GROUPS = ("framework", "model", "scheduler", "optimizer", "data", "experiments", "logger")
 # Hydra flags that print information instead of running: handed to Hydra untouched.
@@ -84,13 +85,41 @@ def compose_run(overrides: list[str]):
     """Compose one run's config with Hydra's compose API (used for checks and by tests)."""
     from hydra import compose, initialize_config_dir
 
+    from harness.config import register_configs
+
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
 
 
-def preflight(args: list[str]) -> list:
+def preflight(args: list[str], cached: bool = False) -> list:
     """Compose and validate every run, a preset's own sweep included; return their configs.
+
+    ``cached=True`` (plot-schedule) first looks for the configs Hydra composed before for the same
+    command line and the same conf/, schema and Hydra (harness/compose_cache.py), and keeps them
+    there after composing; either way every config is validated here.
+    """
+    if cached:
+        from harness import compose_cache
+        from harness.identity import Plain
+        from harness.schema import validate
+
+        stored = compose_cache.load(args)
+        if stored is not None:
+            configs = [Plain.of(plain) for plain in stored]
+            for cfg in configs:
+                validate(cfg)
+            return configs
+    configs, plains = _compose_and_validate(args)
+    if cached and plains is not None:
+        compose_cache.store(args, plains)
+    return configs
+
+
+def _compose_and_validate(args: list[str]) -> tuple[list, list | None]:
+    """The preflight with Hydra: every run's validated config, and the plain dicts they were made
+    from (None when an interpolation took part, which may read the environment or the clock: such
+    configs are not cached).
 
     Hydra composes a config from its group choices (which YAML files) and then applies the plain
     value overrides (``key=value``, ``+key=``, ``~key``) to the result. A sweep has few distinct
@@ -109,8 +138,9 @@ def preflight(args: list[str]) -> list:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from harness.config import validate
+    from harness.config import register_configs
     from harness.identity import Plain
+    from harness.schema import validate
 
     def composed(overrides: list[str], hydra_node: bool = False):
         try:
@@ -124,12 +154,15 @@ def preflight(args: list[str]) -> list:
     bases: dict[tuple[str, ...], object] = {}  # group choices -> the config Hydra composes from them
     probes: dict[tuple, object] = {}  # (group choices, override) -> (key, typed value) or None
     scratch: dict[tuple[str, ...], object] = {}  # group choices -> a config to try leaf overrides on
+    reusable = True  # no interpolation anywhere: the plain dicts are a function of the command line
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         if any(a in MULTIRUN_FLAGS for a in args):
             # A preset (experiments=...) may carry its own sweep in hydra.sweeper.params; Hydra
             # lets the command line override it key by key. Expand both, as Hydra will.
             preset_sweep = composed(runs[0], hydra_node=True).hydra.sweeper.get("params") or {}
+            if preset_sweep and "${" in json.dumps(OmegaConf.to_container(preset_sweep, resolve=False)):
+                reusable = False
             typed = {a.split("=")[0].lstrip("+~") for a in args if "=" in a}
             extra = [f"{key}={value}" for key, value in preset_sweep.items() if key not in typed]
             if extra:
@@ -165,7 +198,7 @@ def preflight(args: list[str]) -> list:
                 probes[groups, override.input_line] = None if "${" in json.dumps(value) else (override.key_or_group, value)
             return probes[groups, override.input_line]
 
-        configs = []
+        configs, plains = [], []
         for overrides in runs:
             for text in overrides:
                 if text not in parsed:
@@ -185,10 +218,13 @@ def preflight(args: list[str]) -> list:
                     _set(plain, key, value)
             else:  # +key, ~key, interpolations: Hydra's own code on a copy of the config
                 plain = OmegaConf.to_container(applied(groups, values), resolve=True)
-            cfg = Plain.of(plain)
+                if bases[groups][1] is None or any("${" in v.input_line for v in values):
+                    reusable = False  # resolved: it may have read the environment, the clock, a resolver
+            cfg = Plain.of(plain)  # a copy: validating cfg leaves plain as Hydra composed it
             validate(cfg)
             configs.append(cfg)
-    return configs
+            plains.append(plain)
+    return configs, plains if reusable else None
 
 
 def _replayable(values: list) -> bool:
@@ -345,6 +381,8 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     import hydra
+
+    from harness.config import register_configs
 
     register_configs()
     sys.argv = [sys.argv[0], *args]

@@ -1,184 +1,35 @@
-"""The typed config schema, registered in Hydra's ConfigStore.
+"""The typed config schema (harness/schema.py), registered in Hydra's ConfigStore.
 
-Every YAML file in ``conf/`` and ``experiments/`` is merged into these dataclasses, so a
-misspelled key (``epocs=3``) or a wrong type fails when the config is composed, before any
-work starts. Semantic checks (positive rates, warmup shorter than the horizon) live in
-``validate``, which the CLI runs over every run of a sweep before the first one trains.
+Every YAML file in ``conf/`` and ``experiments/`` is merged into the schema's dataclasses, so a
+misspelled key (``epocs=3``) or a wrong type fails when the config is composed, before any work
+starts. The schema and ``validate`` live in harness/schema.py, which imports neither Hydra nor
+OmegaConf; this module is the Hydra side, and re-exports them under their old names.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Dict, List, Optional
-
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from harness.errors import HarnessError
 from harness.paths import CONF_DIR, EXPERIMENTS_DIR, PROJECT_ROOT  # noqa: F401 (re-exported)
-
-FRAMEWORKS = ("torch", "tf", "mxnet")
-DEVICES = ("auto", "cpu", "cuda")
-PROTOCOLS = ("clean", "d2l")
-
-
-@dataclass
-class FrameworkConfig:
-    name: str = MISSING
-
-
-@dataclass
-class LayerConfig:
-    type: str = MISSING
-    channels: Optional[int] = None
-    units: Optional[int] = None
-    kernel: Optional[int] = None
-    padding: int = 0
-    stride: Optional[int] = None
-    kind: Optional[str] = None
-    activation: Optional[str] = None
-
-
-@dataclass
-class ModelConfig:
-    name: str = MISSING
-    input_shape: List[int] = field(default_factory=lambda: [1, 28, 28])
-    num_classes: int = 10
-    init: str = "xavier_uniform"  # xavier_uniform | torch_default (harness.model.init_weights)
-    layers: List[LayerConfig] = MISSING
-
-
-@dataclass
-class SchedulerConfig:
-    name: str = MISSING  # the config option's name, recorded in the results
-    kind: str = MISSING  # which factory in harness.schedules builds it
-    unit: str = "epoch"  # what t counts: epoch | step
-    base_lr: float = MISSING
-    final_lr: Optional[float] = None
-    total_steps: Optional[int] = None
-    warmup_steps: Optional[int] = None
-    warmup_begin_lr: Optional[float] = None
-    factor: Optional[float] = None
-    milestones: Optional[List[int]] = None
-    # scheduler=plateau (harness.plateau; torch's ReduceLROnPlateau names), None: torch's default
-    monitor: Optional[str] = None  # val_loss (default; needs data.val_size) | val_acc | train_loss | train_acc
-    patience: Optional[int] = None
-    threshold: Optional[float] = None
-    threshold_mode: Optional[str] = None  # rel | abs
-    cooldown: Optional[int] = None
-    min_lr: Optional[float] = None
-    # The schedule library's keys (harness/schedules, docs/schedules.md); unset unless a
-    # schedule uses them. A length left null by a schedule defined by its length is derived
-    # from epochs (harness.schedules.resolve_lengths).
-    warmup_shape: Optional[str] = None  # linear | cosine, for any warmup_steps
-    gamma: Optional[float] = None  # step, exponential (per t), cyclic exp_range
-    step_size: Optional[int] = None  # step
-    decay_rate: Optional[float] = None  # exponential (Keras form), inverse_time
-    decay_steps: Optional[float] = None  # exponential (Keras form), inverse_time
-    staircase: Optional[bool] = None  # exponential, inverse_time
-    power: Optional[float] = None  # polynomial
-    cycle_steps: Optional[float] = None  # cosine_restarts: the first cycle (T_0)
-    cycle_mult: Optional[float] = None  # cosine_restarts: cycle i lasts cycle_steps * cycle_mult^i (T_mult)
-    cycle_decay: Optional[float] = None  # cosine_restarts: peak of cycle i is base_lr * cycle_decay^i
-    cycle_warmup_steps: Optional[float] = None  # cosine_restarts: warmup at the start of every cycle
-    d_model: Optional[int] = None  # noam
-    pct_start: Optional[float] = None  # onecycle
-    div_factor: Optional[float] = None  # onecycle
-    final_div_factor: Optional[float] = None  # onecycle
-    anneal: Optional[str] = None  # onecycle: cos | linear
-    three_phase: Optional[bool] = None  # onecycle
-    max_lr: Optional[float] = None  # cyclic: the top of the cycle (base_lr is the bottom)
-    step_size_up: Optional[float] = None  # cyclic
-    step_size_down: Optional[float] = None  # cyclic
-    mode: Optional[str] = None  # cyclic: triangular | triangular2 | exp_range; plateau: min | max
-    cycle_momentum: Optional[bool] = None  # onecycle, cyclic: momentum (beta1) follows the schedule
-    base_momentum: Optional[float] = None  # onecycle, cyclic: the momentum at the rate's peak
-    max_momentum: Optional[float] = None  # onecycle, cyclic: the momentum at the rate's bottom
-    decay_fraction: Optional[float] = None  # wsd
-    decay_shape: Optional[str] = None  # wsd: linear | 1-sqrt | cosine
-    phases: Optional[List[Dict[str, Any]]] = None  # sequence: one schedule per phase, each with its kind
-    boundaries: Optional[List[int]] = None  # sequence: where each phase after the first begins
-
-    @staticmethod
-    def factory_params(cfg: Any) -> dict:
-        params = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else copy.deepcopy(dict(cfg))
-        for key in ("name", "kind", "unit"):
-            params.pop(key, None)
-        return params
-
-
-@dataclass
-class OptimizerConfig:
-    """Every optimizer's hyperparameters (docs/optimizers.md); the defaults are plain SGD's and
-    PyTorch's, and a rule rejects a key it does not read unless it is at its default."""
-
-    name: str = "sgd"  # sgd | adam | adamw | adagrad | rmsprop | schedule_free_adamw
-    momentum: float = 0.0  # sgd, rmsprop: b = momentum*b + g, w -= lr*b
-    nesterov: bool = False  # sgd
-    beta1: float = 0.9  # adam, adamw
-    beta2: float = 0.999  # adam, adamw
-    eps: float = 1e-8  # adam, adamw, adagrad, rmsprop
-    weight_decay: float = 0.0  # L2 added to the gradient; adamw: decoupled, w *= 1 - lr*weight_decay
-    alpha: float = 0.99  # rmsprop: decay of the mean square
-    centered: bool = False  # rmsprop
-    initial_accumulator_value: float = 0.0  # adagrad
-    r: float = 0.0  # schedule_free_adamw: update t weighs t^r * lr_max^weight_lr_power in the average
-    weight_lr_power: float = 2.0  # schedule_free_adamw
-    lr_mult: Any = None  # layer (conv1, dense2) or type (conv) -> multiplier; null: all 1
-
-
-@dataclass
-class DataConfig:
-    name: str = "fashion_mnist"
-    root: Optional[str] = None  # first place to look for the IDX files
-    download: bool = True  # fetch from upstream into the user cache if found nowhere
-    train_size: Optional[int] = None  # a seeded subset of the training images, for quick runs
-    test_size: Optional[int] = None
-    subset_seed: int = 0  # the subset stays the same whatever the run's seed
-    val_size: Optional[int] = None  # a stratified validation split carved from the training images
-    val_seed: int = 0  # the split stays the same whatever the run's seed
-
-
-@dataclass
-class MlflowLoggerConfig:
-    tracking_uri: Optional[str] = None  # None: a local store, sqlite:///<results_dir>/_mlflow/mlflow.db
-    experiment: str = "harness"
-
-
-@dataclass
-class TensorBoardLoggerConfig:
-    pass  # event files go to <run_dir>/_tensorboard/; nothing to choose yet
-
-
-@dataclass
-class LoggerConfig:
-    """Tracking sinks (``logger=mlflow``, ``logger=[mlflow,tensorboard]``): copies of the parquet
-    results, never part of a run's identity. A null entry is a sink that is off."""
-
-    mlflow: Optional[MlflowLoggerConfig] = None
-    tensorboard: Optional[TensorBoardLoggerConfig] = None
-
-
-@dataclass
-class HarnessConfig:
-    framework: FrameworkConfig = MISSING
-    model: ModelConfig = MISSING
-    scheduler: SchedulerConfig = MISSING
-    optimizer: OptimizerConfig = MISSING
-    data: DataConfig = MISSING
-    protocol: str = "clean"
-    epochs: int = 30
-    batch_size: int = 256
-    seed: int = 0
-    device: str = "auto"
-    results_dir: str = "results"
-    progress: bool = True  # per-epoch progress bar; display only
-    threads: int = 0  # CPU threads per run (0: the framework's default); set 1 for parallel runs
-    keep_checkpoint: bool = False  # keep _checkpoint.* after the run finishes
-    rerun: bool = False  # train again even if finished; the old results are moved to _superseded/
-    logger: LoggerConfig = field(default_factory=LoggerConfig)  # tracking sinks; not in run_id
+from harness.schema import (  # noqa: F401 (re-exported)
+    DEVICES,
+    FRAMEWORKS,
+    MISSING,
+    PROTOCOLS,
+    DataConfig,
+    FrameworkConfig,
+    HarnessConfig,
+    LayerConfig,
+    LoggerConfig,
+    MlflowLoggerConfig,
+    ModelConfig,
+    OptimizerConfig,
+    SchedulerConfig,
+    TensorBoardLoggerConfig,
+    scheduler_kinds,
+    validate,
+)
 
 
 def register_configs() -> None:
@@ -195,78 +46,6 @@ def register_configs() -> None:
     store.store(name="harness_schema", node=HarnessConfig)
     for path in sorted(EXPERIMENTS_DIR.glob("*.yaml")):
         store.store(group="experiments", name=path.stem, node=OmegaConf.load(path), package="_global_")
-
-
-@lru_cache(maxsize=None)
-def scheduler_kinds() -> dict[str, str]:
-    """Each scheduler option (conf/scheduler/<name>.yaml) and the kind of schedule it builds."""
-    return {path.stem: OmegaConf.load(path).kind for path in sorted((CONF_DIR / "scheduler").glob("*.yaml"))}
-
-
-def validate(cfg: DictConfig) -> None:
-    """Check values the schema cannot; raise HarnessError naming the value and the fix."""
-    from harness import d2l_tabs, identity, optimizers, plateau
-    from harness.model import spec_from_config
-    from harness.plan import check_schedule
-    from harness.schedules import UNITS
-    from harness.sinks import validate as validate_sinks
-
-    identity.check_known_keys(cfg)
-    cfg = identity.as_plain(cfg)  # read many times below: plain dicts are cheap to read
-    identity.check_path_safe(cfg)
-    if cfg.framework.name not in FRAMEWORKS:
-        raise HarnessError(f"framework={cfg.framework.name!r} is unknown; choose one of {', '.join(FRAMEWORKS)}")
-    if cfg.device not in DEVICES:
-        raise HarnessError(f"device={cfg.device!r} is unknown; choose one of {', '.join(DEVICES)}")
-    if cfg.protocol not in PROTOCOLS:
-        raise HarnessError(f"protocol={cfg.protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
-    if cfg.epochs <= 0:
-        raise HarnessError(f"epochs={cfg.epochs} must be at least 1")
-    if cfg.batch_size <= 0:
-        raise HarnessError(f"batch_size={cfg.batch_size} must be at least 1")
-    if not 0 <= cfg.seed < identity.SEED_LIMIT:
-        raise HarnessError(f"seed={cfg.seed} must be an integer in [0, 2^32)")
-    if not str(cfg.results_dir).strip():
-        raise HarnessError("results_dir is empty; give a folder, e.g. results_dir=results")
-    if cfg.data.name not in identity.DATASETS:
-        raise HarnessError(
-            f"data.name={cfg.data.name!r} is not a dataset this harness can load; the one dataset is "
-            f"{', '.join(identity.DATASETS)}"
-        )
-    kinds = scheduler_kinds()
-    if kinds.get(cfg.scheduler.name) != cfg.scheduler.kind:
-        options = [name for name, kind in kinds.items() if kind == cfg.scheduler.kind]
-        raise HarnessError(
-            f"scheduler.name={cfg.scheduler.name!r} does not name the {cfg.scheduler.kind} schedule "
-            f"(its option is {', '.join(options) or 'none'}); the name is set by choosing scheduler=OPTION, "
-            f"and the results' variant column labels changed parameters"
-        )
-    if cfg.threads < 0:
-        raise HarnessError(f"threads={cfg.threads} must be 0 (the framework's default) or a positive count")
-    optimizers.validate(cfg)
-    plateau.check(cfg)  # data.val_size and scheduler=plateau (issue 13), before the sizes it decides
-    for key in ("train_size", "test_size"):
-        size = cfg.data[key]
-        if size is not None and size <= 0:
-            raise HarnessError(f"data.{key}={size} must be a positive number of images (or null for all)")
-    most = {"train_size": identity.max_train_images(cfg.data), "test_size": identity.TEST_IMAGES}
-    for key, limit in most.items():
-        if cfg.data[key] is not None and cfg.data[key] > limit:
-            raise HarnessError(f"data.{key}={cfg.data[key]} is more than the {limit} images there are; "
-                               f"use at most {limit} (or null for all)")
-    train_size = cfg.data.train_size or most["train_size"]
-    if cfg.batch_size > train_size:
-        raise HarnessError(f"batch_size={cfg.batch_size} is larger than the {train_size} training images; lower it")
-    if cfg.scheduler.unit not in UNITS:
-        raise HarnessError(f"scheduler.unit={cfg.scheduler.unit!r} must be one of {', '.join(UNITS)}")
-    check_schedule(cfg)  # builds the schedule with its derived lengths; momentum needs an optimizer with momentum
-    spec_from_config(cfg.model)
-    validate_sinks(cfg)  # logger=...: the extra is installed
-    if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
-        raise HarnessError(
-            f"scheduler={cfg.scheduler.name} was never trained in the d2l chapter, so protocol=d2l "
-            f"cannot reproduce it; use protocol=clean"
-        )
 
 
 from harness.identity import identity, run_id  # noqa: E402,F401 (the config's identity, re-exported)

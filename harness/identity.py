@@ -25,11 +25,12 @@ import json
 import re
 import typing
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:  # omegaconf is imported where an OmegaConf config is handled: Plain ones need none
+    from omegaconf import DictConfig
 
 # Settings that do not change what a run computes, only where or how visibly it runs.
 NOT_IDENTITY = ("results_dir", "progress", "threads", "keep_checkpoint", "rerun", "logger")
@@ -80,6 +81,8 @@ def as_dict(cfg: Any) -> dict:
     """A resolved, independent plain-dict copy of a config (OmegaConf or Plain): dicts and lists only."""
     if isinstance(cfg, dict):
         return _plain_copy(cfg)
+    from omegaconf import OmegaConf
+
     return OmegaConf.to_container(cfg, resolve=True)
 
 
@@ -123,9 +126,14 @@ def _named_values(node: Any, prefix: str = ""):
 def check_known_keys(cfg: DictConfig) -> None:
     """A key the schema does not know (``+optimizer.foo=1`` gets past Hydra's check)
     would be silently ignored by the code: refuse it."""
-    from harness.config import HarnessConfig
+    from harness.schema import HarnessConfig
 
-    plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=False)
+    if isinstance(cfg, dict):
+        plain = cfg
+    else:
+        from omegaconf import OmegaConf
+
+        plain = OmegaConf.to_container(cfg, resolve=False)
     for path in _unknown_keys(plain, HarnessConfig):
         raise HarnessError(
             f"unknown key {path!r}: nothing reads it, so it would be silently ignored; remove it "
@@ -175,7 +183,7 @@ def _dataclass_in(hint: Any) -> type | None:
 def schema_defaults(schema: type | None = None) -> dict:
     """The schema's default for every key: ``{"scheduler": {"unit": "epoch", ...}, ...}``;
     a key without a default (``MISSING``) is left out."""
-    from harness.config import HarnessConfig
+    from harness.schema import HarnessConfig
 
     return copy.deepcopy(_schema_defaults(schema or HarnessConfig))
 
@@ -223,6 +231,8 @@ def canonical_config(cfg: DictConfig) -> DictConfig:
         scheduler["total_steps"] = derived_params(Plain.of(plain)).get("total_steps")
     if isinstance(cfg, dict):
         return Plain.of(plain)
+    from omegaconf import OmegaConf
+
     canonical = OmegaConf.create(plain)
     OmegaConf.set_struct(canonical, True)
     return canonical
@@ -251,7 +261,7 @@ def _drop_added_defaults(node: dict, defaults: dict, prefix: str = "") -> dict:
         if isinstance(value, dict):
             kept[key] = _drop_added_defaults(value, default if isinstance(default, dict) else {}, f"{path}.")
         elif path == "model.layers" and isinstance(value, list):
-            from harness.config import LayerConfig
+            from harness.schema import LayerConfig
 
             layer_defaults = _schema_defaults(LayerConfig)
             kept[key] = [_drop_added_defaults(item, layer_defaults, "model.layers[].") for item in value]

@@ -36,7 +36,7 @@ def updates_per_epoch(cfg, n_train: int | None = None) -> int:
 def schedule_params(cfg, n_train: int | None = None) -> dict:
     """The schedule's factory parameters with every length left unset derived from the run
     (``harness.schedules.resolve_lengths``): what the run uses and records in ``_config.yaml``."""
-    from harness.config import SchedulerConfig
+    from harness.schema import SchedulerConfig
 
     params = SchedulerConfig.factory_params(cfg.scheduler)
     return resolve_lengths(cfg.scheduler.kind, params, cfg.scheduler.unit, cfg.epochs, updates_per_epoch(cfg, n_train))

@@ -20,7 +20,7 @@ ALIASES = {
 def schema_keys() -> list[str]:
     """Every key a user can set, dotted (``scheduler.base_lr``), plus the config groups."""
     from harness.cli import CONFIG_GROUPS
-    from harness.config import HarnessConfig
+    from harness.schema import HarnessConfig
     from harness.identity import _nested
 
     keys = list(CONFIG_GROUPS)

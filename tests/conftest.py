@@ -25,6 +25,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["TMPDIR"] = str(_own_tmp)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compose_cache_apart(tmp_path_factory):
+    """plot-schedule keeps the configs Hydra composed in the user's cache (harness/compose_cache.py);
+    the tests, and the commands they start, keep theirs in a folder of their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARNESS_COMPOSE_CACHE", str(tmp_path_factory.mktemp("composed")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist():
     """The full real dataset, decoded once per test session (float32 NCHW, int64 labels)."""
@@ -46,11 +55,12 @@ INSTALLED_FRAMEWORKS = [framework for framework in REGISTRY if framework_install
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "mxnet", "jax")
 
 
-def main_in_fresh_python(argv: list[str], timeout: float = 180) -> tuple[subprocess.CompletedProcess, object, list[str]]:
-    """Call ``harness.cli.main(argv)`` in a fresh interpreter; return the process, main's exit
-    code and the ML framework modules the call imported."""
+def main_in_fresh_python(argv: list[str], timeout: float = 180, before: str = "") -> tuple[subprocess.CompletedProcess, object, list[str]]:
+    """Call ``harness.cli.main(argv)`` in a fresh interpreter (after the code ``before``); return
+    the process, main's exit code and the ML framework modules the call imported."""
     code = (
-        "import sys, json\n"
+        before
+        + "import sys, json\n"
         "from harness.cli import main\n"
         "rc = None\n"
         "try:\n"

@@ -96,3 +96,22 @@ def test_run_id_depends_on_what_changes_the_result_only():
     assert run_id(compose_run(["seed=1"])) != base
     assert run_id(compose_run(["scheduler.base_lr=0.2"])) != base
     assert run_id(compose_run(["data.train_size=2048"])) != base
+
+
+def test_the_schema_needs_neither_hydra_nor_omegaconf_and_reads_conf_as_omegaconf_does():
+    """harness/schema.py spells omegaconf.MISSING itself and reads the scheduler kinds with PyYAML,
+    so that a cached config (plot-schedule) is validated without loading either."""
+    import subprocess
+    import sys
+
+    from omegaconf import MISSING, OmegaConf
+
+    from harness import schema
+    from harness.config import CONF_DIR
+
+    assert schema.MISSING == MISSING
+    assert schema.scheduler_kinds() == {p.stem: OmegaConf.load(p).kind for p in sorted((CONF_DIR / "scheduler").glob("*.yaml"))}
+    code = ("import sys, harness.schema, harness.identity, harness.plan, harness.cli\n"
+            "print(sorted(m for m in ('hydra', 'omegaconf') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=CONF_DIR.parent, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
