@@ -167,12 +167,12 @@ def test_the_cli_runs_it_in_pytorch_and_tensorflow_and_records_it(tmp_path):
 
     for framework in FRAMEWORKS:
         out = run_cli(f"framework={framework}", "optimizer=schedule_free_adamw", "scheduler=constant",
-                      "scheduler.base_lr=0.0025", "scheduler.unit=step", "scheduler.warmup_steps=4", "epochs=1", "data.train_size=5120",
+                      "scheduler.base_lr=0.0025", "scheduler.unit=step", "scheduler.warmup_steps=4", "epochs=1", "data.train_size=2048",
                       "data.test_size=500", "threads=1", "progress=false", f"results_dir={tmp_path}")
         assert out.returncode == 0, out.stderr
     rows = pd.concat(pd.read_parquet(path) for path in tmp_path.glob("*/epochs.parquet"))
     assert sorted(rows["framework"]) == sorted(FRAMEWORKS)
     assert (rows["optimizer"] == "schedule_free_adamw").all()
     assert all('"r":0.0' in p and '"weight_lr_power":2.0' in p for p in rows["optimizer_params"])
-    assert (rows["test_acc"] > 0.3).all()  # 20 updates from a LeNet at chance (0.1): it learned
+    assert (rows["test_acc"] > 0.3).all()  # 8 updates from a LeNet at chance (0.1): it learned
 
