@@ -23,6 +23,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     _own_tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-tests-{os.getpid()}-{os.environ['PYTEST_XDIST_WORKER']}"
     _own_tmp.mkdir(parents=True, exist_ok=True)
     os.environ["TMPDIR"] = str(_own_tmp)
+    import atexit
+    import shutil
+
+    atexit.register(shutil.rmtree, _own_tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
