@@ -8,7 +8,8 @@ in plain numpy (float64), which the tests hold every adapter to.
 The definitions are PyTorch's (``torch.optim``), the most used in the literature these
 experiments follow; PyTorch's native classes match them, the TensorFlow and MXNet adapters write
 them with their frameworks' own ops. Momentum buffers exclude the rate (``b = mu*b + g;
-w -= lr*b``), so that momentum means the same thing under a changing rate.
+w -= lr*b``), so that momentum means the same thing under a changing rate. schedule_free_adamw's
+definition is its authors' package's (``schedulefree``), which the PyTorch adapter runs as it is.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def spec_from_config(cfg: Any, model_spec) -> OptimizerSpec:
         value = getattr(spec, key)
         if key in USES[name] and not (0 <= value < 1):
             raise HarnessError(f"optimizer.{key}={value} must be in [0, 1)")
-    if "beta1" in USES[name] and name == "schedule_free_adamw" and spec.beta1 == 0:
+    if name == "schedule_free_adamw" and spec.beta1 == 0:
         # evaluation reads x = y + (1 - 1/beta1) (z - y)
         raise HarnessError("optimizer.beta1=0 leaves schedule_free_adamw no average to evaluate at; use beta1 in (0, 1), e.g. 0.9")
     for key in ("eps", "weight_decay", "initial_accumulator_value", "r", "weight_lr_power"):
