@@ -23,7 +23,7 @@ from mxnet.gluon import nn  # noqa: E402
 from adapters.base import EpochStats  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.model import ModelSpec, placed_activations  # noqa: E402
-from harness.optimizers import OptimizerSpec, momenta_or_constant  # noqa: E402
+from harness.optimizers import OptimizerSpec, check_available, momenta_or_constant  # noqa: E402
 
 EVAL_BATCH = 1000
 # oneDNN's AVX2 kernels work on blocks of 8 channels. A convolution whose input channels are not
@@ -183,6 +183,7 @@ class MXNetAdapter:
     framework_version = mx.__version__
 
     def __init__(self, spec: ModelSpec, optimizer: OptimizerSpec, device: str, seed: int) -> None:
+        check_available(optimizer.name, "mxnet")  # the CLI refuses it earlier; code that builds an adapter too
         gpus = mx.context.num_gpus()
         if device == "cuda" and not gpus:
             raise HarnessError("device=cuda but MXNet sees no GPU; use device=auto or device=cpu")

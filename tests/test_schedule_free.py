@@ -176,3 +176,13 @@ def test_the_cli_runs_it_in_pytorch_and_tensorflow_and_records_it(tmp_path):
     assert all('"r":0.0' in p and '"weight_lr_power":2.0' in p for p in rows["optimizer_params"])
     assert (rows["test_acc"] > 0.3).all()  # 8 updates from a LeNet at chance (0.1): it learned
 
+
+
+@pytest.mark.skipif("mxnet" not in INSTALLED_FRAMEWORKS, reason="needs MXNet")
+def test_the_mxnet_adapter_itself_refuses_it():
+    """Code that builds an adapter without the CLI gets the CLI's error, not another rule's update."""
+    from adapters import load_adapter
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="not available with framework=mxnet"):
+        load_adapter("mxnet")(smooth_lenet(), OptimizerSpec("schedule_free_adamw"), "cpu", 0)
