@@ -372,10 +372,11 @@ def main(argv: list[str] | None = None) -> None:
     finished_before = [None if cfg.rerun else _final_status(cfg) for cfg in configs]
     multirun = any(a in MULTIRUN_FLAGS for a in args)
     if configs and all(finished_before):
-        # Nothing to train: say so for each run, as its job would, without starting Hydra and a
-        # launcher (for a finished study of dozens of runs that took longer than the check).
+        # Nothing to train: each run's job, here, without starting Hydra and a launcher (for a
+        # finished study of dozens of runs they took longer than the check). A finished run's job
+        # only removes a stale checkpoint and says where the results are.
         for cfg in configs:
-            _report_finished(cfg)
+            _task(cfg)
         if multirun:
             print(f"harness: sweep done: {sweep_counts(configs, finished_before)}")
         return
@@ -443,21 +444,6 @@ def _remove_empty_sweep_folders(before: set) -> None:
         _sweep_root().rmdir()  # only when empty
     except OSError:
         pass
-
-
-def _report_finished(cfg) -> None:
-    """What a finished run's job does and prints (``runner._skip``): a checkpoint that a kill left
-    between the last two writes goes, and the run is named with its epochs and folder."""
-    from harness import checkpoint
-    from harness.identity import folder_of, shown
-    from harness.results import read_epochs
-
-    folder = folder_of(cfg)
-    if not cfg.keep_checkpoint:
-        checkpoint.remove(folder)
-    name = f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}"
-    print(f"harness: skipped: {name} is already finished ({_epochs(len(read_epochs(folder)))}); "
-          f"results in {shown(folder)}/ (rerun=true trains it again)")
 
 
 def _final_status(cfg) -> str | None:

@@ -75,18 +75,14 @@ def check_schedule(cfg) -> None:
         plan = build_plan(cfg)
     except ValueError as exc:
         raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
-    if plan.momentum_at is not None and cfg.optimizer.name == "schedule_free_adamw":
-        raise HarnessError(
-            f"scheduler={cfg.scheduler.name} cycles momentum (scheduler.cycle_momentum=true) but "
-            f"optimizer=schedule_free_adamw's beta1 is its averaging, not a momentum to cycle; "
-            f"set scheduler.cycle_momentum=false"
-        )
     if plan.momentum_at is not None and not has_momentum(cfg.optimizer):
-        raise HarnessError(
-            f"scheduler={cfg.scheduler.name} cycles momentum (scheduler.cycle_momentum=true) but "
-            f"optimizer={cfg.optimizer.name} with momentum={cfg.optimizer.get('momentum', 0)} has none to cycle; "
-            f"set optimizer.momentum=0.9, or scheduler.cycle_momentum=false"
-        )
+        if cfg.optimizer.name == "schedule_free_adamw":  # a beta1, but no momentum (OptimizerSpec.momentum_name)
+            why = ("optimizer=schedule_free_adamw's beta1 is its averaging, not a momentum to cycle; "
+                   "set scheduler.cycle_momentum=false")
+        else:
+            why = (f"optimizer={cfg.optimizer.name} with momentum={cfg.optimizer.get('momentum', 0)} has none to "
+                   f"cycle; set optimizer.momentum=0.9, or scheduler.cycle_momentum=false")
+        raise HarnessError(f"scheduler={cfg.scheduler.name} cycles momentum (scheduler.cycle_momentum=true) but {why}")
 
 
 def _momentum_of(optimizer_cfg):

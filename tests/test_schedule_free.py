@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.model import init_weights
 from harness.optimizers import OptimizerSpec, reference_step, schedule_free_eval_point
-from tests.conftest import INSTALLED_FRAMEWORKS, run_cli
 from harness.schedules import cosine
+from tests.conftest import INSTALLED_FRAMEWORKS, run_cli
 from tests.test_optimizer_parity import relative_gaps, smooth_lenet
+from tests.test_optimizers import fresh
 
 pytest.importorskip("schedulefree")
 FRAMEWORKS = [f for f in ("torch", "tf") if f in INSTALLED_FRAMEWORKS]
@@ -34,16 +34,6 @@ def data():
     from harness.data import load_fashion_mnist
 
     return load_fashion_mnist(download=False, train_size=20 * BATCH, test_size=500)
-
-
-def fresh(framework, optimizer, data, spec=None):
-    from adapters import load_adapter
-
-    spec = spec or smooth_lenet()
-    adapter = load_adapter(framework)(spec, optimizer, "cpu", 0)
-    adapter.set_weights(init_weights(spec, 0))
-    adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y)
-    return adapter
 
 
 def test_the_first_update_is_adams_first_step_and_y_z_x_coincide():
