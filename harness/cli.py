@@ -300,6 +300,11 @@ def _task(cfg) -> None:
               file=sys.stderr)
         sys.exit(130)
     name = f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}"
+    if summary.status == "failed":
+        # One line, and the sweep goes on; main() exits non-zero once every run has had its turn.
+        print(f"harness: failed: {name}: {summary.error}; traceback in {shown(summary.run_dir)}/_failed.txt; "
+              f"run the same command to retry it", file=sys.stderr)
+        return
     if summary.set_aside is not None:
         why = "unreadable" if summary.set_aside.parent.name == "_corrupt" else "earlier"
         print(f"harness: note: {why} results of {name} moved to {shown(summary.set_aside)}/")
@@ -393,10 +398,22 @@ def main(argv: list[str] | None = None) -> None:
     # A sweep's jobs (in any launcher's processes) find the sweep's runs in their environment.
     with sweep_announced(configs if multirun else [], finished_before):
         hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
+    from harness.identity import folder_of
+
     if multirun:
         _remove_empty_sweep_folders(sweeps_before)
     if multirun and configs:
         print(f"harness: sweep done: {sweep_counts(configs, finished_before)}")
+    failed = sum(_failed_now(cfg) for cfg in {str(folder_of(cfg)): cfg for cfg in configs}.values())
+    if failed:
+        sys.exit(1)  # every run had its turn; the failed ones are retried by the same command
+
+
+def _failed_now(cfg) -> bool:
+    from harness.identity import folder_of
+    from harness.results import failure_of
+
+    return failure_of(folder_of(cfg)) is not None
 
 
 def _help(overrides: list[str]) -> str:
@@ -463,7 +480,8 @@ def _final_status(cfg) -> str | None:
 def sweep_counts(configs: list, finished_before: list[str | None]) -> str:
     """'6 runs: 2 complete, 4 skipped', counting distinct runs: two jobs of a sweep that differ
     only in what does not change the result (threads, data.root) are one run, trained once.
-    A run that did not finish (failed, or another process is training it) is 'unfinished'."""
+    A run that raised is 'failed' (retried by the same command); one that did not finish for
+    another reason (another process is training it, Ctrl-C) is 'unfinished'."""
     from harness.identity import folder_of
 
     counts: dict[str, int] = {}
@@ -473,7 +491,7 @@ def sweep_counts(configs: list, finished_before: list[str | None]) -> str:
         if folder in seen:
             continue
         seen.add(folder)
-        outcome = "skipped" if before else (_final_status(cfg) or "unfinished")
+        outcome = "skipped" if before else (_final_status(cfg) or ("failed" if _failed_now(cfg) else "unfinished"))
         counts[outcome] = counts.get(outcome, 0) + 1
     runs = len(seen)
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))

@@ -32,9 +32,10 @@ import pyarrow.parquet as pq
 from harness.paths import PROJECT_ROOT
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 2  # 2: variant, schedule_params, optimizer_params, model_hash, subset_seed
+SCHEMA_VERSION = 3  # 2: variant, schedule_params, optimizer_params, model_hash, subset_seed; 3: error
 EPOCHS_FILE = "epochs.parquet"
 CONFIG_FILE = "_config.yaml"  # the leading _ makes pyarrow's directory reader skip it
+FAILED_FILE = "_failed.txt"  # a run that raised before its first epoch: the error, where no row can hold it
 
 EPOCHS_SCHEMA = pa.schema(
     [
@@ -64,7 +65,7 @@ EPOCHS_SCHEMA = pa.schema(
         ("test_acc", pa.float64()),
         ("train_time_s", pa.float64()),
         ("eval_time_s", pa.float64()),
-        ("status", pa.string()),  # running | complete | diverged
+        ("status", pa.string()),  # running | complete | diverged | interrupted | failed
         ("git_sha", pa.string()),
         ("schema_version", pa.int64()),
         # Schema version 2: what ran, beyond the columns above.
@@ -80,6 +81,8 @@ EPOCHS_SCHEMA = pa.schema(
         ("step_momenta", pa.list_(pa.float64())),  # momentum of every update; null when it is constant
         ("weight_decay", pa.float64()),  # optimizer.weight_decay (null in files written before it)
         ("lr_mult", pa.string()),  # optimizer.lr_mult as JSON, e.g. {"conv1": 0.1}; null: every multiplier 1
+        # Schema version 3.
+        ("error", pa.string()),  # status=failed: the exception's one-line message; null otherwise
     ]
 )
 
@@ -212,3 +215,22 @@ def set_aside(run_dir: Path, reason: str) -> Path:
     for table in target.glob("*.parquet"):
         table.rename(table.with_name(f"{table.name}.{reason}"))
     return target
+
+
+def write_failure(run_dir: Path, message: str, details: str) -> None:
+    """Record that a run raised: the message on every row it has written (status ``failed``), or in
+    ``_failed.txt`` when it has written none. Rows already written keep every number they hold."""
+    rows = read_epochs(run_dir)
+    if rows:
+        for row in rows:
+            row["status"], row["error"] = "failed", message
+        write_epochs(run_dir, rows)
+    atomic_write_bytes(run_dir / FAILED_FILE, f"{message}\n\n{details}".encode())
+
+
+def failure_of(run_dir: Path) -> str | None:
+    """The one-line error of a run whose last attempt failed, None otherwise."""
+    path = run_dir / FAILED_FILE
+    if not path.exists():
+        return None
+    return path.read_text(errors="replace").splitlines()[0] if path.stat().st_size else "failed"

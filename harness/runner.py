@@ -6,6 +6,7 @@ import math
 import os
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from harness.config import validate
 from harness import checkpoint, d2l_tabs, identity, optimizers, plateau, sinks, verdicts
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
+from harness.errors import HarnessError
 from harness.results import (
+    FAILED_FILE,
     SCHEMA_VERSION,
     CorruptFile,
     claim_run,
@@ -28,6 +31,7 @@ from harness.results import (
     set_aside,
     write_config,
     write_epochs,
+    write_failure,
 )
 from harness.plan import Plan, build_plan, constant_momentum, horizon_warning
 
@@ -41,11 +45,12 @@ DIVERGED_LOSS = 1e3
 class RunSummary:
     run_id: str
     run_dir: Path
-    status: str  # complete | diverged | skipped (finished before) | busy (another process trains it)
+    status: str  # complete | diverged | failed (raised) | skipped (finished before) | busy (another process trains it)
     epochs_done: int
     final_test_acc: float
     resumed_from: int | None = None  # the epoch a killed run continued from
     set_aside: Path | None = None  # where unreadable or superseded results were moved
+    error: str | None = None  # status=failed: the exception, in one line
 
 
 def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -134,8 +139,16 @@ def run(cfg: DictConfig) -> RunSummary:
         return _skip(cfg, rid, run_dir, previous)
 
     # Everything that can fail on bad input (data, framework, results_dir) fails here, before
-    # the first change to results_dir.
-    setup = _set_up(cfg)
+    # the first change to results_dir. Anything else that raises (a bug, a framework error, out
+    # of memory) is this run's failure, recorded, and never the end of a sweep.
+    try:
+        setup = _set_up(cfg)
+    except (HarnessError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any error of one run is recorded as that run's failure
+        ensure_writable(results_dir)
+        with claim_run(results_dir, run_dir.name) as claimed:
+            return _failed(rid, run_dir, exc, claimed)
     ensure_writable(results_dir)
     warning = horizon_warning(cfg)  # only once the input has passed every check
     if warning:
@@ -155,6 +168,30 @@ def run(cfg: DictConfig) -> RunSummary:
                 return _train(cfg, rid, run_dir, previous, setup, moved)
         except KeyboardInterrupt:
             raise _interrupted(run_dir, cfg.epochs) from None
+        except HarnessError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any error of one run is recorded as that run's failure
+            return _failed(rid, run_dir, exc, True)
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def _failed(rid: str, run_dir: Path, exc: BaseException, claimed: bool) -> RunSummary:
+    """The run raised: its rows (if any) say ``failed`` with the error, ``_failed.txt`` holds the
+    traceback, and the same command retries it (a failed run is not finished)."""
+    message = one_line(exc)
+    rows = []
+    if claimed:
+        try:
+            rows = read_epochs(run_dir) or []
+            write_failure(run_dir, message, "".join(traceback.format_exception(exc)))
+        except (OSError, CorruptFile):
+            pass  # the failure is still printed; nothing written before is touched
+    last = rows[-1]["test_acc"] if rows else float("nan")
+    return RunSummary(rid, run_dir, "failed", len(rows), last, error=message)
 
 
 def _interrupted(run_dir: Path, epochs: int) -> Interrupted:
@@ -228,6 +265,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         "subset_seed": cfg.data.subset_seed,
     }
     write_config(run_dir, OmegaConf.to_yaml(cfg, resolve=True))  # canonical: derived lengths written out
+    (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a failed run, retried
 
     rows: list[dict] = []
     step, first_epoch = 0, 0
@@ -235,7 +273,7 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
     if saved is not None and saved.run_id == rid and previous.rows:
         # Continue after the last checkpointed epoch; rows written after it are trained again.
         adapter.set_state(saved.state)
-        rows = [_upgraded(row, columns) for row in previous.rows if row["epoch"] <= saved.epoch]
+        rows = [{**_upgraded(row, columns), "error": None} for row in previous.rows if row["epoch"] <= saved.epoch]
         step, first_epoch = saved.step, saved.epoch + 1
         _warn_if_code_changed(rows, columns["git_sha"], run_dir)
     # scheduler=plateau: its state decides the next epoch's rates and goes into every checkpoint.
@@ -271,7 +309,8 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         evaluated = time.perf_counter()
         step += updates_per_epoch
 
-        if not all(math.isfinite(loss) and loss < DIVERGED_LOSS for loss in (train.loss, test.loss)):
+        losses = (train.loss, test.loss) + ((val.loss,) if val else ())
+        if not all(math.isfinite(loss) and loss < DIVERGED_LOSS for loss in losses):
             status = "diverged"  # a result, recorded with the epoch where it happened
         elif epoch == cfg.epochs - 1:
             status = "complete"

@@ -2,27 +2,36 @@
 
 ``judge(curves)`` takes one run's per-epoch columns (``train_loss``, ``train_acc``,
 ``test_loss``, ``test_acc``, optionally ``val_loss``/``val_acc`` and ``status``) and returns a
-``Verdict``: one of ``VERDICTS``, a sentence saying why, and the numbers that decided it. The
-checks run in this order, and the first that fires wins:
+``Verdict``: one of ``VERDICTS``, a sentence that names only the condition that fired, and the
+numbers that decided it. It accepts any row a run can write (NaN or infinite numbers, one epoch,
+a first epoch that diverged, no epoch at all) and never raises on them. The checks run in this
+order, and the first that fires wins:
 
-1. ``diverged``: the runner stopped the run as diverged, or a loss is not finite.
-2. ``never_learned``: the final train *and* evaluation accuracy are within ``CHANCE_MARGIN``
-   of chance (1 / number of classes).
-3. ``oscillating``: over the last ``window`` epochs, the train loss swings around its linear
-   trend by more than ``OSCILLATION_TRAIN`` of its mean (standard deviation of the residuals),
-   or the evaluation loss by more than ``OSCILLATION_EVAL`` (an evaluation loss is noisier, so
-   its bar is higher).
-4. ``overfitting``: the evaluation loss ended more than ``OVERFIT_RISE`` above its minimum
-   while the train loss kept falling (since that minimum and over the window), or the train-evaluation accuracy gap
-   widened by more than ``OVERFIT_GAP`` over the last ``window`` epochs.
-5. ``plateaued``: the train loss fell by less than ``PLATEAU_IMPROVEMENT`` (relative) over the
+1. ``diverged``: the runner stopped the run as diverged, or a loss is not finite or above
+   ``DIVERGED_LOSS``; the reason names the first epoch where that happened.
+2. ``never_learned``: no epoch's train or evaluation accuracy rose more than ``CHANCE_MARGIN``
+   above chance (1 / number of classes). The whole curve decides, not the final epoch.
+3. ``collapsed``: the run learned (its best evaluation accuracy was more than ``CHANCE_MARGIN``
+   above chance) and ended at chance: a network that fell to uniform predictions.
+4. ``too_short``: fewer than ``MIN_WINDOW`` epochs, so there is no trend to judge (not diverged,
+   not at chance).
+5. ``oscillating``: over the last ``window`` epochs the train loss swings around its linear trend
+   by more than ``OSCILLATION_TRAIN`` of its mean *and* by more than ``OSCILLATION_TRAIN_FLOOR``
+   in absolute terms (a converged loss of 0.005 ± 0.0005 is not oscillating), or the evaluation
+   loss by more than ``OSCILLATION_EVAL`` and ``OSCILLATION_EVAL_FLOOR`` (an evaluation loss is
+   noisier, so its bars are higher).
+6. ``overfitting``: the evaluation loss ended more than ``OVERFIT_RISE`` above its minimum while
+   the train loss kept falling (since that minimum and over the window), or the train-evaluation
+   accuracy gap widened by more than ``OVERFIT_GAP`` over the window while the evaluation
+   accuracy gained nothing over it or the evaluation loss was past its minimum (a gap that grows
+   while the evaluation curves still improve is a network learning, not overfitting).
+7. ``plateaued``: the train loss fell by less than ``PLATEAU_IMPROVEMENT`` (relative) over the
    last ``window`` epochs.
-6. ``converging``: none of the above.
+8. ``converging``: none of the above.
 
 The evaluation curves are the validation split's when the run has one (``val_loss`` not null),
-else the test set's: a verdict describes the run; it chooses nothing.
-``window`` is the last third of the run, at least ``MIN_WINDOW`` epochs; trend checks (3 to 5)
-need at least ``MIN_WINDOW`` epochs, and a shorter run is ``converging`` unless 1 or 2 fire.
+else the test set's: a verdict describes the run; it chooses nothing. ``window`` is the last
+third of the run, at least ``MIN_WINDOW`` epochs.
 
 The thresholds below were set against the committed study (results/d2l_study): every cosine
 and warmup run is ``converging``, every chance-level run ``never_learned``, and the constant
@@ -37,7 +46,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-VERDICTS = ("converging", "plateaued", "oscillating", "overfitting", "diverged", "never_learned")
+VERDICTS = ("converging", "plateaued", "oscillating", "overfitting", "diverged", "never_learned", "collapsed",
+            "too_short")
+# Verdicts that mean the run did not produce a usable network (the report counts them as failures).
+FAILED_VERDICTS = ("diverged", "never_learned", "collapsed")
 
 # Every threshold in one place.
 DIVERGED_LOSS = 1e3  # the runner's own bar (harness.runner.DIVERGED_LOSS): a mean loss this large has blown up
@@ -45,7 +57,9 @@ CHANCE_MARGIN = 0.05  # accuracy within 5 points of chance (0.15 for ten classes
 MIN_WINDOW = 3  # epochs: fewer and there is no trend to measure
 WINDOW_FRACTION = 1 / 3  # the last third of the run
 OSCILLATION_TRAIN = 0.05  # residual std / mean of the train loss over the window
+OSCILLATION_TRAIN_FLOOR = 0.01  # ... and the residual std itself, in nats: a tiny loss's tiny swing is no swing
 OSCILLATION_EVAL = 0.15  # the same for the evaluation loss
+OSCILLATION_EVAL_FLOOR = 0.02
 OVERFIT_RISE = 0.10  # final evaluation loss / its minimum - 1
 OVERFIT_GAP = 0.03  # growth of (train_acc - eval_acc) over the window
 PLATEAU_IMPROVEMENT = 0.01  # relative fall of the train loss over the window
@@ -65,74 +79,139 @@ def window_size(epochs: int) -> int:
     return min(epochs, max(MIN_WINDOW, int(epochs * WINDOW_FRACTION)))
 
 
-def relative_swing(values: np.ndarray) -> float:
-    """Standard deviation of ``values`` around their least-squares line, over their mean."""
+def residual_swing(values: np.ndarray) -> tuple[float, float]:
+    """(standard deviation of ``values`` around their least-squares line, that over their mean)."""
     t = np.arange(len(values), dtype=np.float64)
     slope, intercept = np.polyfit(t, values, 1)
-    return float(np.std(values - (slope * t + intercept)) / abs(np.mean(values)))
+    spread = float(np.std(values - (slope * t + intercept)))
+    mean = abs(float(np.mean(values)))
+    return spread, (spread / mean if mean > 0 else math.inf if spread > 0 else 0.0)
 
 
-def _column(curves: Mapping[str, Sequence], name: str) -> np.ndarray | None:
-    if name not in curves:
-        return None
-    values = np.asarray([np.nan if v is None else v for v in curves[name]], dtype=np.float64)
-    return None if np.isnan(values).all() else values
+def relative_swing(values: np.ndarray) -> float:
+    """Standard deviation of ``values`` around their least-squares line, over their mean."""
+    return residual_swing(values)[1]
+
+
+def _column(curves: Mapping[str, Sequence], name: str, n: int) -> np.ndarray:
+    """The column as float64, NaN where it is missing or null (never raises on a run's numbers)."""
+    values = curves.get(name)
+    if values is None:
+        return np.full(n, np.nan)
+    out = np.full(n, np.nan)
+    for i, value in enumerate(list(values)[:n]):
+        try:
+            out[i] = np.nan if value is None else float(value)
+        except (TypeError, ValueError):
+            out[i] = np.nan
+    return out
+
+
+def _length(curves: Mapping[str, Sequence]) -> int:
+    for name in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "status"):
+        values = curves.get(name)
+        if values is not None:
+            return len(list(values))
+    return 0
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}" if math.isfinite(x) else str(x)
 
 
 def judge(curves: Mapping[str, Sequence], num_classes: int = 10) -> Verdict:
     """The verdict of one run from its per-epoch columns, in epoch order."""
-    train_loss, train_acc = _column(curves, "train_loss"), _column(curves, "train_acc")
-    if train_loss is None or train_acc is None:
-        raise ValueError("judge needs the train_loss and train_acc columns of at least one epoch")
-    split = "val" if _column(curves, "val_loss") is not None else "test"
-    eval_loss, eval_acc = _column(curves, f"{split}_loss"), _column(curves, f"{split}_acc")
-    if eval_loss is None or eval_acc is None:
-        raise ValueError("judge needs test_loss/test_acc (or val_loss/val_acc) columns")
-    n = len(train_loss)
-    statuses = list(curves.get("status", []))
+    n = _length(curves)
+    statuses = list(curves.get("status") or [])
     status = statuses[-1] if statuses else None
+    if n == 0:
+        return Verdict("too_short", "no epoch finished", {"epochs": 0, "status": status})
+    train_loss, train_acc = _column(curves, "train_loss", n), _column(curves, "train_acc", n)
+    split = "val" if np.isfinite(_column(curves, "val_loss", n)).any() else "test"
+    eval_loss, eval_acc = _column(curves, f"{split}_loss", n), _column(curves, f"{split}_acc", n)
 
-    losses = np.concatenate([train_loss, eval_loss])
-    worst = float(np.max(np.abs(losses))) if np.isfinite(losses).all() else math.inf
-    if status == "diverged" or not worst < DIVERGED_LOSS:
-        return Verdict("diverged", f"a loss reached {worst:.4g} (the runner stops above {DIVERGED_LOSS:g}) "
-                       f"at or before epoch {n - 1}", {"max_loss": worst, "epochs": n, "status": status})
+    # 1. Diverged: the first epoch whose train or evaluation loss is not finite or above the bar.
+    # A loss that is null because it was never measured is not a divergence; NaN from a run is.
+    bad = np.zeros(n, dtype=bool)
+    for name, values in (("train_loss", train_loss), (f"{split}_loss", eval_loss)):
+        measured = np.array([v is not None for v in (list(curves.get(name) or []) + [None] * n)[:n]])
+        bad |= measured & ~(np.isfinite(values) & (np.abs(values) < DIVERGED_LOSS))
+    if status != "diverged" and not bad.any() and not np.isfinite(train_loss).any():
+        return Verdict("too_short", "no epoch has a measured train loss", {"epochs": n, "status": status})
+    if status == "diverged" or bad.any():
+        first = int(np.argmax(bad)) if bad.any() else n - 1
+        loss = train_loss[first] if not (np.isfinite(train_loss[first]) and abs(train_loss[first]) < DIVERGED_LOSS) \
+            else eval_loss[first]
+        return Verdict("diverged", f"the loss was {_fmt(float(loss))} in epoch {first} (the runner stops at a "
+                       f"non-finite loss or one above {DIVERGED_LOSS:g})",
+                       {"diverged_epoch": first, "loss": float(loss), "epochs": n, "status": status})
 
+    # 2-3. Chance level, judged on the whole curve.
     chance = 1.0 / num_classes
-    final = {"train_acc": float(train_acc[-1]), f"{split}_acc": float(eval_acc[-1]), "chance": chance}
-    if max(train_acc[-1], eval_acc[-1]) <= chance + CHANCE_MARGIN:
-        return Verdict("never_learned", f"final train_acc {train_acc[-1]:.3f} and {split}_acc {eval_acc[-1]:.3f} "
-                       f"are within {CHANCE_MARGIN:g} of chance ({chance:g})", final)
+    at_chance = chance + CHANCE_MARGIN
+    final_acc = float(np.nanmax([train_acc[-1], eval_acc[-1]]))
+    best_eval = float(np.nanmax(eval_acc)) if np.isfinite(eval_acc).any() else math.nan
+    best_any = float(np.nanmax(np.concatenate([train_acc, eval_acc])))
+    final = {"train_acc": float(train_acc[-1]), f"{split}_acc": float(eval_acc[-1]), "chance": chance,
+             f"best_{split}_acc": best_eval, "epochs": n}
+    if not best_any > at_chance:
+        return Verdict("never_learned", f"no epoch's train or {split} accuracy rose above {at_chance:.2f} "
+                       f"(chance {chance:g} + {CHANCE_MARGIN:g}); the best was {best_any:.3f}", final)
+    if final_acc <= at_chance:
+        best_epoch = int(np.nanargmax(eval_acc)) if np.isfinite(eval_acc).any() else int(np.nanargmax(train_acc))
+        return Verdict("collapsed", f"{split}_acc reached {best_eval:.3f} in epoch {best_epoch}, then fell to "
+                       f"{eval_acc[-1]:.3f} (chance {chance:g}) with train loss {_fmt(float(train_loss[-1]))}",
+                       {**final, f"best_{split}_epoch": best_epoch})
 
+    # 4. Too short for a trend.
     w = window_size(n)
-    if w < MIN_WINDOW:
-        return Verdict("converging", f"only {n} epoch(s): too short for a trend; not diverged, above chance",
-                       {**final, "epochs": n})
+    if n < MIN_WINDOW:
+        return Verdict("too_short", f"only {n} epoch{'s' if n != 1 else ''}: too short for a trend (the trend "
+                       f"checks need {MIN_WINDOW}); not diverged, above chance", final)
 
-    swing_train, swing_eval = relative_swing(train_loss[-w:]), relative_swing(eval_loss[-w:])
-    best = int(np.argmin(eval_loss))
-    rise = float(eval_loss[-1] / eval_loss[best] - 1)
+    spread_train, swing_train = residual_swing(train_loss[-w:])
+    spread_eval, swing_eval = residual_swing(eval_loss[-w:])
+    best = int(np.nanargmin(eval_loss))
+    rise = float(eval_loss[-1] / eval_loss[best] - 1) if eval_loss[best] > 0 else 0.0
     train_fell = bool(train_loss[-1] < min(train_loss[best], train_loss[-w]))  # since the minimum and lately
     gap_growth = float((train_acc[-1] - eval_acc[-1]) - (train_acc[-w] - eval_acc[-w]))
-    improvement = float((train_loss[-w] - train_loss[-1]) / abs(train_loss[-w]))
+    improvement = float((train_loss[-w] - train_loss[-1]) / abs(train_loss[-w])) if train_loss[-w] else 0.0
     numbers = {
         "window": w,
         "train_swing": swing_train,
+        "train_spread": spread_train,
         f"{split}_swing": swing_eval,
+        f"{split}_spread": spread_eval,
         f"{split}_loss_rise": rise,
         f"best_{split}_epoch": best,
         "gap_growth": gap_growth,
         "train_improvement": improvement,
         **final,
     }
-    if swing_train > OSCILLATION_TRAIN or swing_eval > OSCILLATION_EVAL:
-        return Verdict("oscillating", f"over the last {w} epochs the train loss swings {swing_train:.1%} and the "
-                       f"{split} loss {swing_eval:.1%} around their trends (limits {OSCILLATION_TRAIN:.0%}, "
-                       f"{OSCILLATION_EVAL:.0%})", numbers)
-    if (rise > OVERFIT_RISE and train_fell) or gap_growth > OVERFIT_GAP:
-        return Verdict("overfitting", f"{split}_loss ended {rise:.1%} above its minimum at epoch {best} while "
-                       f"train_loss kept falling; the accuracy gap grew {gap_growth:+.3f} over the last {w} "
-                       f"epochs (limits {OVERFIT_RISE:.0%}, {OVERFIT_GAP:+g})", numbers)
+    train_oscillates = swing_train > OSCILLATION_TRAIN and spread_train > OSCILLATION_TRAIN_FLOOR
+    eval_oscillates = swing_eval > OSCILLATION_EVAL and spread_eval > OSCILLATION_EVAL_FLOOR
+    if train_oscillates or eval_oscillates:
+        which = []
+        if train_oscillates:
+            which.append(f"the train loss swings {swing_train:.1%} (±{spread_train:.3g}) around its trend "
+                         f"(limits {OSCILLATION_TRAIN:.0%} and ±{OSCILLATION_TRAIN_FLOOR:g})")
+        if eval_oscillates:
+            which.append(f"the {split} loss swings {swing_eval:.1%} (±{spread_eval:.3g}) around its trend "
+                         f"(limits {OSCILLATION_EVAL:.0%} and ±{OSCILLATION_EVAL_FLOOR:g})")
+        return Verdict("oscillating", f"over the last {w} epochs " + " and ".join(which), numbers)
+    rising = rise > OVERFIT_RISE and train_fell
+    stalled = bool(eval_acc[-1] <= eval_acc[-w])  # no evaluation accuracy gained over the window
+    widening = gap_growth > OVERFIT_GAP and (best != n - 1 or stalled)
+    if rising or widening:
+        which = []
+        if rising:
+            which.append(f"{split}_loss ended {rise:.1%} above its minimum at epoch {best} (limit "
+                         f"{OVERFIT_RISE:.0%}) while train_loss kept falling")
+        if widening:
+            which.append(f"the train-{split} accuracy gap grew {gap_growth:+.3f} over the last {w} epochs "
+                         f"(limit {OVERFIT_GAP:+g}) while {split}_acc " +
+                         ("gained nothing" if stalled else f"passed its best loss at epoch {best}"))
+        return Verdict("overfitting", "; ".join(which), numbers)
     if improvement < PLATEAU_IMPROVEMENT:
         return Verdict("plateaued", f"train_loss fell {improvement:.2%} over the last {w} epochs "
                        f"(less than {PLATEAU_IMPROVEMENT:.0%})", numbers)

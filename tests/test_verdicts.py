@@ -137,8 +137,90 @@ def test_plateau_threshold(improvement, expected):
 
 def test_short_runs():
     assert v.window_size(30) == 10 and v.window_size(5) == 3 and v.window_size(2) == 2
-    assert judge(curves([1.0, 0.8])).verdict == "converging"
+    found = judge(curves([1.0, 0.8]))
+    assert found.verdict == "too_short", found
+    assert "only 2 epochs" in found.reason
     assert judge(curves([2.3026], train_acc=[0.1], test_acc=[0.1])).verdict == "never_learned"
+
+
+# The cases issue 24 found, and the rows issue 21's divergent runs write.
+
+def test_learned_then_fell_to_chance_is_collapsed_not_never_learned():
+    acc = np.concatenate([np.linspace(0.5, 0.85, 20), np.full(10, 0.1)])
+    loss = np.concatenate([np.linspace(1.5, 0.4, 20), np.full(10, 2.3026)])
+    found = judge(curves(loss, test_loss=loss, train_acc=acc, test_acc=acc))
+    assert found.verdict == "collapsed", found
+    assert "reached 0.850 in epoch 19" in found.reason and "fell to 0.100" in found.reason
+
+
+def test_late_blow_up_to_loss_50_is_collapsed():
+    acc = np.concatenate([np.linspace(0.5, 0.88, 27), np.full(3, 0.1)])
+    loss = np.concatenate([np.linspace(1.2, 0.3, 27), [50.0, 48.0, 51.0]])
+    found = judge(curves(loss, test_loss=loss, train_acc=acc, test_acc=acc))
+    assert found.verdict == "collapsed", found
+    assert "train loss 51" in found.reason
+
+
+def test_constant_rate_run_that_fell_from_0256_to_chance_is_collapsed():
+    # The 3-epoch constant-rate run of issue 24: test accuracy 0.256 -> 0.098, train loss rising.
+    found = judge(curves([2.2307, 2.2401, 2.2450], test_loss=[2.21, 2.28, 2.30],
+                         train_acc=[0.16, 0.12, 0.10], test_acc=[0.256, 0.13, 0.098]))
+    assert found.verdict == "collapsed", found
+
+
+def test_tiny_converged_loss_is_not_oscillating():
+    rng = np.random.default_rng(0)
+    loss = 0.005 + 0.0005 * rng.standard_normal(N)
+    found = judge(curves(loss, test_loss=np.full(N, 0.3), train_acc=np.full(N, 0.999), test_acc=np.full(N, 0.91)))
+    assert found.numbers["train_swing"] > v.OSCILLATION_TRAIN  # relative to its tiny mean it swings...
+    assert found.numbers["train_spread"] < v.OSCILLATION_TRAIN_FLOOR  # ...by a few ten-thousandths
+    assert found.verdict != "oscillating", found
+
+
+def test_short_plateau_run_whose_last_val_loss_is_its_lowest_is_not_overfitting():
+    # A 3-epoch run: the gap grows (train learns faster) while the validation loss still falls.
+    found = judge(curves([1.0, 0.6, 0.45], train_acc=[0.62, 0.78, 0.86], test_acc=[0.65, 0.73, 0.78],
+                         val_loss=[0.9, 0.7, 0.6], val_acc=[0.65, 0.73, 0.78]))
+    assert found.verdict != "overfitting", found
+    assert found.numbers["gap_growth"] > v.OVERFIT_GAP
+
+
+def test_overfitting_reason_names_only_the_condition_that_fired():
+    test_loss = 0.4 + 0.002 * (T - 10) ** 2
+    found = judge(curves(decaying(), test_loss=test_loss, train_acc=np.full(N, 0.9), test_acc=np.full(N, 0.85)))
+    assert found.verdict == "overfitting" and "minimum" in found.reason and "gap" not in found.reason, found
+    train_acc = np.linspace(0.80, 0.99, N)
+    found = judge(curves(decaying(), test_loss=np.linspace(0.5, 0.45, N), train_acc=train_acc,
+                         test_acc=np.full(N, 0.85)))
+    assert found.verdict == "overfitting" and "gap grew" in found.reason and "above its minimum" not in found.reason
+
+
+@pytest.mark.parametrize("first_loss", [math.nan, math.inf, 4e16])
+def test_first_epoch_divergence_is_diverged(first_loss):
+    found = judge(curves([first_loss], test_loss=[math.nan], train_acc=[math.nan], test_acc=[0.1],
+                         status="diverged"))
+    assert found.verdict == "diverged", found
+    assert found.numbers["diverged_epoch"] == 0 and "epoch 0" in found.reason
+
+
+def test_later_divergence_names_its_epoch():
+    loss = [1.0, 0.8, math.nan]
+    found = judge(curves(loss, test_loss=[1.1, 0.9, math.nan], train_acc=[0.6, 0.7, math.nan],
+                         test_acc=[0.6, 0.7, 0.1], status="diverged"))
+    assert found.verdict == "diverged" and found.numbers["diverged_epoch"] == 2, found
+
+
+@pytest.mark.parametrize("rows", [
+    {},  # no epoch at all (an interrupted run before its first epoch)
+    {"epoch": [0], "status": ["failed"], "train_loss": [None], "train_acc": [None],
+     "test_loss": [None], "test_acc": [None]},
+    {"epoch": [0, 1], "train_loss": [math.inf, math.nan], "test_loss": [math.nan, math.nan],
+     "train_acc": [math.nan, math.nan], "test_acc": [math.nan, math.nan], "status": ["complete"] * 2},
+    {"epoch": [0], "train_loss": ["x"], "train_acc": [0.5], "test_loss": [0.5], "test_acc": [0.5]},
+])
+def test_judge_never_raises_on_a_runs_numbers(rows):
+    found = judge(rows)
+    assert found.verdict in v.VERDICTS and found.reason
 
 
 def test_judge_runs_on_a_frame():

@@ -1,0 +1,180 @@
+"""The guideline study (results/guideline_study/): the guides' schedule advice, each schedule at
+its own base rate tuned on validation, then trained on the full data with enough seeds to decide.
+
+``python -m harness.studies.guideline tune``    the grid: every schedule x 6 base rates x 2 seeds,
+                                               30 epochs on 10,000 images, validated on 10,000 others
+``python -m harness.studies.guideline choose``  the chosen rate per schedule (grid on validation only)
+``python -m harness.studies.guideline final``   every schedule at its chosen rate, 60,000 images, 30
+                                               epochs: 10 seeds in PyTorch, 3 in TensorFlow and MXNet
+                                               for the schedules the claims single out
+``python -m harness.studies.guideline plan``    what each phase would train and what is finished
+``python -m harness.studies.guideline all``     tune, final, then the report
+
+Every phase is an ordinary sweep of ``python -m harness -m ...`` (two runs at a time with one
+thread each), so finished runs are skipped and a killed one resumes: run the same command again.
+The common settings are the presets ``experiments/guideline_tuning.yaml`` and
+``experiments/guideline_final.yaml``; what differs per schedule is below, in one table.
+
+Why the shapes are written out here: a schedule's horizon in *updates* depends on the training set
+(40 updates an epoch on 10,000 images, 235 on 60,000), and the grid must tune the same shape the
+final runs train, so the per-update lengths are given in epochs and converted per phase. A warmup
+runs per update (``unit=step``) so that no whole epoch trains at rate 0; every floor
+(``final_lr``, plateau's ``min_lr``) is 0 so that the shape scales with the tuned rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+STUDY_DIR = "results/guideline_study"
+TUNING_DIR = f"{STUDY_DIR}/tuning"
+FINAL_DIR = f"{STUDY_DIR}/final"
+BATCH = 256
+GRID_TRAIN = 10_000  # experiments/guideline_tuning.yaml: data.train_size
+FULL_TRAIN = 60_000
+VAL = 10_000  # the validation split: the grid's, and plateau's in the final runs
+EPOCHS = 30
+GRID_SEEDS = (0, 1)
+TORCH_SEEDS = tuple(range(10))
+OTHER_SEEDS = (0, 1, 2)
+SGD_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # half-decade log grid around find-lr's 0.0024-0.015
+ADAM_RATES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03)  # around find-lr's 0.0005-0.0017 for Adam
+SGD = ("optimizer=sgd", "optimizer.momentum=0.9")
+ADAM = ("optimizer=adam",)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One schedule (and optimizer) of the study: its config option and what differs from its defaults."""
+
+    label: str  # the arm's name in the report: the option, "+adam" for the Adam arms
+    option: str  # scheduler=OPTION
+    fixed: tuple[str, ...] = ()  # overrides that do not depend on the data size or the rate
+    step_epochs: dict = field(default_factory=dict)  # key -> epochs, written as updates of the phase
+    optimizer: tuple[str, ...] = SGD
+    rates: tuple[float, ...] = SGD_RATES
+    # cyclic: the rate tuned is the peak; the bottom stays a tenth of it (the option's 0.05/0.5)
+    peak_key: str | None = None
+    frameworks: tuple[str, ...] = ("torch",)
+
+
+ALL = ("torch", "tf", "mxnet")
+ARMS = (
+    Arm("constant", "constant", frameworks=ALL),
+    Arm("step", "step", frameworks=ALL),  # x0.1 every 10 epochs
+    Arm("cosine", "cosine", ("scheduler.final_lr=0", "scheduler.total_steps=null"), frameworks=ALL),
+    Arm("warmup", "warmup", ("scheduler.unit=step", "scheduler.final_lr=0", "scheduler.total_steps=null"),
+        {"scheduler.warmup_steps": 5}, frameworks=ALL),  # warmup + cosine
+    Arm("onecycle", "onecycle", ("scheduler.cycle_momentum=true",), frameworks=ALL),  # torch's defaults
+    Arm("exponential", "exponential"),  # x0.9 an epoch
+    Arm("warmup_linear", "warmup_linear", ("scheduler.unit=step",), {"scheduler.warmup_steps": 3}),
+    Arm("cosine_restarts", "cosine_restarts"),  # SGDR: cycles of 10 and 20 epochs
+    Arm("cyclic", "cyclic", ("scheduler.mode=triangular2", "scheduler.cycle_momentum=true"),
+        {"scheduler.step_size_up": 3}, peak_key="scheduler.max_lr"),
+    Arm("wsd", "wsd", ("scheduler.unit=step",), {"scheduler.warmup_steps": 2}),
+    Arm("plateau", "plateau", ("scheduler.min_lr=0",)),  # monitors val_loss: keeps its split in the final runs
+    Arm("sqrt", "sqrt"),
+    Arm("multifactor", "multifactor"),
+    Arm("constant+adam", "constant", optimizer=ADAM, rates=ADAM_RATES),
+    Arm("cosine+adam", "cosine", ("scheduler.final_lr=0", "scheduler.total_steps=null"), optimizer=ADAM,
+        rates=ADAM_RATES),
+)
+
+
+def updates_per_epoch(train_images: int) -> int:
+    return math.ceil(train_images / BATCH)
+
+
+def rate_overrides(arm: Arm, rate: float) -> list[str]:
+    if arm.peak_key:
+        return [f"{arm.peak_key}={rate:g}", f"scheduler.base_lr={rate / 10:g}"]
+    return [f"scheduler.base_lr={rate:g}"]
+
+
+def arm_overrides(arm: Arm, train_images: int) -> list[str]:
+    per_epoch = updates_per_epoch(train_images)
+    return [*arm.optimizer, f"scheduler={arm.option}", *arm.fixed,
+            *(f"{key}={epochs * per_epoch}" for key, epochs in arm.step_epochs.items())]
+
+
+def sweep_common(preset: str, jobs: int) -> list[str]:
+    return [f"experiments={preset}", "threads=1", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}",
+            "progress=false"]
+
+
+def tuning_sweeps(jobs: int = 2) -> list[list[str]]:
+    """One sweep per arm (per rate for cyclic, whose two rates move together)."""
+    sweeps = []
+    for arm in ARMS:
+        head = ["-m", *sweep_common("guideline_tuning", jobs), *arm_overrides(arm, GRID_TRAIN)]
+        seeds = f"seed={','.join(map(str, GRID_SEEDS))}"
+        if arm.peak_key:
+            sweeps += [[*head, *rate_overrides(arm, rate), seeds] for rate in arm.rates]
+        else:
+            sweeps.append([*head, f"scheduler.base_lr={','.join(f'{r:g}' for r in arm.rates)}", seeds])
+    return sweeps
+
+
+def final_sweeps(chosen: dict[str, float], jobs: int = 2) -> list[list[str]]:
+    """Seed-major: the first three seeds of every arm come first, so a study stopped half way
+    already compares every schedule; then PyTorch's other seven."""
+    sweeps = []
+    for seeds, frameworks in ((OTHER_SEEDS, ALL), (TORCH_SEEDS[len(OTHER_SEEDS):], ("torch",))):
+        for framework in frameworks:
+            for arm in ARMS:
+                if framework not in arm.frameworks or arm.label not in chosen:
+                    continue
+                train = FULL_TRAIN - VAL if arm.option == "plateau" else FULL_TRAIN
+                split = [f"data.val_size={VAL}"] if arm.option == "plateau" else []
+                sweeps.append(["-m", *sweep_common("guideline_final", jobs), f"framework={framework}",
+                               *arm_overrides(arm, train), *split, *rate_overrides(arm, chosen[arm.label]),
+                               f"seed={','.join(map(str, seeds))}"])
+    return sweeps
+
+
+def chosen_rates(tuning_dir: str = TUNING_DIR) -> dict[str, float]:
+    """Per arm, the rate with the best mean final validation accuracy over its seeds (ties: the
+    lower rate); an arm whose grid is not finished is left out."""
+    from harness.studies.grid import choose, grid_table, load_grid
+
+    table = grid_table(load_grid(tuning_dir))
+    picks = choose(table, {arm.label: len(arm.rates) for arm in ARMS}, len(GRID_SEEDS))
+    return dict(zip(picks["arm"], picks["rate"]))
+
+
+def _harness(args: list[str], dry_run: bool) -> int:
+    command = [sys.executable, "-m", "harness", *(["plan"] if dry_run else []), *args]
+    print("$ python -m harness " + " ".join(command[3:]), flush=True)
+    return subprocess.run(command).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.studies.guideline", description=__doc__.splitlines()[0])
+    parser.add_argument("phase", choices=["tune", "choose", "final", "plan", "report", "all"])
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2, one thread each)")
+    args = parser.parse_args(argv)
+    failed = 0
+    if args.phase in ("tune", "all", "plan"):
+        for sweep in tuning_sweeps(args.jobs):
+            failed += _harness(sweep, args.phase == "plan") != 0
+    if args.phase in ("choose", "final", "all", "plan"):
+        chosen = chosen_rates()
+        for label, rate in chosen.items():
+            print(f"guideline: {label}: chosen rate {rate:g}")
+        missing = [arm.label for arm in ARMS if arm.label not in chosen]
+        if missing:
+            print(f"guideline: the grid is not finished for {', '.join(missing)}: no final runs for them yet")
+        if args.phase != "choose":
+            for sweep in final_sweeps(chosen, args.jobs):
+                failed += _harness(sweep, args.phase == "plan") != 0
+    if args.phase in ("report", "all"):
+        failed += _harness(["report", STUDY_DIR], False) != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
