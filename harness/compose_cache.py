@@ -35,7 +35,7 @@ KEEP = 256  # entries kept; the oldest beyond this are removed when a new one is
 
 # The harness code whose behaviour decides the composed config: the schema Hydra merges into, the
 # ConfigStore registration, the preflight (override expansion and replay), and this file's format.
-CODE = ("harness/schema.py", "harness/config.py", "harness/cli.py", "harness/compose_cache.py")
+CODE = ("harness/schema.py", "harness/config.py", "harness/preflight.py", "harness/compose_cache.py")
 # The files holding the installed Hydra and OmegaConf versions (found without importing either).
 VERSIONS = (("hydra", "__init__.py"), ("omegaconf", "version.py"))
 

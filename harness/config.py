@@ -2,8 +2,8 @@
 
 Every YAML file in ``conf/`` and ``experiments/`` is merged into the schema's dataclasses, so a
 misspelled key (``epocs=3``) or a wrong type fails when the config is composed, before any work
-starts. The schema and ``validate`` live in harness/schema.py, which imports neither Hydra nor
-OmegaConf; this module is the Hydra side, and re-exports them under their old names.
+starts. The schema lives in harness/schema.py and its checks in harness/validate.py, which import
+neither Hydra nor OmegaConf; this module is the Hydra side.
 """
 
 from __future__ import annotations
@@ -11,25 +11,8 @@ from __future__ import annotations
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from harness.paths import CONF_DIR, EXPERIMENTS_DIR, PROJECT_ROOT  # noqa: F401 (re-exported)
-from harness.schema import (  # noqa: F401 (re-exported)
-    DEVICES,
-    FRAMEWORKS,
-    MISSING,
-    PROTOCOLS,
-    DataConfig,
-    FrameworkConfig,
-    HarnessConfig,
-    LayerConfig,
-    LoggerConfig,
-    MlflowLoggerConfig,
-    ModelConfig,
-    OptimizerConfig,
-    SchedulerConfig,
-    TensorBoardLoggerConfig,
-    scheduler_kinds,
-    validate,
-)
+from harness.paths import EXPERIMENTS_DIR
+from harness.schema import HarnessConfig
 
 
 def register_configs() -> None:
@@ -46,6 +29,3 @@ def register_configs() -> None:
     store.store(name="harness_schema", node=HarnessConfig)
     for path in sorted(EXPERIMENTS_DIR.glob("*.yaml")):
         store.store(group="experiments", name=path.stem, node=OmegaConf.load(path), package="_global_")
-
-
-from harness.identity import identity, run_id  # noqa: E402,F401 (the config's identity, re-exported)

@@ -26,7 +26,7 @@ FAR_LONGER = 2.0  # a horizon this many times the run's length earns a warning
 def updates_per_epoch(cfg, n_train: int | None = None) -> int:
     """Optimizer updates per epoch (the last, smaller batch counts, as the runner's loop does)."""
     if n_train is None:
-        from harness.identity import max_train_images
+        from harness.schema import max_train_images
 
         most = max_train_images(cfg.data)
         n_train = min(cfg.data.train_size or most, most)
@@ -69,7 +69,7 @@ def build_plan(cfg, n_train: int | None = None) -> Plan:
 
 
 def check_schedule(cfg) -> None:
-    """Validation of the schedule for ``harness.config.validate``: it builds, and a schedule that
+    """Validation of the schedule for ``harness.validate``: it builds, and a schedule that
     cycles momentum has an optimizer with momentum to cycle."""
     try:
         plan = build_plan(cfg)

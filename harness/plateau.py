@@ -163,10 +163,10 @@ def monitor_of(scheduler) -> str:
 
 def check(cfg) -> None:
     """The config checks of the validation split and of scheduler=plateau (called by
-    ``harness.config.validate``); raise HarnessError naming the value and the fix."""
+    ``harness.validate``); raise HarnessError naming the value and the fix."""
     val_size = cfg.data.get("val_size")
     if val_size is not None:
-        from harness.identity import TRAIN_IMAGES
+        from harness.schema import TRAIN_IMAGES
 
         if not 0 < val_size < TRAIN_IMAGES:
             raise HarnessError(f"data.val_size={val_size} must be between 1 and 59999 images (or null for no split)")

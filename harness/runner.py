@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from adapters import load_adapter
 from adapters.base import Adapter
-from harness.config import validate
 from harness import checkpoint, d2l_tabs, identity, optimizers, plateau, sinks, verdicts
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
@@ -34,6 +33,8 @@ from harness.results import (
     write_failure,
 )
 from harness.plan import Plan, build_plan, constant_momentum, horizon_warning
+from harness.schema import as_dict
+from harness.validate import RunConfig
 
 FINISHED = ("complete", "diverged")  # a run in either state is never trained again (unless rerun=true)
 # A mean cross-entropy this large means logits in the thousands: the run has blown up, even when
@@ -126,11 +127,10 @@ class Interrupted(Exception):
         self.run_dir, self.epochs_done, self.epochs = run_dir, epochs_done, epochs
 
 
-def run(cfg: DictConfig) -> RunSummary:
-    validate(cfg)
-    cfg = identity.canonical_config(cfg)
-    if not OmegaConf.is_config(cfg):  # preflight's Plain config (tools, tests): the runner reads OmegaConf
-        cfg = OmegaConf.create(identity.as_dict(cfg))
+def run(cfg: RunConfig) -> RunSummary:
+    """Train (or resume, or skip) the run ``harness.validate.validate`` returned."""
+    if not isinstance(cfg, RunConfig):  # a composed config has not been checked, nor made canonical
+        raise TypeError(f"runner.run takes the RunConfig of harness.validate.validate(cfg), not {type(cfg).__name__}")
     rid = identity.run_id(cfg)
     results_dir = identity.results_path(cfg.results_dir)
     run_dir = identity.run_dir(cfg, results_dir)
@@ -205,13 +205,13 @@ def _interrupted(run_dir: Path, epochs: int) -> Interrupted:
     return Interrupted(run_dir, len(rows), epochs)
 
 
-def _skip(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous) -> RunSummary:
+def _skip(cfg: RunConfig, rid: str, run_dir: Path, previous: Previous) -> RunSummary:
     if not cfg.keep_checkpoint:
         checkpoint.remove(run_dir)  # one a kill left between the last two writes
     return RunSummary(rid, run_dir, "skipped", len(previous.rows), previous.rows[-1]["test_acc"])
 
 
-def _set_up(cfg: DictConfig) -> Setup:
+def _set_up(cfg: RunConfig) -> Setup:
     # protocol=d2l: each framework runs its own d2l tab's network, initialiser and rates.
     model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
     spec = spec_from_config(model_cfg)
@@ -228,7 +228,7 @@ def _set_up(cfg: DictConfig) -> Setup:
     return Setup(spec, plan, data, adapter, identity.model_hash(model_cfg))
 
 
-def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: Setup, moved: Path | None) -> RunSummary:
+def _train(cfg: RunConfig, rid: str, run_dir: Path, previous: Previous, setup: Setup, moved: Path | None) -> RunSummary:
     spec, plan, data, adapter = setup.spec, setup.plan, setup.data, setup.adapter
     n_train = len(data.train_y)
     updates_per_epoch = steps_per_epoch(n_train, cfg.batch_size)
@@ -259,12 +259,12 @@ def _train(cfg: DictConfig, rid: str, run_dir: Path, previous: Previous, setup: 
         "git_sha": git_sha(),
         "schema_version": SCHEMA_VERSION,
         "variant": identity.variant(cfg),
-        "schedule_params": identity.to_json(identity.schedule_params(cfg)),
+        "schedule_params": identity.to_json(identity.schedule_column(cfg)),
         "optimizer_params": identity.to_json(identity.optimizer_params(cfg)),
         "model_hash": setup.model_hash,
         "subset_seed": cfg.data.subset_seed,
     }
-    write_config(run_dir, OmegaConf.to_yaml(cfg, resolve=True))  # canonical: derived lengths written out
+    write_config(run_dir, OmegaConf.to_yaml(as_dict(cfg)))  # canonical: derived lengths written out
     (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a failed run, retried
 
     rows: list[dict] = []
@@ -372,7 +372,7 @@ def _warn_if_code_changed(rows: list[dict], sha: str, run_dir: Path) -> None:
               f"{len(rows)} epochs came from {', '.join(earlier)}; each row's git_sha records which", file=sys.stderr)
 
 
-def _progress_bar(cfg: DictConfig, description: str, done: int):
+def _progress_bar(cfg: RunConfig, description: str, done: int):
     from tqdm import tqdm
 
     # A bar is for a person watching: drawn into a log file it is only noise.

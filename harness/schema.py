@@ -1,25 +1,29 @@
-"""The typed config schema and the checks it cannot express, free of Hydra and OmegaConf.
+"""The typed config schema: its dataclasses, the constants every layer shares, and ``Plain``.
 
-Every YAML file in ``conf/`` and ``experiments/`` is merged into these dataclasses (Hydra's
-ConfigStore holds them; harness/config.py registers them), so a misspelled key (``epocs=3``) or
-a wrong type fails when the config is composed, before any work starts. Semantic checks
-(positive rates, warmup shorter than the horizon) live in ``validate``, which the CLI runs over
-every run of a sweep before the first one trains.
+The bottom of the config spine (docs/architecture.md): it imports nothing of the harness but
+``errors`` and ``paths``, so every module may read it. Every YAML file in ``conf/`` and
+``experiments/`` is merged into these dataclasses (Hydra's ConfigStore holds them;
+harness/config.py registers them), so a misspelled key (``epocs=3``) or a wrong type fails when
+the config is composed, before any work starts. Semantic checks (positive rates, warmup shorter
+than the horizon) live in harness/validate.py, which the CLI runs over every run of a sweep
+before the first one trains.
 
 Nothing here imports Hydra or OmegaConf (a third of a second together): a command that reuses
-an already composed config (plot-schedule's cache, harness/compose_cache.py) checks it with
-``validate`` without loading either.
+an already composed config (plot-schedule's cache, harness/compose_cache.py) is checked without
+loading either.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import sys
+import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
-from harness.errors import HarnessError
 from harness.paths import CONF_DIR
 
 # omegaconf.MISSING is this string, and OmegaConf reads a field whose default is this string as
@@ -30,6 +34,13 @@ MISSING = "???"
 FRAMEWORKS = ("torch", "tf", "mxnet")
 DEVICES = ("auto", "cpu", "cuda")
 PROTOCOLS = ("clean", "d2l")
+# The config groups (conf/<group>/, and experiments/ for presets): a ``group=option`` override.
+CONFIG_GROUPS = ("framework", "model", "scheduler", "optimizer", "data", "experiments", "logger")
+
+TRAIN_IMAGES = 60_000  # Fashion-MNIST's training set
+TEST_IMAGES = 10_000
+DATASETS = ("fashion_mnist",)
+SEED_LIMIT = 2**32  # numpy's and the frameworks' seeds are unsigned 32-bit
 
 
 @dataclass
@@ -206,68 +217,97 @@ def scheduler_kinds() -> dict[str, str]:
             for path in sorted((CONF_DIR / "scheduler").glob("*.yaml"))}
 
 
-def validate(cfg) -> None:
-    """Check values the schema cannot; raise HarnessError naming the value and the fix."""
-    from harness import d2l_tabs, identity, optimizers, plateau
-    from harness.model import spec_from_config
-    from harness.plan import check_schedule
-    from harness.schedules import UNITS
-    from harness.sinks import validate as validate_sinks
+def max_train_images(data: Any) -> int:
+    """Training images left for ``train_size`` once a validation split (if any) is carved out."""
+    return TRAIN_IMAGES - (data.get("val_size") or 0)
 
-    identity.check_known_keys(cfg)
-    cfg = identity.as_plain(cfg)  # read many times below: plain dicts are cheap to read
-    identity.check_path_safe(cfg)
-    if cfg.framework.name not in FRAMEWORKS:
-        raise HarnessError(f"framework={cfg.framework.name!r} is unknown; choose one of {', '.join(FRAMEWORKS)}")
-    if cfg.device not in DEVICES:
-        raise HarnessError(f"device={cfg.device!r} is unknown; choose one of {', '.join(DEVICES)}")
-    if cfg.protocol not in PROTOCOLS:
-        raise HarnessError(f"protocol={cfg.protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
-    if cfg.epochs <= 0:
-        raise HarnessError(f"epochs={cfg.epochs} must be at least 1")
-    if cfg.batch_size <= 0:
-        raise HarnessError(f"batch_size={cfg.batch_size} must be at least 1")
-    if not 0 <= cfg.seed < identity.SEED_LIMIT:
-        raise HarnessError(f"seed={cfg.seed} must be an integer in [0, 2^32)")
-    if not str(cfg.results_dir).strip():
-        raise HarnessError("results_dir is empty; give a folder, e.g. results_dir=results")
-    if cfg.data.name not in identity.DATASETS:
-        raise HarnessError(
-            f"data.name={cfg.data.name!r} is not a dataset this harness can load; the one dataset is "
-            f"{', '.join(identity.DATASETS)}"
-        )
-    kinds = scheduler_kinds()
-    if kinds.get(cfg.scheduler.name) != cfg.scheduler.kind:
-        options = [name for name, kind in kinds.items() if kind == cfg.scheduler.kind]
-        raise HarnessError(
-            f"scheduler.name={cfg.scheduler.name!r} does not name the {cfg.scheduler.kind} schedule "
-            f"(its option is {', '.join(options) or 'none'}); the name is set by choosing scheduler=OPTION, "
-            f"and the results' variant column labels changed parameters"
-        )
-    if cfg.threads < 0:
-        raise HarnessError(f"threads={cfg.threads} must be 0 (the framework's default) or a positive count")
-    optimizers.validate(cfg)
-    plateau.check(cfg)  # data.val_size and scheduler=plateau (issue 13), before the sizes it decides
-    for key in ("train_size", "test_size"):
-        size = cfg.data[key]
-        if size is not None and size <= 0:
-            raise HarnessError(f"data.{key}={size} must be a positive number of images (or null for all)")
-    most = {"train_size": identity.max_train_images(cfg.data), "test_size": identity.TEST_IMAGES}
-    for key, limit in most.items():
-        if cfg.data[key] is not None and cfg.data[key] > limit:
-            raise HarnessError(f"data.{key}={cfg.data[key]} is more than the {limit} images there are; "
-                               f"use at most {limit} (or null for all)")
-    train_size = cfg.data.train_size or most["train_size"]
-    if cfg.batch_size > train_size:
-        raise HarnessError(f"batch_size={cfg.batch_size} is larger than the {train_size} training images; lower it")
-    if cfg.scheduler.unit not in UNITS:
-        raise HarnessError(f"scheduler.unit={cfg.scheduler.unit!r} must be one of {', '.join(UNITS)}")
-    check_schedule(cfg)  # builds the schedule with its derived lengths; momentum needs an optimizer with momentum
-    spec_from_config(cfg.model)
-    validate_sinks(cfg)  # logger=...: the extra is installed
-    if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
-        raise HarnessError(
-            f"scheduler={cfg.scheduler.name} was never trained in the d2l chapter, so protocol=d2l "
-            f"cannot reproduce it; use protocol=clean"
-        )
 
+class Plain(dict):
+    """A resolved config as plain dicts and lists, read like an OmegaConf one (``cfg.data.name``).
+
+    OmegaConf builds a node per value: copying, converting or creating one config costs
+    milliseconds, which a sweep of thousands of runs cannot pay per run. Below the command line
+    every config is a ``Plain`` one (harness/validate.py converts Hydra's once).
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    @classmethod
+    def of(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return cls({k: cls.of(v) for k, v in value.items()})
+        if isinstance(value, list):
+            return [cls.of(v) for v in value]
+        return value
+
+
+def as_dict(cfg: Any) -> dict:
+    """A resolved, independent plain-dict copy of a config: dicts and lists only. The one place
+    an OmegaConf config (Hydra's, or a YAML file OmegaConf read) is told from a plain one."""
+    if isinstance(cfg, dict):
+        return _plain_copy(cfg)
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _plain_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_copy(v) for v in value]
+    return value
+
+
+def as_plain(cfg: Any) -> Plain:
+    return cfg if isinstance(cfg, Plain) else Plain.of(as_dict(cfg))
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(schema: type) -> dict:
+    return typing.get_type_hints(schema)
+
+
+@functools.lru_cache(maxsize=None)
+def nested_fields(schema: type) -> dict:
+    """Each field of ``schema`` and the dataclass it holds (None for a plain value)."""
+    return {name: _dataclass_in(hint) for name, hint in _hints(schema).items()}
+
+
+def _dataclass_in(hint: Any) -> type | None:
+    """The dataclass a field holds (directly, in Optional[...] or in List[...]), if any."""
+    if dataclasses.is_dataclass(hint):
+        return hint
+    for arg in typing.get_args(hint):
+        found = _dataclass_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def schema_defaults(schema: type | None = None) -> dict:
+    """The schema's default for every key: ``{"scheduler": {"unit": "epoch", ...}, ...}``;
+    a key without a default (``MISSING``) is left out."""
+    return copy.deepcopy(cached_defaults(schema or HarnessConfig))
+
+
+@functools.lru_cache(maxsize=None)
+def cached_defaults(schema: type) -> dict:
+    """``schema_defaults`` without the copy: never change what it returns."""
+    defaults: dict[str, Any] = {}
+    hints = _hints(schema)
+    for f in dataclasses.fields(schema):
+        nested = _dataclass_in(hints[f.name])
+        if nested is not None:
+            defaults[f.name] = cached_defaults(nested)
+        elif f.default is not dataclasses.MISSING and f.default != MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    return defaults

@@ -19,14 +19,12 @@ ALIASES = {
 
 def schema_keys() -> list[str]:
     """Every key a user can set, dotted (``scheduler.base_lr``), plus the config groups."""
-    from harness.cli import CONFIG_GROUPS
-    from harness.schema import HarnessConfig
-    from harness.identity import _nested
+    from harness.schema import CONFIG_GROUPS, HarnessConfig, nested_fields
 
     keys = list(CONFIG_GROUPS)
 
     def walk(schema: type, prefix: str) -> None:
-        for name, nested in _nested(schema).items():
+        for name, nested in nested_fields(schema).items():
             if nested is None or name == "layers":
                 keys.append(f"{prefix}{name}")
             else:

@@ -8,8 +8,10 @@ from harness.errors import HarnessError
 
 
 def main(args: list[str]) -> int:
-    from harness.cli import fail, preflight
-    from harness.identity import canonical_config, results_path, run_dir, run_id, shown, variant
+    from harness.errors import fail
+    from harness.preflight import preflight
+    from harness.identity import results_path, run_dir, run_id, shown, variant
+    from harness.validate import canonical_config
     from harness.results import CorruptFile, read_epochs
     from harness.runner import FINISHED
 

@@ -77,7 +77,7 @@ def split_args(args: list[str]) -> tuple[dict, list[str]]:
 
 
 def test_name(cfg, start_lr: float, end_lr: float, num_updates: int) -> str:
-    from harness.config import run_id
+    from harness.identity import run_id
 
     key = json.dumps({"run": run_id(cfg), "start_lr": start_lr, "end_lr": end_lr, "num_updates": num_updates})
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -193,7 +193,8 @@ def summary_line(test: RangeTest) -> str:
 
 
 def main(args: list[str]) -> int:
-    from harness.cli import fail, preflight
+    from harness.errors import fail
+    from harness.preflight import preflight
 
     if any(a in ("-h", "--help") for a in args):
         print(USAGE, end="")

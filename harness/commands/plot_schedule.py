@@ -71,7 +71,7 @@ def curves(cfg) -> tuple[np.ndarray, np.ndarray | None, int]:
 
 def labels(configs: list) -> list[str]:
     """The scheduler's name, with the settings that tell apart runs of the same name."""
-    from harness.identity import as_dict
+    from harness.schema import as_dict
 
     def flat(cfg) -> dict:
         plain = as_dict(cfg)
@@ -254,7 +254,8 @@ def _without_garbage_collection():
 
 
 def _main(args: list[str]) -> int:
-    from harness.cli import fail, preflight
+    from harness.errors import fail
+    from harness.preflight import preflight
     from harness.plan import horizon_warning
 
     try:

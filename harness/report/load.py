@@ -133,7 +133,7 @@ def canonical_params(value) -> str | None:
 def _defaults() -> dict:
     """Schema defaults of the scheduler's and the optimizer's keys: a value at its default says
     nothing (an older version did not write the key at all), so it is left out of the comparison."""
-    from harness.identity import schema_defaults
+    from harness.schema import schema_defaults
 
     defaults = schema_defaults()
     return {**defaults["scheduler"], **defaults["optimizer"]}
@@ -224,7 +224,7 @@ def d2l_defaults() -> dict[str, str | None]:
     of the sgd optimizer: what a run must have used for the published figures to apply to it."""
     import yaml
 
-    from harness.config import CONF_DIR
+    from harness.paths import CONF_DIR
 
     out: dict[str, str | None] = {}
     for name in ("constant", "sqrt", "factor", "multifactor", "cosine", "warmup"):

@@ -98,9 +98,9 @@ HPARAMS_SKIPPED = ("results_dir", "progress", "keep_checkpoint", "rerun", "data.
 
 
 def sink_run(cfg, identity: dict, run_dir: Path, previous_rows: list[dict]) -> SinkRun:
-    from omegaconf import OmegaConf
+    from harness.schema import as_dict
 
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = as_dict(cfg)
     params = flatten(plain)
     hparams: dict[str, Any] = {}
     for key, value in _scalars(plain):
