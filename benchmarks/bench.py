@@ -27,6 +27,7 @@ from harness.cli import compose_run
 from harness.data import load_fashion_mnist
 from harness.runner import run
 from harness.schedules import cosine
+from harness.validate import validate
 
 IMAGES = 60_000 + 10_000  # trained plus evaluated per epoch
 
@@ -49,7 +50,7 @@ def harness_epoch_seconds(framework: str, epochs: int, optimizer: str = "sgd") -
                                           f"scheduler.final_lr={suggested_lr(optimizer, 'final')}"]
     with tempfile.TemporaryDirectory() as results:
         cfg = compose_run([f"framework={framework}", f"epochs={epochs}", "progress=false", f"results_dir={results}", *rate])
-        run(cfg)
+        run(validate(cfg))
         df = pd.read_parquet(results)
     return (df.sort_values("epoch")["train_time_s"] + df.sort_values("epoch")["eval_time_s"]).tolist()
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from harness.config import CONF_DIR
+from harness.paths import CONF_DIR
 from harness.data import load_fashion_mnist
 from harness.model import spec_from_config
 from harness.schedules import cosine, epoch_learning_rates

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from harness import cli, compose_cache
 from harness.cli import CONFIG_GROUPS, compose_run, group_options, preflight
 from harness.errors import HarnessError
-from harness.identity import as_dict
+from harness.schema import as_dict
 from tests.conftest import FRAMEWORK_MODULES, PROJECT_ROOT
 
 NEEDS = {"plateau": ["data.val_size=10000"]}  # monitors val_loss by default

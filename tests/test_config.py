@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness.cli import compose_run, group_options, preflight
-from harness.config import FRAMEWORKS, run_id, validate
+from harness.identity import run_id
+from harness.schema import FRAMEWORKS
+from harness.validate import validate
 from harness.errors import HarnessError
 
 GROUPS = ("framework", "model", "scheduler", "optimizer", "data")
@@ -21,7 +23,7 @@ def test_every_config_option_composes_and_validates(group, option):
 
 @pytest.mark.parametrize("experiment", group_options("experiments"))
 def test_every_experiment_composes_and_validates_and_states_its_question(experiment):
-    from harness.config import EXPERIMENTS_DIR
+    from harness.paths import EXPERIMENTS_DIR
 
     validate(compose_run([f"experiments={experiment}"]))
     text = (EXPERIMENTS_DIR / f"{experiment}.yaml").read_text()
@@ -107,7 +109,7 @@ def test_the_schema_needs_neither_hydra_nor_omegaconf_and_reads_conf_as_omegacon
     from omegaconf import MISSING, OmegaConf
 
     from harness import schema
-    from harness.config import CONF_DIR
+    from harness.paths import CONF_DIR
 
     assert schema.MISSING == MISSING
     assert schema.scheduler_kinds() == {p.stem: OmegaConf.load(p).kind for p in sorted((CONF_DIR / "scheduler").glob("*.yaml"))}

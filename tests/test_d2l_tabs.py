@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from harness.config import CONF_DIR, SchedulerConfig
+from harness.paths import CONF_DIR
+from harness.schema import SchedulerConfig
 from harness.d2l_tabs import tab_learning_rates as _tab_learning_rates
 
 STEPS = 235  # ceil(60000 / 256)

@@ -12,9 +12,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness.cli import compose_run, expand_runs, preflight
-from harness.config import HarnessConfig, validate
+from harness.schema import HarnessConfig
+from harness.validate import validate
 from harness.errors import HarnessError
-from harness.identity import Plain, canonical_config, model_hash, run_dir, run_id, variant
+from harness.identity import model_hash, run_dir, run_id, variant
+from harness.schema import Plain
+from harness.validate import canonical_config
 from harness.results import EPOCHS_SCHEMA, SCHEMA_VERSION, CorruptFile, read_epochs
 from tests.conftest import PROJECT_ROOT, run_cli
 

@@ -16,6 +16,7 @@ import pytest
 from harness.cli import compose_run, preflight
 from harness.identity import folder_of
 from harness.runner import run
+from harness.validate import validate
 from tests.conftest import framework_installed, run_cli
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
@@ -45,7 +46,7 @@ def submitit(tmp_path_factory):
     second = launch(base / "sweep2")
     basic = base / "basic"
     for cfg in preflight(["-m", *SWEEP, f"results_dir={basic}"]):  # what the basic launcher runs, in-process
-        assert run(cfg).status == "complete"
+        assert run(validate(cfg)).status == "complete"
     logs = {sweep: "".join(p.read_text() for p in sorted((base / sweep / ".submitit").glob("*/*_log.out")))
             for sweep in ("sweep1", "sweep2")}
     return dict(first=first, second=second, results=results, basic=basic, written=written, logs=logs,
@@ -95,7 +96,8 @@ def test_progress_estimate_counts_runs_finished_in_this_sweep(tmp_path, monkeypa
 def test_slurm_cpu_preset_is_one_run_per_task_with_threads_from_its_cpus(monkeypatch):
     from hydra import compose, initialize_config_dir
 
-    from harness.config import CONF_DIR, register_configs
+    from harness.config import register_configs
+    from harness.paths import CONF_DIR
     from harness.runner import limit_cpu_threads
 
     register_configs()

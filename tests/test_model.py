@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from harness.config import CONF_DIR
+from harness.paths import CONF_DIR
 from harness.errors import HarnessError
 from harness.model import init_weights, spec_from_config
 

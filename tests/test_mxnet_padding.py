@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from harness.config import CONF_DIR
+from harness.paths import CONF_DIR
 from harness.model import init_weights, placed_activations, spec_from_config
 from harness.optimizers import OptimizerSpec
 

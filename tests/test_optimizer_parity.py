@@ -26,7 +26,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from adapters import load_adapter
-from harness.config import CONF_DIR
+from harness.paths import CONF_DIR
 from harness.model import init_weights, spec_from_config
 from harness.optimizers import OptimizerSpec, reference_step
 from harness.schedules import cosine

@@ -139,7 +139,7 @@ def test_lr_mult_layer_names_types_and_the_error_listing_them():
 
 
 def test_spec_from_config_keeps_defaults_and_rejects_keys_the_rule_does_not_read():
-    from harness.config import OptimizerConfig
+    from harness.schema import OptimizerConfig
 
     plain = dataclasses.asdict(OptimizerConfig())
     assert spec_from_config(plain, smooth_lenet()) == OptimizerSpec("sgd")

@@ -16,6 +16,7 @@ from adapters import REGISTRY, load_adapter
 from harness.cli import preflight
 from harness.plan import build_plan
 from harness.runner import _set_up, batch_order, run
+from harness.validate import validate
 from tests.conftest import framework_installed
 
 
@@ -32,7 +33,7 @@ def test_cyclic_momentum_schedule_trains_and_is_recorded(framework, tmp_path):
         "optimizer.momentum=0.9", "scheduler.base_lr=0.05", "epochs=1", "data.train_size=512", "data.test_size=500",
         "batch_size=64", "threads=1", "progress=false", f"results_dir={tmp_path}",
     ])[0]
-    summary = run(cfg)
+    summary = run(validate(cfg))
     assert summary.status == "complete"
     row = pq.read_table(summary.run_dir / "epochs.parquet").to_pylist()[0]
     plan = build_plan(cfg)

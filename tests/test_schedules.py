@@ -77,7 +77,8 @@ class D2LCosineScheduler:
 def test_d2l_hyperparameters_are_the_config_files():
     from omegaconf import OmegaConf
 
-    from harness.config import CONF_DIR, SchedulerConfig
+    from harness.paths import CONF_DIR
+    from harness.schema import SchedulerConfig
 
     built = {}
     for name in ("constant", "sqrt", "factor", "multifactor", "cosine", "warmup"):
@@ -184,7 +185,8 @@ def test_warmup_rises_then_never_rises():
 def test_pure_same_t_same_answer_in_any_call_order(kind):
     from omegaconf import OmegaConf
 
-    from harness.config import CONF_DIR, SchedulerConfig
+    from harness.paths import CONF_DIR
+    from harness.schema import SchedulerConfig
 
     name = {"warmup_cosine": "warmup"}.get(kind, kind)
     cfg = OmegaConf.load(CONF_DIR / "scheduler" / f"{name}.yaml")
@@ -402,7 +404,8 @@ WARMUPS = {"constant_warmup": 5, "warmup_linear": 3, "wsd": 2, "warmup_cosine": 
 def _all_configured():
     from omegaconf import OmegaConf
 
-    from harness.config import CONF_DIR, SchedulerConfig
+    from harness.paths import CONF_DIR
+    from harness.schema import SchedulerConfig
 
     for path in sorted((CONF_DIR / "scheduler").glob("*.yaml")):
         cfg = OmegaConf.load(path)

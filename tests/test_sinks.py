@@ -16,10 +16,11 @@ import pytest
 
 from harness import checkpoint
 from harness.cli import compose_run, preflight
-from harness.config import run_id
+from harness.identity import run_id
 from harness.errors import HarnessError
 from harness.runner import Interrupted, run
 from harness.sinks import EPOCH_METRICS, STEP_METRIC, Sinks
+from harness.validate import validate
 from tests.conftest import framework_installed
 
 pytest.importorskip("mlflow")
@@ -37,7 +38,7 @@ def resumed(tmp_path_factory):
     """The run, interrupted (Ctrl-C) right after epoch 0's checkpoint, before the trackers got
     epoch 0, then resumed by the same config, then asked for a third time (skipped)."""
     results = tmp_path_factory.mktemp("sinks")
-    cfg = compose_run([*TINY, BOTH, f"results_dir={results}"])
+    cfg = validate(compose_run([*TINY, BOTH, f"results_dir={results}"]))
     original = checkpoint.save
 
     def save_then_interrupt(*args):
@@ -156,7 +157,7 @@ def test_a_sink_failing_mid_run_warns_once_and_training_goes_on(tmp_path, capsys
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(TensorBoardSink, "epoch", disk_full)
-    summary = run(compose_run([*TINY, "logger=tensorboard", f"results_dir={tmp_path}"]))
+    summary = run(validate(compose_run([*TINY, "logger=tensorboard", f"results_dir={tmp_path}"])))
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line and "logger=" in line]
     assert summary.status == "complete" and len(pd.read_parquet(summary.run_dir / "epochs.parquet")) == 2
     assert calls == [0]  # switched off after its failure

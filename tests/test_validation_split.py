@@ -43,10 +43,11 @@ def test_val_split_is_carved_before_train_size_and_ignores_the_subset_seed(fashi
 def _run(tmp_path, *overrides):
     from harness.cli import compose_run
     from harness.runner import run
+    from harness.validate import validate
 
     cfg = compose_run(["framework=torch", "data.train_size=1024", "data.test_size=500", "epochs=4", "threads=1",
                        "progress=false", f"results_dir={tmp_path}", *overrides])
-    return run(cfg)
+    return run(validate(cfg))
 
 
 @pytest.mark.skipif(not framework_installed("torch"), reason="torch not installed")
