@@ -3,7 +3,7 @@
     python -m benchmarks.preflight 20 200 1000 10000
 
 For each N: the time to compose and validate every run of
-``-m seed=range(0,N/2) scheduler=constant,cosine`` (``harness.cli.preflight``), and then to
+``-m seed=range(0,N/2) scheduler=constant,cosine`` (``harness.preflight.preflight``), and then to
 read every run's finished status from an empty results directory (``_final_status``), as
 ``python -m harness -m ...`` does before Hydra launches anything. Imports no framework.
 """
@@ -14,7 +14,8 @@ import sys
 import tempfile
 import time
 
-from harness.cli import _final_status, preflight
+from harness.cli import _final_status
+from harness.preflight import preflight
 
 
 def main(sizes: list[int]) -> None:

@@ -11,7 +11,7 @@ the schema or upgrade Hydra and the old entries are simply never looked up again
 What is stored is the preflight's own output before ``validate`` (plain dicts, exactly as Hydra
 composed them); ``validate`` runs again on every use. Only successful compositions free of
 interpolations (``${...}``, which may read the environment or the clock) are stored
-(``harness.cli.preflight`` decides), so a bad command line always goes through Hydra and gets its
+(``harness.preflight.preflight`` decides), so a bad command line always goes through Hydra and gets its
 usual one-line error. tests/test_compose_cache.py compares the entries with Hydra's compose for
 every option of every config group.
 

@@ -1,7 +1,7 @@
 """The typed config schema: its dataclasses, the constants every layer shares, and ``Plain``.
 
 The bottom of the config spine (docs/architecture.md): it imports nothing of the harness but
-``errors`` and ``paths``, so every module may read it. Every YAML file in ``conf/`` and
+``paths``, so every module may read it. Every YAML file in ``conf/`` and
 ``experiments/`` is merged into these dataclasses (Hydra's ConfigStore holds them;
 harness/config.py registers them), so a misspelled key (``epocs=3``) or a wrong type fails when
 the config is composed, before any work starts. Semantic checks (positive rates, warmup shorter
@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import sys
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -122,11 +121,8 @@ class SchedulerConfig:
 
     @staticmethod
     def factory_params(cfg: Any) -> dict:
-        omegaconf = sys.modules.get("omegaconf")  # a DictConfig exists only once omegaconf is loaded
-        if omegaconf is not None and isinstance(cfg, omegaconf.DictConfig):
-            params = omegaconf.OmegaConf.to_container(cfg, resolve=True)
-        else:
-            params = copy.deepcopy(dict(cfg))
+        """The scheduler config's keys the schedule's factory receives (a plain-dict copy)."""
+        params = as_dict(cfg)
         for key in ("name", "kind", "unit"):
             params.pop(key, None)
         return params

@@ -13,7 +13,8 @@ import threading
 import pytest
 from omegaconf import OmegaConf
 
-from harness import cli, compose_cache
+from harness import compose_cache
+from harness import preflight as preflight_module
 from harness.cli import CONFIG_GROUPS, compose_run, group_options, preflight
 from harness.errors import HarnessError
 from harness.schema import as_dict
@@ -33,7 +34,7 @@ def hydra_off(monkeypatch):
     def composing(args):
         raise AssertionError(f"composed {args} with Hydra instead of reading the cache")
 
-    monkeypatch.setattr(cli, "_compose_and_validate", composing)
+    monkeypatch.setattr(preflight_module, "_compose_and_validate", composing)
 
 
 def entry(args: list[str]):
@@ -128,7 +129,7 @@ def test_the_key_follows_every_input_of_the_composition(tmp_path, monkeypatch):
         lambda: (root / "conf/optimizer/lion.yaml").write_text("name: lion\n"),  # a new option
         lambda: (root / "experiments/quick.yaml").write_text((root / "experiments/quick.yaml").read_text() + "# x\n"),
         lambda: (root / "harness/schema.py").write_text((root / "harness/schema.py").read_text() + "# x\n"),
-        lambda: (root / "harness/cli.py").write_text((root / "harness/cli.py").read_text() + "# x\n"),
+        lambda: (root / "harness/preflight.py").write_text((root / "harness/preflight.py").read_text() + "# x\n"),
     ]
     for edit in edits:
         edit()

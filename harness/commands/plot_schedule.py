@@ -1,7 +1,7 @@
 """``python -m harness plot-schedule [KEY=VALUE ...]``: the rate of every update (and the
 momentum, where a schedule varies it) as a PNG, without training and without a framework.
 
-Each config is composed and validated exactly as a training run would be (``harness.cli.preflight``:
+Each config is composed and validated exactly as a training run would be (``harness.preflight.preflight``:
 the same defaults, overrides, presets and errors), and its per-update plan is built by the same
 ``harness.plan.build_plan`` the runner calls, derived lengths included. A comma list overlays
 several (``scheduler=cosine,onecycle,wsd``; no ``-m`` needed), as does a preset's sweep
