@@ -193,7 +193,7 @@ def spec_from_config(cfg: Any, model_spec) -> OptimizerSpec:
 
 
 def validate(cfg) -> None:
-    """config.validate's one call: the optimizer group of a composed run config."""
+    """harness.validate's one call: the optimizer group of a composed run config."""
     from harness import d2l_tabs
     from harness.model import spec_from_config as model_spec
 
