@@ -27,6 +27,7 @@ from pathlib import Path
 EPOCHS_FILE = "epochs.parquet"  # harness.results.EPOCHS_FILE (not imported: it pulls in Hydra)
 COLUMNS = ["framework", "protocol", "scheduler", "optimizer", "seed", "epoch", "epochs", "test_acc", "status"]
 FINISHED = ("complete", "diverged")
+FAILED_FILE = "_failed.txt"  # harness.results.FAILED_FILE: a run that raised, and its error
 
 
 def held_locks() -> set[tuple[int, int, int]] | None:
@@ -100,6 +101,21 @@ def find_runs(results_dir: Path) -> list[dict]:
         framework, scheduler, seed = _from_name(run_dir.name)
         runs.append({"run_dir": run_dir, "written": None, "locked": True, "done": 0, "framework": framework,
                      "scheduler": scheduler, "seed": seed, "status": "running"})
+    # A run that raised (status=failed): _failed.txt holds its error, with or without rows.
+    for failed in sorted(results_dir.rglob(FAILED_FILE)):
+        run_dir = failed.parent
+        if not _visible(failed, results_dir):
+            continue
+        error = (failed.read_text(errors="replace").splitlines() or ["failed"])[0]
+        known = next((run for run in runs if run["run_dir"] == run_dir), None)
+        if known is None:
+            framework, scheduler, seed = _from_name(run_dir.name)
+            known = {"run_dir": run_dir, "written": failed.stat().st_mtime, "done": 0, "framework": framework,
+                     "scheduler": scheduler, "seed": seed,
+                     "locked": lock_is_held(run_dir.parent / f".{run_dir.name}.lock", held)}
+            runs.append(known)
+        if not known["locked"]:  # a retry in progress is "training"
+            known.update(status="failed", error=error)
     for run in runs:
         run["state"] = _state(run)
     return runs
@@ -115,7 +131,7 @@ def _from_name(name: str) -> tuple[str, str, str]:
 
 def _state(run: dict) -> str:
     status = run.get("status", "unreadable")
-    if status in FINISHED or status == "unreadable":
+    if status in FINISHED or status in ("unreadable", "failed"):
         return status
     return "training" if run["locked"] else "interrupted"
 
@@ -161,6 +177,9 @@ def render(runs: list[dict], results_dir: Path, now: float) -> str:
     text.append("")
     text.append(f"{len(runs)} runs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
                 + f"; {done} of {planned} epochs done")
+    for run in sorted(runs, key=order):
+        if run["state"] == "failed":
+            text.append(f"failed: {run['run_dir'].name}: {run['error']}; its command retries it")
     if counts.get("interrupted"):
         text.append("interrupted: no process holds its lock; running its command again continues it from "
                     "its last epoch")
