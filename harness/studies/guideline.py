@@ -41,7 +41,11 @@ EPOCHS = 30
 GRID_SEEDS = (0, 1)
 TORCH_SEEDS = tuple(range(10))
 OTHER_SEEDS = (0, 1, 2)
-SGD_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # half-decade log grid around find-lr's 0.0024-0.015
+# A half-decade log grid around find-lr's 0.0024-0.015 for SGD with momentum 0.9. The first three arms
+# ran from 0.001; it came out 8-9 points below their best (0.03) in every one of them, so the other arms
+# start at 0.003 (five points, the band's lower edge at 0.01 still inside): about 20 minutes saved.
+SGD_RATES_FIRST = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+SGD_RATES = SGD_RATES_FIRST[1:]
 ADAM_RATES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03)  # around find-lr's 0.0005-0.0017 for Adam
 SGD = ("optimizer=sgd", "optimizer.momentum=0.9")
 ADAM = ("optimizer=adam",)
@@ -64,9 +68,10 @@ class Arm:
 
 ALL = ("torch", "tf", "mxnet")
 ARMS = (
-    Arm("constant", "constant", frameworks=ALL),
-    Arm("step", "step", frameworks=ALL),  # x0.1 every 10 epochs
-    Arm("cosine", "cosine", ("scheduler.final_lr=0", "scheduler.total_steps=null"), frameworks=ALL),
+    Arm("constant", "constant", frameworks=ALL, rates=SGD_RATES_FIRST),
+    Arm("step", "step", frameworks=ALL, rates=SGD_RATES_FIRST),  # x0.1 every 10 epochs
+    Arm("cosine", "cosine", ("scheduler.final_lr=0", "scheduler.total_steps=null"), frameworks=ALL,
+        rates=SGD_RATES_FIRST),
     Arm("warmup", "warmup", ("scheduler.unit=step", "scheduler.final_lr=0", "scheduler.total_steps=null"),
         {"scheduler.warmup_steps": 5}, frameworks=ALL),  # warmup + cosine
     Arm("onecycle", "onecycle", ("scheduler.cycle_momentum=true",), frameworks=ALL),  # torch's defaults
