@@ -329,6 +329,9 @@ def recommend(lrs, smoothed, stopped: bool, *, num_updates: int | None = None, l
     if chosen is None or suggestions["minimum"] is None:
         if stopped and n and not math.isfinite(float(smoothed[-1])):
             why = f"the loss was not finite at update {n - 1} ({last}) before the rules had a curve to read"
+        elif stopped and bounds[1] - bounds[0] < 3:
+            why = (f"the smoothed loss passed {STOP_FACTOR:g}x its best after {n} updates ({last}), "
+                   f"before the rules had a curve to read")
         else:
             why = f"the loss did not fall over the {n} updates recorded (up to {last})"
         return Recommendation(None, None, f"{why}; lower start_lr, or check the model and data",

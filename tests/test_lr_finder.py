@@ -131,6 +131,7 @@ def test_diverges_at_the_first_update():
     assert stopped and len(smoothed) <= 3
     found = lf.recommend(lrs[: len(smoothed)], smoothed, stopped)
     assert found.lr is None and "lower start_lr" in found.reason
+    assert found.reason.startswith(f"the smoothed loss passed 4x its best after {len(smoothed)} updates")
     assert all(s is None for s in found.suggestions.values())
 
 

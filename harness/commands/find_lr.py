@@ -74,7 +74,8 @@ def split_args(args: list[str]) -> tuple[dict, list[str]]:
         try:
             values[key] = KEYS[key](text)
         except ValueError:
-            raise HarnessError(f"find_lr.{key}={text!r} is not a {KEYS[key].__name__}") from None
+            kind = "whole number" if KEYS[key] is int else "number"
+            raise HarnessError(f"find_lr.{key}={text!r} is not a {kind}") from None
     try:
         lr_finder.check_range(values["start_lr"], values["end_lr"], values["num_updates"])
     except ValueError as exc:
