@@ -101,7 +101,7 @@ def test_a_range_test_written_before_is_read_and_judged_anew(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from harness.commands.find_lr import OLD_TABLE, TABLE, read
+    from harness.commands.find_lr import FIGURE, OLD_TABLE, TABLE, read, write
 
     lrs = np.geomspace(1e-4, 10.0, 300)  # the old grid, end_lr included
     rows = synthetic_rows(lrs, collapsing_loss(lrs), recommended_lr=0.0123, recommended_rule="valley")
@@ -117,6 +117,10 @@ def test_a_range_test_written_before_is_read_and_judged_anew(tmp_path):
     newer = synthetic_rows(lrs, 2.3 - 0.001 * np.arange(300), num_classes=10)
     pq.write_table(pa.Table.from_pylist(newer), folder / TABLE)
     assert read(folder).recommendation.collapse is None
+    # Writing the test again under the new name retires the old file.
+    write(test)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([FIGURE, TABLE])
+    assert read(folder).recommendation.rule == "collapse/3"
 
 
 def test_reading_a_folder_without_a_range_test_names_both_files(tmp_path):

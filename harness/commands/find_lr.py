@@ -170,6 +170,9 @@ def write(test: RangeTest) -> None:
     pq.write_table(pa.Table.from_pylist(test.rows), sink)
     atomic_write_bytes(test.folder / TABLE, sink.getvalue().to_pybytes())
     atomic_write_bytes(test.folder / FIGURE, figure_png(test))
+    # The same test (same folder name) written before under the old name: superseded, and a
+    # reader would otherwise have two answers to choose from.
+    (test.folder / OLD_TABLE).unlink(missing_ok=True)
 
 
 RULE_STYLE = {"steep": ("v", "tab:orange"), "minimum": ("s", "tab:green"), "valley": ("o", "tab:red"),
