@@ -78,8 +78,12 @@ def last_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per run: its latest epoch, with ``finished``, ``failed`` (a verdict of
     FAILED_VERDICTS) and ``val``/``test`` (the last epoch's accuracy; chance for a diverged run)."""
     if frame.empty:
-        cols = list(frame.columns) + ["finished", "failed", "val", "test", "test_last5"]
-        return pd.DataFrame(columns=cols)
+        empty = frame.iloc[0:0].copy()
+        for col in ("finished", "failed"):
+            empty[col] = pd.Series([], dtype=bool)
+        for col in ("val", "test", "test_last5"):
+            empty[col] = pd.Series([], dtype=float)
+        return empty
     frame = frame.sort_values(["run_id", "epoch"])
     last = frame.groupby("run_id", sort=True).tail(1).copy()
     # mean test accuracy of the last five epochs: a less noisy figure than the last epoch alone
