@@ -234,7 +234,8 @@ def seeds_table(sd_diff: float | None, family_sizes: dict[str, int], effect: flo
     power), by harness.report.stats.seeds_needed; None without an SD."""
     from harness.report.stats import seeds_needed
 
-    return [(name, m, seeds_needed(sd_diff, effect, m) if sd_diff else None) for name, m in family_sizes.items()]
+    return [(name, m, seeds_needed(sd_diff, effect, m) if sd_diff is not None else None)
+            for name, m in family_sizes.items()]
 
 
 # ------------------------------------------------------------------------------------ figure
@@ -286,8 +287,9 @@ def grid_figure(table: pd.DataFrame, chosen: pd.DataFrame, path: Path, styles: d
     groups = grouped(labels)
     ncols = min(4, max(1, len(groups)))
     nrows = math.ceil(len(groups) / ncols) if groups else 1
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 0.4, 3.3 * nrows + 0.8), sharex=True,
-                             sharey=True, squeeze=False)
+    longest = max((len(m) for _, m in groups), default=1) + 1  # legend entries below a panel, the reference too
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 0.4, (3.0 + 0.2 * longest) * nrows + 0.8),
+                             sharex=True, sharey=True, squeeze=False)
     good = table["val_acc"].dropna()
     good = good[good >= 0.5]
     lo = max(0.0, float(good.min()) - 0.02) if len(good) else 0.0
@@ -330,10 +332,10 @@ def grid_figure(table: pd.DataFrame, chosen: pd.DataFrame, path: Path, styles: d
         ax.set_title(fam)
         if i % ncols == 0:
             ax.set_ylabel("final val accuracy")
-        if i // ncols == nrows - 1 or i + ncols >= len(groups):
-            ax.set_xlabel("base rate (peak for cyclic), log")
-            ax.tick_params(labelbottom=True)
-        ax.legend(handles=handles, loc="lower center", fontsize=8, frameon=False, handlelength=2.4)
+        ax.set_xlabel("base rate (peak for cyclic), log", fontsize=9)
+        ax.tick_params(labelbottom=True)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, frameon=False,
+                  handlelength=2.4)
     for ax in list(axes.flat)[len(groups):]:
         ax.set_visible(False)
     fig.suptitle("The tuning grid on validation (30 epochs, 10,000 images): mean over seeds (line), each seed "

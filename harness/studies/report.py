@@ -150,7 +150,7 @@ def _family_note(tests: list[Test], declared: int) -> tuple[str, bool]:
     have = sum(t.result is not None for t in tests)
     if have == declared:
         return f"Holm over {declared}", True
-    return f"{have} of the {declared} comparisons have runs (Holm over those {have}; verdict withheld)", False
+    return f"Holm over the {have} of {declared} with runs; verdict withheld", False
 
 
 def _detectable(tests: list[Test]) -> str:
@@ -158,12 +158,26 @@ def _detectable(tests: list[Test]) -> str:
     return f"; the smallest difference these runs could detect: {pp(max(vals), 2)}" if vals else ""
 
 
+MARK = {SUPPORTED: "✓", CONTRADICTED: "✗", UNDECIDED: "?"}
+
+
+def evidence_lines(tests: list[Test]) -> list[str]:
+    """One line per comparison with runs (✓ supports, ✗ contradicts, ? undecided), then one line
+    naming the comparisons that have no paired runs yet."""
+    lines = [f"{MARK[t.verdict]} {t.text()}" for t in tests if t.result is not None]
+    missing = [f"{t.a} − {t.b}" for t in tests if t.result is None]
+    if missing:
+        lines.append("no paired final runs yet: " + ", ".join(missing))
+    return lines
+
+
 def _tested_claim(number, claim, question, family, tests, mode, declared, extra=()) -> Claim:
     note, complete = _family_note(tests, declared)
     verdict = combine([t.verdict for t in tests], mode) if complete else UNDECIDED
-    evidence = [f"{t.text()}: **{t.verdict}**" for t in tests] + list(extra)
-    if verdict == UNDECIDED:
-        evidence.append(note + _detectable(tests))
+    evidence = evidence_lines(tests) + list(extra)
+    if verdict == UNDECIDED and any(t.result is not None for t in tests):
+        evidence.append("not decidable: " + ("the family is incomplete" if not complete else
+                                             "an interval straddles the smallest effect") + _detectable(tests))
     return Claim(number, claim, question, f"{family} ({note})", verdict, evidence)
 
 
@@ -193,10 +207,10 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
         mine = tests[i * len(OTHERS):(i + 1) * len(OTHERS)]
         c = _tested_claim(f"2{'ab'[i]}", "Computer vision: step decay or cosine annealing is standard practice",
                           f"Does {a} beat each schedule outside the step-wise and cosine families "
-                          f"({', '.join(OTHERS)})?", "step − other, cosine − other (16; one family)",
+                          f"({', '.join(OTHERS)})?", "step − other, cosine − other",
                           mine, "all", len(OTHERS))
         note, complete = _family_note(tests, 2 * len(OTHERS))
-        c.family = f"step − other, cosine − other ({note})"
+        c.family = f"step − other, cosine − other, one family ({note})"
         if not complete:
             c.verdict = UNDECIDED
         out.append(c)
@@ -224,8 +238,8 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
     short = sorted(b for b in set(last.loc[last["finished"], "epochs"]) if int(b) in SHORT_BUDGETS)
     pairs = [(a, b) for a in ("onecycle", "cyclic") for b in STANDARD]
     long_tests = run_family(last, [Test(a, b, "better") for a, b in pairs])
-    long_text = ["30 epochs (not a short budget: these schedules' shapes span all 30 epochs, so epochs 5 and 10 of "
-                 "these runs are mid-schedule, not a short run): " + "; ".join(t.text() for t in long_tests)]
+    long_text = ["30 epochs, for reference (not a short budget: these schedules' shapes span all 30 epochs, so "
+                 "epochs 5 and 10 of these runs are mid-schedule, not a short run):"]
     for i, a in enumerate(("onecycle", "cyclic")):
         if short:
             rows, evidence = [], []
@@ -233,20 +247,19 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
                 ts = run_family(last, [Test(a2, b, "better") for a2, b in pairs], int(budget))
                 mine = ts[i * 3:(i + 1) * 3]
                 rows += mine
-                evidence += [f"{int(budget)} epochs: {t.text()}: **{t.verdict}**" for t in mine]
+                evidence += [f"{int(budget)} epochs: {line}" for line in evidence_lines(mine)]
             verdict = combine([t.verdict for t in rows], "all")
             out.append(Claim(f"4{'ab'[i]}", "Cyclic rates / one-cycle train faster (super-convergence)",
                              f"At a short budget ({', '.join(str(int(b)) for b in short)} epochs), is {a} better than "
                              "each of constant, step and cosine?", "onecycle, cyclic − constant, step, cosine, per "
-                             "budget (Holm over 6 per budget)", verdict, evidence + long_text))
+                             "budget (Holm over 6 per budget)", verdict,
+                             evidence + long_text + evidence_lines(long_tests[i * 3:(i + 1) * 3])))
         else:
             out.append(Claim(f"4{'ab'[i]}", "Cyclic rates / one-cycle train faster (super-convergence)",
                              f"At a short budget, is {a} better than each of constant, step and cosine?",
                              "onecycle, cyclic − constant, step, cosine (Holm over 6)", UNDECIDED,
                              ["no short-budget runs (epochs=5 or 10 in final/): the short budget is not measured"]
-                             + [t.text() for t in long_tests[i * 3:(i + 1) * 3]]
-                             + ["(30 epochs; these schedules' shapes span all 30, so their epochs 5 and 10 are "
-                                "mid-schedule, not a short run)"]))
+                             + long_text + evidence_lines(long_tests[i * 3:(i + 1) * 3])))
     # 5. plateau against the tuned fixed schedules (it trains on 50,000 images: it keeps its split)
     tests = run_family(last, [Test("plateau", b, "not worse") for b in STANDARD])
     out.append(_tested_claim(
@@ -425,8 +438,9 @@ def _curves(final: pd.DataFrame) -> pd.DataFrame:
 
 def headline(last: pd.DataFrame, found: list[Claim]) -> str:
     done = last[last["finished"] & (last["epochs"] == EPOCHS) & (last["framework"] == "torch")]
-    counts = {v: sum(c.verdict == v for c in found) for v in (SUPPORTED, CONTRADICTED, UNDECIDED)}
-    tally = f"{counts[SUPPORTED]} supported, {counts[CONTRADICTED]} contradicted, {counts[UNDECIDED]} not decidable"
+    which = {v: [c.number for c in found if c.verdict == v] for v in (SUPPORTED, CONTRADICTED, UNDECIDED)}
+    tally = "; ".join(f"{v} {len(n)}" + (f" ({', '.join(n)})" if n and v != UNDECIDED else "")
+                      for v, n in which.items())
     if done.empty:
         return f"No final run has finished yet: the claims cannot be tested ({tally}). The tuning grid is below."
     means = done.groupby("arm")["test"].mean().sort_values(ascending=False, kind="mergesort")
@@ -480,14 +494,17 @@ def build(study_dir: Path | str = STUDY_DIR, out: Path | None = None) -> Path:
           f"block (pairs within a framework); ⚠ marks a comparison whose frameworks disagree.", "notes")
     rows = [{"n": c.number, "claim": f"**{c.claim}**\n{c.question}", "family": c.family,
              "evidence": "\n".join(c.evidence), "verdict": c.verdict} for c in found]
+    doc.p("In the evidence: a − b, the mean paired difference [its Holm-level interval], n pairs; ✓ the comparison "
+          "supports the claim, ✗ it contradicts it, ? undecided.", "notes")
 
     def verdict_class(key, row):
         if key != "verdict":
             return ""
         return "verdict " + {SUPPORTED: "v-supported", CONTRADICTED: "v-contradicted"}.get(row["verdict"], "v-undecided")
 
-    doc.table([("n", "#", False), ("claim", "claim and question", False), ("family", "family", False),
-               ("evidence", "evidence", False), ("verdict", "verdict", False)], rows, "results claims", verdict_class)
+    doc.table([("n", "#", False), ("claim", "claim and question", False), ("verdict", "verdict", False),
+               ("evidence", "evidence", False), ("family", "family of comparisons", False)], rows, "results claims",
+              verdict_class)
 
     doc.h(2, "Ranking of the final runs")
     for framework in [f for f in FRAMEWORK_ORDER if f in ALL]:
@@ -587,10 +604,10 @@ def seeds_lines(table: pd.DataFrame) -> list[str]:
         return ["Not yet: the grid needs two arms with both seeds finished at a point with no failed seed."]
     families = {"one comparison": 1, "claims 1, 3 (2)": 2, "claim 5 (3)": 3, "claim 4 (6)": 6, "claim 2 (16)": 16}
     lines = [f"From the grid: the SD of a paired difference between two arms (at each arm's best point, seeds 0 and 1, "
-             f"pooled over {sd['pairs']} pairs of {sd['arms']} arms) is {pp(sd['sd_diff'], 2)}; unpaired it would be "
-             f"{pp(sd['sd_unpaired'], 2)}. The grid trains on 10,000 images; the final runs' SD may differ."]
+             f"pooled over {sd['pairs']} pairs of {sd['arms']} arms) is {100 * sd['sd_diff']:.2f} pp; unpaired it would "
+             f"be {100 * sd['sd_unpaired']:.2f} pp. The grid trains on 10,000 images; the final runs' SD may differ."]
     for name, m, n in grid.seeds_table(sd["sd_diff"], families):
-        lines.append(f"To detect 1 point with Holm over {name}, 80% power: {n} seeds (pairs)")
+        lines.append(f"To detect 1 point with Holm over {name}, 80% power: {n} paired seeds")
     lines.append(f"The final runs have {len(TORCH_SEEDS)} seeds per arm in PyTorch and {len(OTHER_SEEDS)} more pairs "
                  "in each of TensorFlow and MXNet for the pooled arms.")
     return lines
