@@ -298,6 +298,7 @@ def grid_figure(table: pd.DataFrame, chosen: pd.DataFrame, path: Path, styles: d
         ax = axes[i // ncols][i % ncols]
         reference = ["constant"] if "constant" in labels and "constant" not in members else []
         handles = []
+        markers = dict(zip(members, "os^Dv"))  # a second cue besides colour within a panel
         for arm in reference + members:
             g = table[(table["arm"] == arm) & table["val_acc"].notna()].sort_values("rate")
             if g.empty:
@@ -306,7 +307,8 @@ def grid_figure(table: pd.DataFrame, chosen: pd.DataFrame, path: Path, styles: d
             thin = arm in reference
             y = g["val_acc"].clip(lower=lo)
             (line,) = ax.plot(g["rate"], y, color="#999999" if thin else st.colour, ls=st.dash,
-                              lw=1.0 if thin else 1.8, marker=None if thin else "o", ms=4, zorder=2,
+                              lw=1.0 if thin else 1.8, marker=None if thin else markers.get(arm, "o"), ms=4.5,
+                              zorder=2,
                               label=f"{arm} (SGD, reference)" if thin else arm)
             handles.append(line)
             if thin:
