@@ -236,3 +236,21 @@ def test_load_grid_of_a_missing_folder_is_empty(tmp_path):
     assert frame.empty and {"arm", "rate", "val_acc"} <= set(frame.columns)
     assert grid.grid_table(frame).empty
     assert grid.study_choice(grid.grid_table(frame)).empty
+
+
+@needs_stats
+def test_frameworks_that_disagree_are_flagged():
+    import pandas as pd
+
+    from harness.studies import report
+
+    rows = []
+    for f, sign in (("torch", 1), ("tf", -1)):
+        for s in range(4):
+            for arm, acc in (("warmup", 0.90 + sign * 0.01 + 0.0005 * s), ("cosine", 0.90)):
+                rows.append({"arm": arm, "framework": f, "seed": s, "epochs": 30, "finished": True, "test": acc})
+    last = pd.DataFrame(rows)
+    (t,) = report.run_family(last, [report.Test("warmup", "cosine", "better")])
+    assert t.per_framework == pytest.approx({"torch": 0.01075, "tf": -0.00925})
+    assert t.disagree_p < 1e-6 and "⚠ the frameworks disagree" in t.text()
+    assert t.verdict == report.UNDECIDED  # the pooled mean is 0.1 points: its interval straddles ±0.3

@@ -20,6 +20,7 @@ import base64
 import html
 import math
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,10 +113,12 @@ def run_family(last: pd.DataFrame, tests: list[Test], budget: int = EPOCHS) -> l
             diffs.setdefault(k[0], []).append(va[k] - vb[k])
         t.per_framework = {f: float(np.mean(v)) for f, v in diffs.items()}
         groups = [v for v in diffs.values() if len(v) >= 2]
-        if len(groups) > 1 and any(np.ptp(np.concatenate(groups)) > 0 for _ in [0]):
+        if len(groups) > 1 and np.ptp(np.concatenate(groups)) > 0:
             from scipy.stats import f_oneway
 
-            p = float(f_oneway(*groups).pvalue)
+            with warnings.catch_warnings():  # a framework whose differences are all equal: scipy warns, p stands
+                warnings.simplefilter("ignore")
+                p = float(f_oneway(*groups).pvalue)
             t.disagree_p = p if math.isfinite(p) else None
         ready.append((t, np.array([va[k] for k in t.keys]), np.array([vb[k] for k in t.keys])))
     if ready:
@@ -144,6 +147,7 @@ class Claim:
     family: str  # the comparisons, declared
     verdict: str
     evidence: list[str]
+    tests: list = field(default_factory=list)
 
 
 def _family_note(tests: list[Test], declared: int) -> tuple[str, bool]:
@@ -178,7 +182,7 @@ def _tested_claim(number, claim, question, family, tests, mode, declared, extra=
     if verdict == UNDECIDED and any(t.result is not None for t in tests):
         evidence.append("not decidable: " + ("the family is incomplete" if not complete else
                                              "an interval straddles the smallest effect") + _detectable(tests))
-    return Claim(number, claim, question, f"{family} ({note})", verdict, evidence)
+    return Claim(number, claim, question, f"{family} ({note})", verdict, evidence, list(tests))
 
 
 def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: pd.DataFrame) -> list[Claim]:
@@ -436,6 +440,20 @@ def _curves(final: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def framework_sentence(found: list[Claim]) -> str:
+    """Whether the frameworks agree on the comparisons pooled over them."""
+    pooled = {(t.a, t.b): t for c in found for t in c.tests if t.result is not None and len(t.per_framework) > 1}
+    if not pooled:
+        return "Frameworks: no comparison has runs in more than one framework yet."
+    split = [t for t in pooled.values() if t.disagree_p is not None and t.disagree_p < 0.05]
+    if not split:
+        return (f"Frameworks: on the {len(pooled)} comparisons pooled over frameworks, the paired differences do not "
+                "differ between frameworks (one-way ANOVA by framework, p ≥ 0.05 each).")
+    return ("Frameworks: ⚠ they disagree on " + join_words([f"{t.a} − {t.b} (p={t.disagree_p:.2g})" for t in split])
+            + f" of the {len(pooled)} pooled comparisons (one-way ANOVA of the paired differences by framework); the "
+            "pooled verdict there averages over a framework effect.")
+
+
 def headline(last: pd.DataFrame, found: list[Claim]) -> str:
     done = last[last["finished"] & (last["epochs"] == EPOCHS) & (last["framework"] == "torch")]
     which = {v: [c.number for c in found if c.verdict == v] for v in (SUPPORTED, CONTRADICTED, UNDECIDED)}
@@ -505,6 +523,7 @@ def build(study_dir: Path | str = STUDY_DIR, out: Path | None = None) -> Path:
     doc.table([("n", "#", False), ("claim", "claim and question", False), ("verdict", "verdict", False),
                ("evidence", "evidence", False), ("family", "family of comparisons", False)], rows, "results claims",
               verdict_class)
+    doc.p(framework_sentence(found), "notes")
 
     doc.h(2, "Ranking of the final runs")
     for framework in [f for f in FRAMEWORK_ORDER if f in ALL]:
