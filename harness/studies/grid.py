@@ -254,12 +254,21 @@ def arm_family(label: str) -> str:
 
 
 def arm_styles(labels: list[str]) -> dict:
-    """One colour and line style per arm (harness/report/style.py): an Adam arm gets its
-    schedule's colour family with the second optimizer's line style."""
-    from harness.report.style import assign_styles
+    """One colour and line style per arm (harness/report/style.py); an Adam arm gets the second
+    optimizer's line style. The palette's free colours next to each other are two cyans, so the
+    Adam arms take free colours far apart instead (red, navy, ...)."""
+    from dataclasses import replace
 
-    return assign_styles([(label, ARM_OF[label].option if label in ARM_OF else label, None,
-                           1 if arm_family(label) == ADAM_FAMILY else 0) for label in labels])
+    from harness.report.style import PALETTE, assign_styles
+
+    styles = assign_styles([(label, ARM_OF[label].option if label in ARM_OF else label, None,
+                             1 if arm_family(label) == ADAM_FAMILY else 0) for label in labels])
+    adam = [label for label in labels if arm_family(label) == ADAM_FAMILY]
+    taken = {styles[label].colour for label in labels if label not in adam}
+    apart = [PALETTE[i] for i in (9, 13, 18, 10, 2, 8, 17) if PALETTE[i] not in taken]
+    for label, colour in zip(adam, apart):
+        styles[label] = replace(styles[label], colour=colour)
+    return styles
 
 
 def grouped(labels: list[str]) -> list[tuple[str, list[str]]]:

@@ -194,11 +194,15 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
     sgd = sgd.sort_values(["val_acc", "rate"], ascending=[False, True], kind="mergesort")
     if len(sgd):
         best = str(sgd["arm"].iloc[0])
+        among = len(sgd)
+        pending = sum(not a.label.endswith("+adam") for a in ARMS) - 2 - among
         tests = run_family(last, [Test("constant", best, "not worse"), Test("step", best, "not worse")])
         out.append(_tested_claim(
             "1", "Small models: a fixed rate or step decay is simple and effective",
-            f"Is the best other SGD schedule on validation ({best}) more than {pp(SMALLEST_EFFECT, 1)} better than a "
-            "tuned constant rate or a tuned step decay? Supported if constant or step is within the smallest effect.",
+            f"Is the best other SGD schedule on validation ({best}"
+            + (f", among the {among} whose grid is finished; {pending} pending" if pending else "")
+            + f") more than {pp(SMALLEST_EFFECT, 1)} better than a tuned constant rate or a tuned step decay? "
+            "Supported if constant or step is within the smallest effect.",
             "constant − best, step − best", tests, "any", 2))
     else:
         out.append(Claim("1", "Small models: a fixed rate or step decay is simple and effective",
