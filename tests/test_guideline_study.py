@@ -47,7 +47,7 @@ POOLED = ("constant", "step", "cosine", "warmup")
 OPTION = {"constant+adam": "constant", "cosine+adam": "cosine"}
 
 
-def _row(arm, framework, seed, epoch, epochs, test, val, rate, status, verdict, train_size):
+def _row(arm, framework, seed, epoch, epochs, test, val, rate, status, verdict, train_size, planned=30):
     option = OPTION.get(arm, arm)
     adam = arm.endswith("+adam")
     params = {"kind": option, "base_lr": rate, "unit": "epoch"}
@@ -57,10 +57,10 @@ def _row(arm, framework, seed, epoch, epochs, test, val, rate, status, verdict, 
         base_lr = rate / 10
     loss = math.nan if status == "diverged" and epoch == epochs - 1 else 1 - test
     return {
-        "run_id": f"{framework}-{arm}-{rate:g}-{seed}-{train_size}", "framework": framework,
+        "run_id": f"{framework}-{arm}-{rate:g}-{seed}-{train_size}-{planned}", "framework": framework,
         "framework_version": "0-synthetic", "device": "cpu", "tf32": False, "protocol": "clean", "model": "lenet",
         "scheduler": option, "unit": "epoch", "optimizer": "adam" if adam else "sgd", "base_lr": base_lr, "seed": seed,
-        "batch_size": 256, "epochs": 30, "train_size": train_size, "test_size": 10000, "epoch": epoch,
+        "batch_size": 256, "epochs": planned, "train_size": train_size, "test_size": 10000, "epoch": epoch,
         "step": 40 * (epoch + 1), "lr": base_lr, "step_lrs": [base_lr] * 4, "train_loss": loss, "train_acc": test + 0.02,
         "test_loss": loss, "test_acc": test, "train_time_s": 1.0, "eval_time_s": 0.1, "status": status,
         "git_sha": "abc", "schema_version": SCHEMA_VERSION, "variant": option, "schedule_params": json.dumps(params),
@@ -69,14 +69,14 @@ def _row(arm, framework, seed, epoch, epochs, test, val, rate, status, verdict, 
 
 
 def _write(root: Path, arm, framework, seed, accs, rate, status="complete", verdict="converging", val=None,
-           train_size=60000):
+           train_size=60000, planned=30):
     """One run: accs[i] is the test accuracy of its epoch 25 + i (the last epochs of 30)."""
     n = len(accs)
-    rows = [_row(arm, framework, seed, 30 - n + i, 30, a, val[i] if val else None, rate, status, verdict, train_size)
-            for i, a in enumerate(accs)]
+    rows = [_row(arm, framework, seed, planned - n + i, planned, a, val[i] if val else None, rate, status, verdict,
+                 train_size, planned) for i, a in enumerate(accs)]
     for i, r in enumerate(rows):
         r["epoch"] = i if status != "complete" else r["epoch"]
-    write_epochs(root / f"{framework}-{arm}-s{seed}-{rate:g}", rows)
+    write_epochs(root / f"{framework}-{arm}-s{seed}-{rate:g}-e{planned}", rows)
 
 
 def make_study(root: Path) -> Path:
@@ -254,3 +254,22 @@ def test_frameworks_that_disagree_are_flagged():
     assert t.per_framework == pytest.approx({"torch": 0.01075, "tf": -0.00925})
     assert t.disagree_p < 1e-6 and "⚠ the frameworks disagree" in t.text()
     assert t.verdict == report.UNDECIDED  # the pooled mean is 0.1 points: its interval straddles ±0.3
+
+
+@needs_stats
+def test_short_budget_runs_decide_claim_4(study, tmp_path):
+    from harness.studies import report
+
+    short = tmp_path / "short"
+    shutil.copytree(study, short)
+    for k, (arm, level) in enumerate({"onecycle": 0.85, "constant": 0.83, "step": 0.835, "cosine": 0.838}.items()):
+        for s in range(10):
+            acc = level + 0.002 * ((s * 7) % 5) + 0.0003 * (1 + k) * (-1) ** s
+            _write(short / "final", arm, "torch", s, [acc], SGD_RATES[3], planned=5)
+    found = {c.number: c for c in report.claims(*_inputs(short))}
+    assert found["4a"].verdict == report.SUPPORTED  # 1.2-2 points above each at 5 epochs
+    assert any(line.startswith("5 epochs: ✓ onecycle − cosine +1.20 pp") for line in found["4a"].evidence)
+    assert found["4b"].verdict == report.UNDECIDED  # cyclic has no short-budget runs
+    # the 30-epoch ranking is untouched by the 5-epoch runs
+    last = _inputs(short)[0]
+    assert report.final_values(last, "constant") == report.final_values(_inputs(study)[0], "constant")
