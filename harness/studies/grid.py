@@ -229,7 +229,8 @@ def paired_sd(table: pd.DataFrame, arms: list[str]) -> dict:
             "sd_unpaired": math.sqrt(2 * float(np.mean(single))) if single else None}
 
 
-def seeds_table(sd_diff: float | None, family_sizes: dict[str, int], effect: float = EFFECT) -> list[tuple[str, int, int | None]]:
+def seeds_table(sd_diff: float | None, family_sizes: dict[str, int],
+                effect: float = EFFECT) -> list[tuple[str, int, int | None]]:
     """(family, comparisons, seeds needed to detect ``effect`` with Holm over the family at 80 %
     power), by harness.report.stats.seeds_needed; None without an SD."""
     from harness.report.stats import seeds_needed
