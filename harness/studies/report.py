@@ -599,7 +599,10 @@ def rank_agreement_lines(last: pd.DataFrame) -> str:
                 parts.append(f"{fw_label(a)}–{fw_label(b)}: fewer than 3 arms in both")
                 continue
             rho, p, n = rank_agreement([means[a][x] for x in arms], [means[b][x] for x in arms])
-            parts.append(f"{fw_label(a)}–{fw_label(b)} ρ={rho:.2f} (p={p:.2g}, {n} arms)")
+            if rho is None or not math.isfinite(rho):
+                parts.append(f"{fw_label(a)}–{fw_label(b)}: undefined ({n} arms, one side all tied)")
+            else:
+                parts.append(f"{fw_label(a)}–{fw_label(b)} ρ={rho:.2f} (p={p:.2g}, {n} arms)")
     return "; ".join(parts) if parts else "no two frameworks have finished runs yet."
 
 
@@ -632,6 +635,8 @@ def seeds_lines(table: pd.DataFrame) -> list[str]:
     lines = [f"From the grid: the SD of a paired difference between two arms (at each arm's best point, seeds 0 and 1, "
              f"pooled over {sd['pairs']} pairs of {sd['arms']} arms) is {100 * sd['sd_diff']:.2f} pp; unpaired it would "
              f"be {100 * sd['sd_unpaired']:.2f} pp. The grid trains on 10,000 images; the final runs' SD may differ."]
+    if sd["sd_diff"] == 0:
+        return lines + ["The paired differences did not vary between the two seeds: no seed count follows from them."]
     for name, m, n in grid.seeds_table(sd["sd_diff"], families):
         lines.append(f"To detect 1 point with Holm over {name}, 80% power: {n} paired seeds")
     lines.append(f"The final runs have {len(TORCH_SEEDS)} seeds per arm in PyTorch and {len(OTHER_SEEDS)} more pairs "
