@@ -112,6 +112,14 @@ def study(tmp_path_factory):
     return make_study(tmp_path_factory.mktemp("guideline"))
 
 
+@pytest.fixture(scope="module")
+def built(study, tmp_path_factory):
+    """The report of the synthetic study, built once (figures are most of its ten seconds)."""
+    from harness.studies import report
+
+    return report.build(study, tmp_path_factory.mktemp("built") / "out")
+
+
 def test_grid_table_arms_rates_and_failures(study):
     table = grid.grid_table(grid.load_grid(study / "tuning"))
     assert list(dict.fromkeys(table["arm"])) == ["constant", "step", "cosine", "warmup", "warmup_linear", "cyclic",
@@ -167,10 +175,10 @@ def test_paired_sd_uses_the_seed_pairing(study):
 
 
 @needs_stats
-def test_claim_verdicts(study, tmp_path):
+def test_claim_verdicts(study, built):
     from harness.studies import report
 
-    index = report.build(study, tmp_path / "out")
+    index = built
     found = {c.number: c for c in report.claims(*_inputs(study))}
     # 1: the challenger (warmup_linear, best on validation) is 1.3-1.8 points above step and constant
     assert "warmup_linear" in found["1"].question and found["1"].verdict == report.CONTRADICTED
@@ -181,7 +189,7 @@ def test_claim_verdicts(study, tmp_path):
     assert found["5"].verdict == report.CONTRADICTED  # plateau a point below constant
     assert found["6a"].verdict == report.SUPPORTED  # Adam's band 1.52 decades, SGD's 1.0 (each seed alike)
     assert found["6b"].verdict == report.UNDECIDED  # cosine+adam's grid is not finished
-    md = (tmp_path / "out" / "report.md").read_text()
+    md = (built.parent / "report.md").read_text()
     assert "| 3b | **Warmup + linear decay**" in md and "warmup_linear − cosine +0.80 pp" in md
     assert "pooled over PyTorch, TensorFlow and MXNet" in md  # warmup − cosine, paired by (framework, seed)
     assert "PyTorch constant+adam 0/10" in md  # the running run is not finished
@@ -208,14 +216,12 @@ def test_headline_names_a_failing_best(study):
 
 
 @needs_stats
-def test_report_deterministic_and_on_an_empty_final(study, tmp_path):
+def test_report_deterministic_and_on_an_empty_final(study, built, tmp_path):
     from harness.studies import report
 
-    first = report.build(study, tmp_path / "a")
     again = report.build(study, tmp_path / "b")
     for name in ("index.html", "report.md", "grid.png", "curves.png"):
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    assert first.exists() and again.exists()
+        assert (built.parent / name).read_bytes() == (again.parent / name).read_bytes(), name
     only_grid = tmp_path / "g"
     shutil.copytree(study / "tuning", only_grid / "tuning")
     md = report.build(only_grid).parent.joinpath("report.md").read_text()
