@@ -158,7 +158,8 @@ def _family_note(tests: list[Test], declared: int) -> tuple[str, bool]:
 
 
 def _detectable(tests: list[Test]) -> str:
-    vals = [t.result.detectable for t in tests if t.result is not None and t.result.detectable is not None]
+    vals = [t.result.detectable for t in tests
+            if t.result is not None and t.result.detectable is not None and math.isfinite(t.result.detectable)]
     return f"; the smallest difference these runs could detect: {pp(max(vals), 2)}" if vals else ""
 
 
