@@ -154,6 +154,8 @@ def _family_note(tests: list[Test], declared: int) -> tuple[str, bool]:
     have = sum(t.result is not None for t in tests)
     if have == declared:
         return f"Holm over {declared}", True
+    if have == 0:
+        return f"Holm over {declared}; none has runs yet", False
     return f"Holm over the {have} of {declared} with runs; verdict withheld", False
 
 
