@@ -8,6 +8,8 @@ its own base rate tuned on validation, then trained on the full data with enough
                                                epochs: 10 seeds in PyTorch, 3 in TensorFlow and MXNet
                                                for the schedules the claims single out
 ``python -m harness.studies.guideline plan``    what each phase would train and what is finished
+``python -m harness.studies.guideline report``  the study's report (harness.studies.report): the claims
+                                               tested, the ranking, the grid; works on a partial study
 ``python -m harness.studies.guideline all``     tune, final, then the report
 
 Every phase is an ordinary sweep of ``python -m harness -m ...`` (two runs at a time with one
@@ -158,7 +160,7 @@ def _harness(args: list[str], dry_run: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.studies.guideline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.studies.guideline", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("phase", choices=["tune", "choose", "final", "plan", "report", "all"])
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2, one thread each)")
     args = parser.parse_args(argv)
@@ -177,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             for sweep in final_sweeps(chosen, args.jobs):
                 failed += _harness(sweep, args.phase == "plan") != 0
     if args.phase in ("report", "all"):
-        failed += _harness(["report", STUDY_DIR], False) != 0
+        from harness.studies.report import build
+
+        print(f"guideline: wrote {build(STUDY_DIR)} (and report.md, PNGs beside it)", flush=True)
     return 1 if failed else 0
 
 
