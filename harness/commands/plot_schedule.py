@@ -141,18 +141,21 @@ def default_out(configs: list, options: dict) -> Path:
     return Path(str(configs[0].results_dir)).expanduser() / "_plots" / f"{file_stem(configs, options)}.png"
 
 
+TITLE_WIDTH = 105  # characters of a 10-point title line across the 9-inch figure
+
+
 def title(configs: list, names: list[str], per_epoch: set) -> str:
-    """One schedule: its variant label; several: theirs when they fit on a line, else the names."""
+    """One schedule: its variant label; several: theirs when they fit on two lines, else the names."""
     epochs = sorted({cfg.epochs for cfg in configs})
     length = f"{'/'.join(map(str, epochs))} epochs of {'/'.join(map(str, sorted(per_epoch)))} updates"
     variants = list(dict.fromkeys(variant_of(cfg) for cfg in configs))
-    if len(variants) == 1 or len(", ".join(variants)) <= 100:
-        text = ", ".join(variants)
+    if len(variants) == 1 or len("; ".join(variants)) <= 2 * TITLE_WIDTH:
+        text = "; ".join(variants)
     else:
         text = ", ".join(dict.fromkeys(n.split(" (")[0] for n in names))
     import textwrap
 
-    return "\n".join(textwrap.wrap(f"{text}: {length}", 120, break_on_hyphens=False))
+    return "\n".join(textwrap.wrap(f"{text}: {length}", TITLE_WIDTH, break_on_hyphens=False))
 
 
 def labels(configs: list) -> list[str]:
