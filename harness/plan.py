@@ -200,7 +200,8 @@ def _zero_rate_fix(cfg, plan: Plan, zero: list[int]) -> str:
             fixes.append("scheduler.unit=step makes the warmup per update")
         elif not clean:
             fixes.append("protocol=clean scheduler.unit=step makes the warmup per update")
-        fixes.append(f"scheduler.warmup_begin_lr={float(params['base_lr']) / 10:g} (any value > 0) starts it above 0")
+        example = f"={float(params['base_lr']) / 10:g} (any value > 0)" if params.get("base_lr") else " > 0"
+        fixes.append(f"scheduler.warmup_begin_lr{example} starts it above 0")
     if not all(map(in_warmup, zero)):
         why.append("the schedule is at final_lr=0 there" if params.get("final_lr") == 0 else "the schedule is 0 there")
         if per_epoch_unit and not fixes:

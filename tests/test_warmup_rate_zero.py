@@ -141,3 +141,25 @@ def test_a_command_that_takes_no_overrides_says_to_come_first(tmp_path):
 def test_one_training_image_is_singular():
     with pytest.raises(HarnessError, match=r"data.val_size=59999 leaves 1 training image, fewer than one batch \(batch_size=2\)"):
         preflight(["data.val_size=59999", "batch_size=2"])
+
+
+@pytest.mark.parametrize("preset", ["d2l_clean", "d2l_tabs"])
+def test_the_committed_study_is_unchanged_and_its_epochs_at_0_are_the_ones_named(preset):
+    """Every run of the committed study keeps its folder (its run_id), so `make reproduce` skips it;
+    the epochs its parquet recorded at rate 0 (the d2l warmup's: epoch 0, the torch tab's epoch 1)
+    are exactly the ones the warning names, and no other schedule of the study has any."""
+    from harness.identity import folder_of
+
+    configs = preflight(["-m", f"experiments={preset}", f"results_dir={PROJECT_ROOT / 'results' / 'd2l_study'}"])
+    named = {}
+    for cfg in configs:
+        folder = folder_of(cfg)
+        step_lrs = pq.read_table(folder / "epochs.parquet", columns=["step_lrs"]).column("step_lrs").to_pylist()
+        recorded = [epoch for epoch, rates in enumerate(step_lrs) if not any(rate > 0 for rate in rates)]
+        assert zero_rate_epochs(cfg) == recorded, folder.name
+        if recorded:
+            named[cfg.framework.name, cfg.scheduler.name, cfg.seed] = recorded
+    if preset == "d2l_clean":
+        assert named == {(fw, "warmup", seed): [0] for fw in ("torch", "tf", "mxnet") for seed in (0, 1, 2)}
+    else:
+        assert named == {("torch", "warmup", 0): [1], ("tf", "warmup", 0): [0]}
