@@ -61,6 +61,7 @@ class Arm:
     option: str  # scheduler=OPTION
     fixed: tuple[str, ...] = ()  # overrides that do not depend on the data size or the rate
     step_epochs: dict = field(default_factory=dict)  # key -> epochs, written as updates of the phase
+    epoch_keys: dict = field(default_factory=dict)  # key -> epochs at the 30-epoch budget, scaled to a short one
     optimizer: tuple[str, ...] = SGD
     rates: tuple[float, ...] = SGD_RATES
     # cyclic: the rate tuned is the peak; the bottom stays a tenth of it (the option's 0.05/0.5)
@@ -71,7 +72,8 @@ class Arm:
 ALL = ("torch", "tf", "mxnet")
 ARMS = (
     Arm("constant", "constant", frameworks=ALL, rates=SGD_RATES_FIRST),
-    Arm("step", "step", frameworks=ALL, rates=SGD_RATES_FIRST),  # x0.1 every 10 epochs
+    Arm("step", "step", frameworks=ALL, rates=SGD_RATES_FIRST,
+        epoch_keys={"scheduler.step_size": 10}),  # x0.1 every 10 epochs
     Arm("cosine", "cosine", ("scheduler.final_lr=0", "scheduler.total_steps=null"), frameworks=ALL,
         rates=SGD_RATES_FIRST),
     Arm("warmup", "warmup", ("scheduler.unit=step", "scheduler.final_lr=0", "scheduler.total_steps=null"),
@@ -92,6 +94,13 @@ ARMS = (
 )
 
 
+# Claim 4 (one-cycle and cyclic "train faster"): the same arms at short budgets, each schedule's
+# shape scaled to the budget (cosine and one-cycle follow `epochs`; step decays every budget/3 epochs;
+# cyclic's half-cycle is a tenth of the budget), at the rates tuned for 30 epochs (the report says so).
+SHORT_BUDGETS = (5, 10)
+SHORT_ARMS = ("constant", "step", "cosine", "onecycle", "cyclic")
+
+
 def updates_per_epoch(train_images: int) -> int:
     return math.ceil(train_images / BATCH)
 
@@ -102,10 +111,13 @@ def rate_overrides(arm: Arm, rate: float) -> list[str]:
     return [f"scheduler.base_lr={rate:g}"]
 
 
-def arm_overrides(arm: Arm, train_images: int) -> list[str]:
-    per_epoch = updates_per_epoch(train_images)
-    return [*arm.optimizer, f"scheduler={arm.option}", *arm.fixed,
-            *(f"{key}={epochs * per_epoch}" for key, epochs in arm.step_epochs.items())]
+def arm_overrides(arm: Arm, train_images: int, budget: int = EPOCHS) -> list[str]:
+    """The arm's settings for a phase: per-update lengths from epochs, and (at a short budget)
+    epoch lengths scaled to it. At the 30-epoch budget only the option's defaults are used."""
+    per_epoch, scale = updates_per_epoch(train_images), budget / EPOCHS
+    scaled = [f"{key}={max(1, round(epochs * scale))}" for key, epochs in arm.epoch_keys.items()] if budget != EPOCHS else []
+    return [*arm.optimizer, f"scheduler={arm.option}", *arm.fixed, *scaled,
+            *(f"{key}={round(epochs * scale * per_epoch)}" for key, epochs in arm.step_epochs.items())]
 
 
 def sweep_common(preset: str, jobs: int) -> list[str]:
@@ -140,6 +152,12 @@ def final_sweeps(chosen: dict[str, float], jobs: int = 2) -> list[list[str]]:
                 sweeps.append(["-m", *sweep_common("guideline_final", jobs), f"framework={framework}",
                                *arm_overrides(arm, train), *split, *rate_overrides(arm, chosen[arm.label]),
                                f"seed={','.join(map(str, seeds))}"])
+    for budget in SHORT_BUDGETS:  # last: claim 4's short budgets, PyTorch, ten seeds
+        for arm in ARMS:
+            if arm.label in SHORT_ARMS and arm.label in chosen:
+                sweeps.append(["-m", *sweep_common("guideline_final", jobs), "framework=torch", f"epochs={budget}",
+                               *arm_overrides(arm, FULL_TRAIN, budget), *rate_overrides(arm, chosen[arm.label]),
+                               f"seed={','.join(map(str, TORCH_SEEDS))}"])
     return sweeps
 
 
