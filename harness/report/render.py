@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness.report.findings import findings, headline, pct
 from harness.report.load import (
-    DEFAULT_OUT, FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, ReportError, fw_label,
+    DEFAULT_OUT, FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, ReportError, failed_without_rows, fw_label,
     load_published, load_results, ordered,
 )
 from harness.report.style import assign_styles
@@ -92,15 +92,22 @@ def inventory(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
-def verdict_lines(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
+def verdict_lines(df: pd.DataFrame, failed: list[dict] = ()) -> tuple[str, list[str], list[str]]:
     """Every finished run's verdict (harness.verdicts, from its curves; the runner also writes
     it, but older results have none): a count line, the runs that are not converging with the
     numbers that decided, and every run's verdict."""
     from harness.verdicts import judge_runs
 
     finished = df[df.status.isin(["complete", "diverged", "failed"])]
+    # a run that raised before its first epoch has no row: named from its folder
+    early = [f"{r['protocol']} · {fw_label(r['framework'] or '?')} {r['scheduler'] or '?'} seed {r['seed']}"
+             f" ({r['folder']}): " + (f"**failed** before its first epoch: {r['error']}" if r["error"] is not None
+                                     else "**no epoch finished** (running, or interrupted before its first epoch)")
+             for r in failed]
+    n_failed = sum(r["error"] is not None for r in failed)
     if finished.empty:
-        return "No finished runs to judge.", [], []
+        return (f"No finished runs to judge; {len(early)} failed before their first epoch" if early
+                else "No finished runs to judge."), early, [line.replace("**", "") for line in early]
     judged = judge_runs(finished)
     first = finished.sort_values("epoch").groupby("run_id").first()
     judged = judged.join(first[["protocol", "framework", "scheduler", "seed"]], on="run_id")
@@ -108,7 +115,21 @@ def verdict_lines(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
                            _f=judged.framework.map({f: i for i, f in enumerate(FRAMEWORK_ORDER)}).fillna(99))
     judged = judged.sort_values(["_p", "_f", "scheduler", "seed", "run_id"])
     counts = judged.verdict.value_counts()
-    summary = f"{len(judged)} finished runs: " + ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in counts.items())
+    # a run that raised after some epochs is "failed" whatever its curves say (the error is on its rows)
+    errors = finished.groupby("run_id").status.last()
+    judged.loc[judged.run_id.map(errors).eq("failed"), "verdict"] = "failed"
+    if "error" in finished:
+        messages = finished.dropna(subset=["error"]).groupby("run_id").error.last() if finished.error.notna().any() \
+            else pd.Series(dtype=object)
+        mask = judged.verdict.eq("failed")
+        judged.loc[mask, "reason"] = [f"the run raised: {messages.get(rid, 'an error')}" for rid in judged.run_id[mask]]
+    counts = judged.verdict.value_counts()
+    parts = [f"{n} {v.replace('_', ' ')}" for v, n in counts.items()]
+    if n_failed:
+        parts.append(f"{n_failed} failed before their first epoch")
+    if len(early) > n_failed:
+        parts.append(f"{len(early) - n_failed} started with no epoch finished")
+    summary = f"{len(judged) + n_failed} finished runs: " + ", ".join(parts)
 
     def name(r) -> str:
         return f"{r.protocol} · {fw_label(r.framework)} {r.scheduler} seed {r.seed}"
@@ -116,7 +137,7 @@ def verdict_lines(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
     flagged = [f"{name(r)}: **{r.verdict.replace('_', ' ')}**: {r.reason}"
                for r in judged.itertuples() if r.verdict != "converging"]
     every = [f"{name(r)}: {r.verdict.replace('_', ' ')}" for r in judged.itertuples()]
-    return summary, flagged, every
+    return summary, flagged + early, every + [line.replace("**", "") for line in early]
 
 
 TUNING_PNG = "tuning_grid.png"
@@ -149,11 +170,14 @@ def tuning_section(df: pd.DataFrame, out: Path) -> tuple[list[str], list[str]] |
         point = grid_runs[(grid_runs.framework == row.framework) & (grid_runs.scheduler == row.scheduler)
                           & (grid_runs.base_lr == row.base_lr)]
         same = last[(last.framework == row.framework) & (last.scheduler == row.scheduler)
-                    & (last.base_lr == row.base_lr) & (last.epochs > budget) & last.val_acc.isna()
-                    & last.unit.isin(set(point.unit)) & last.optimizer.isin(set(point.optimizer))]
+                    & (last.base_lr == row.base_lr) & (last.epochs > budget) & last.val_acc.isna()]
+        for col in ("unit", "optimizer", "optimizer_params", "model", "batch_size"):
+            if col in same and col in point:
+                same = same[same[col].isin(set(point[col]))]
         if len(same):
             longest = same[same.epochs == same.epochs.max()]
-            longest = longest[longest.train_size == longest.train_size.max()]
+            if "train_size" in longest:
+                longest = longest[longest.train_size == longest.train_size.max()]
             n = longest.run_id.nunique()
             tested = (f"{int(longest.epochs.iloc[0])} | {pct(longest.test_acc.mean(), 2)} "
                       f"({'mean of ' + str(n) + ' seeds' if n > 1 else 'one seed'})")
@@ -272,7 +296,7 @@ def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.
     if tuned:
         md += ["## Tuning on validation, tested once", ""] + tuned[0] + [""]
         body += ["<h2>Tuning on validation, tested once</h2>", *tuned[1]]
-    summary, flagged, every = verdict_lines(df)
+    summary, flagged, every = verdict_lines(df, failed_without_rows(results_dirs))
     intro = ("How each run's curves behave (harness/verdicts.py, thresholds in one place there): "
              "converging, plateaued, oscillating, overfitting, too short, diverged, collapsed or never learned. " + summary + ".")
     md += ["## Verdicts", "", intro, ""] + [f"- {line}" for line in flagged] + [""]
