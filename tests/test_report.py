@@ -176,7 +176,7 @@ def test_findings_and_headline(summaries):
     text = "\n".join(findings.findings(summaries["clean"]))
     # the winner's diverged seed is named in its sentence, not only under failures
     assert ("PyTorch: **warmup** has the best mean, 91.67% final test accuracy (n=3), but 1 of 4 runs failed "
-            "(diverged: seed 3), which the mean leaves out") in text
+            "(diverged: seed 3) (the mean is over its 3 complete runs)") in text
     assert "TensorFlow: **cosine** has the best mean, 90.00%" in text
     assert "ρ = 0.50, exact p = 1.000, n = 3: no evidence of agreement" in text
     assert "beyond the noise" not in text and "inside the noise" not in text
@@ -315,7 +315,7 @@ def test_runs_that_died_inside_a_learning_cell_are_named(tmp_path):
     # 0.5 then 0.1: they learned and collapsed (the verdict's word, the same in every section)
     assert "TensorFlow multifactor: 2 of 3 runs failed (collapsed: seeds 0, 2); success rate 33%" in md
     assert "tf multifactor seed 0: **collapsed**" in md.replace("TensorFlow", "tf")
-    assert "▼: single runs that never learned (stuck at chance) where the schedule's other seeds did" in md
+    assert "▼: single runs at chance by their verdict (never learned, or collapsed) where the schedule's other" in md
     assert "| 36.00%: seeds 10.0, 10.0, 88.0% |" in md  # bimodal: the seeds, not an interval
     df = load.load_results(tmp_path)
     runs = summary.summarise_runs(df)

@@ -83,7 +83,7 @@ def _winner_sentence(s: ProtocolSummary, fw: str) -> str:
     second = peers[0] if peers else None
     text = f"{name}: **{win.series}** has the best mean, {pct(win.final.mean, 2)} final test accuracy (n={win.final.n})"
     if win.n_failures:
-        text += f", but {win.failure_text()}, which the mean leaves out"
+        text += f", but {win.failure_text()} (the mean is over its {win.final.n} complete runs)"
     if second is None:
         dead = [c.series for c in ranked if c.at_chance]
         if dead:
@@ -254,9 +254,9 @@ def pooled_gain(s: ProtocolSummary, winners: list[Cell]) -> str:
         if between == between:
             text += ("; the frameworks disagree on the gain (ANOVA p = " if between < 0.05
                      else "; the frameworks do not measurably disagree on it (ANOVA p = ") + f"{between:.2f})"
-    failed = [f"{fw_label(c.framework)} {c.failure_text()}" for c in winners if c.n_failures]
+    failed = [f"in {fw_label(c.framework)} {c.failure_text()}" for c in winners if c.n_failures]
     if failed:
-        text += "; but " + join_words(failed) + ", which the means leave out"
+        text += "; but " + join_words(failed) + " (each mean is over the complete runs)"
     return text
 
 
