@@ -84,6 +84,8 @@ def _winner_sentence(s: ProtocolSummary, fw: str) -> str:
     text = f"{name}: **{win.series}** has the best mean, {pct(win.final.mean, 2)} final test accuracy (n={win.final.n})"
     if win.n_failures:
         text += f", but {win.failure_text()} (the mean is over its {win.final.n} complete runs)"
+    if win.n_running:
+        text += f"; {win.n_running} more run{'s' if win.n_running > 1 else ''} not finished (running or interrupted)"
     if second is None:
         dead = [c.series for c in ranked if c.at_chance]
         if dead:
