@@ -79,7 +79,14 @@ def _power(delta: float, sd: float, n: int, alpha: float) -> float:
     df = n - 1
     crit = sps.t.ppf(1 - alpha / 2, df)
     nc = delta * math.sqrt(n) / sd
-    return float(sps.nct.sf(crit, df, nc) + sps.nct.cdf(-crit, df, nc))
+    return _nct_power(crit, df, nc)
+
+
+def _nct_power(crit: float, df: float, nc: float) -> float:
+    p = float(sps.nct.sf(crit, df, nc) + sps.nct.cdf(-crit, df, nc))
+    if not math.isfinite(p):  # scipy's noncentral t gives NaN far in its tail: there the power is 0 or 1
+        return 1.0 if abs(nc) > crit else 0.0
+    return min(1.0, p)
 
 
 def detectable_difference(sd_diff: float, n: int, alpha: float = 0.05, power: float = POWER) -> float:
@@ -417,3 +424,53 @@ def prediction_half_width(sd: float, n: int, df: int | None = None) -> float:
     if n < 1 or df < 1:
         raise ValueError(f"{n=} runs with {df=} degrees of freedom: need n >= 1 and df >= 1")
     return t975(df) * sd * math.sqrt(1 + 1 / n)
+
+
+def blocked_comparison(blocks: Sequence[tuple], smallest_effect: float = SMALLEST_EFFECT,
+                       confidence: float = 0.95) -> tuple[Comparison, float]:
+    """``a - b`` pooled over blocks (frameworks), each block's pairs paired by seed: the mean of
+    every paired difference with a t interval whose SD is the residual SD within blocks
+    (degrees of freedom: pairs − blocks), so a framework's offset is not counted as noise. Also
+    the one-way ANOVA p-value (``scipy.stats.f_oneway``) of "the blocks' differences are equal":
+    small means the frameworks disagree. NaN for it with fewer than two blocks of two pairs."""
+    diffs = [np.subtract(*_paired(a, b)) for a, b in blocks]
+    diffs = [d for d in diffs if d.size]
+    if not diffs:
+        raise ValueError("no finite pair in any block; pass the seeds both runs finished")
+    if len(diffs) == 1:
+        d = diffs[0]
+        return paired_comparison(d, np.zeros_like(d), smallest_effect, confidence), math.nan
+    d = np.concatenate(diffs)
+    n, k = int(d.size), len(diffs)
+    mean = float(d.mean())
+    resid = np.concatenate([x - x.mean() for x in diffs])
+    dof = n - k
+    eps = float(smallest_effect)
+    between = (float(sps.f_oneway(*diffs).pvalue) if all(x.size >= 2 for x in diffs) and resid.any()
+               else math.nan)
+    if np.ptp(d) == 0:
+        p_perm = permutation_p(d, np.zeros_like(d))
+        return Comparison(n, mean, mean, mean, 1.0 if mean == 0 else 0.0, p_perm, 0.0 if abs(mean) < eps else 1.0,
+                          "identical", 0.0, confidence, eps), between
+    if dof < 1 or not resid.any():
+        c = paired_comparison(d, np.zeros_like(d), smallest_effect, confidence)
+        return c, between
+    sd = float(math.sqrt((resid ** 2).sum() / dof))
+    se = sd / math.sqrt(n)
+    half = float(sps.t.ppf(1 - (1 - confidence) / 2, dof)) * se
+    lo, hi = mean - half, mean + half
+    p_t = float(2 * sps.t.sf(abs(mean) / se, dof))
+    p_tost = max(float(sps.t.sf((mean + eps) / se, dof)), float(sps.t.cdf((mean - eps) / se, dof)))
+    # the power of this design: n pairs, residual SD sd, dof degrees of freedom
+    alpha = 1 - confidence
+    crit = sps.t.ppf(1 - alpha / 2, dof)
+
+    def power(delta: float) -> float:
+        return _nct_power(crit, dof, delta / se)
+
+    top = sd
+    while power(top) < POWER:
+        top *= 2
+    detect = float(optimize.brentq(lambda x: power(x) - POWER, 0.0, top, xtol=1e-12))
+    return Comparison(n, mean, lo, hi, p_t, permutation_p(d, np.zeros_like(d)), p_tost, _label(lo, hi, eps), detect,
+                      confidence, eps), between
