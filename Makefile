@@ -13,7 +13,7 @@ STUDY := results/d2l_study
 JOBS ?= 2
 SWEEP := results_dir=$(STUDY) threads=1 hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) progress=false
 
-.PHONY: setup data browser run test bench reproduce report clean
+.PHONY: setup data browser run test bench reproduce guideline report clean
 
 setup: $(STAMP) data browser
 
@@ -64,6 +64,11 @@ reproduce: setup
 	$(PY) -m harness -m experiments=d2l_clean $(SWEEP) $(ARGS)
 	$(PY) -m harness -m experiments=d2l_tabs $(SWEEP) $(ARGS)
 	$(PY) -m harness report $(STUDY)
+
+# The guideline study (issue 22): the tuning grid, the final runs at each schedule's chosen rate, then
+# its report (results/guideline_study/_report/). About 13 h of core time; run it again to continue.
+guideline: setup
+	$(PY) -m harness.studies.guideline all $(ARGS)
 
 # HTML + Markdown + PNG report (into <dir>/_report/) from parquet only; RESULTS=results for your own runs.
 RESULTS ?= $(STUDY)

@@ -73,6 +73,9 @@ COMMANDS = {
     "status": "harness.commands.status",
 }
 
+# The commands that take a run's overrides: `python -m harness scheduler=cosine plan` means `plan scheduler=cosine`.
+OVERRIDE_COMMANDS = ("plan", "find-lr", "plot-schedule")
+
 
 def _quote_home(arg: str) -> str:
     """``results_dir=~/x``: Hydra's lexer reads a leading ``~`` as a deletion and fails; quote
@@ -87,6 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     import importlib
 
     args = [_quote_home(a) for a in (sys.argv[1:] if argv is None else argv)]
+    # `scheduler=cosine plan`: a command after the overrides (none of which is a bare word)
+    later = next((a for a in args[1:] if a in COMMANDS), None) if args and args[0] not in COMMANDS else None
+    if later in OVERRIDE_COMMANDS:
+        args.remove(later)
+        args.insert(0, later)
+    elif later is not None:
+        fail(f"put {later} first: python -m harness {later} ... ({later} takes no KEY=VALUE settings before it)")
     if args and args[0] in COMMANDS:
         sys.exit(importlib.import_module(COMMANDS[args[0]]).main(args[1:]))
     if "--dry-run" in args:

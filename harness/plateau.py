@@ -175,7 +175,7 @@ def check(cfg) -> None:
             left = min(left, cfg.data.train_size)
         if left < cfg.batch_size:
             raise HarnessError(
-                f"data.val_size={val_size} leaves {left} training images, fewer than one batch "
+                f"data.val_size={val_size} leaves {left} training image{'' if left == 1 else 's'}, fewer than one batch "
                 f"(batch_size={cfg.batch_size}); lower data.val_size or batch_size"
             )
     if cfg.scheduler.kind != "plateau":

@@ -32,7 +32,7 @@ from harness.results import (
     write_epochs,
     write_failure,
 )
-from harness.plan import Plan, build_plan, constant_momentum, horizon_warning
+from harness.plan import Plan, build_plan, constant_momentum, horizon_warning, zero_rate_warning
 from harness.schema import as_dict
 from harness.validate import RunConfig
 
@@ -150,9 +150,9 @@ def run(cfg: RunConfig) -> RunSummary:
         with claim_run(results_dir, run_dir.name) as claimed:
             return _failed(rid, run_dir, exc, claimed)
     ensure_writable(results_dir)
-    warning = horizon_warning(cfg)  # only once the input has passed every check
-    if warning:
-        print(f"harness: warning: {warning}", file=sys.stderr)
+    for warning in (horizon_warning(cfg), zero_rate_warning(cfg, setup.plan)):  # once the input has passed every check
+        if warning:
+            print(f"harness: warning: {warning}", file=sys.stderr)
     with claim_run(results_dir, run_dir.name) as claimed:
         if not claimed:
             return RunSummary(rid, run_dir, "busy", 0, float("nan"))

@@ -1,4 +1,6 @@
-"""The range test's arithmetic on synthetic curves: smoothing, the stop rule, the four rules."""
+"""The range test's arithmetic on synthetic curves: fastai's grid and window, smoothing, the stop
+rule (4x the best, or a loss not finite), the rules (fastai's valley, slide, minimum; our steep and
+first rise), and a collapse to chance told from a divergence."""
 
 from __future__ import annotations
 
@@ -28,11 +30,26 @@ def record(raw_losses):
     return np.array(smoothed), smoother.stopped
 
 
-def test_exponential_rates_are_fastais_range_with_a_constant_ratio():
+def test_exponential_rates_are_fastais_grid():
+    # fastai: update i uses start * (end/start) ** (i / num_it), i = 0 .. num_it - 1 (LRFinder.before_batch
+    # reads train_iter before TrainEvalCallback increments it): end_lr itself is never used.
     lrs = lf.exponential_rates()
-    assert len(lrs) == 100 and lrs[0] == pytest.approx(1e-7) and lrs[-1] == pytest.approx(10.0)
+    assert len(lrs) == 100 and lrs[0] == pytest.approx(1e-7)
+    assert lrs[-1] == pytest.approx(10.0 * 10 ** (-8 / 100)) and lrs[-1] == pytest.approx(8.318, rel=1e-3)
     ratios = lrs[1:] / lrs[:-1]
-    assert np.allclose(ratios, ratios[0]) and ratios[0] == pytest.approx(10 ** (8 / 99))
+    assert np.allclose(ratios, ratios[0]) and ratios[0] == pytest.approx(10 ** (8 / 100))
+    assert lrs[50] == pytest.approx(1e-3)  # halfway through the updates, halfway through the decades
+
+
+def test_window_is_fastais_slice():
+    # fastai: recorder.lrs[num_it//10:-5]: a tenth of the *planned* updates, the last 5 recorded
+    # always dropped, whether the 4x stop fired or not.
+    assert lf.window(100, 100) == (10, 95)
+    assert lf.window(40, 100) == (10, 35)  # stopped after 40 of 100
+    assert lf.window(300, 300) == (30, 295)
+    assert lf.window(12, 100) == (10, 10)  # stopped too early: nothing to read
+    collapse = lf.Collapse(60, 0.2, 1.0, 0.1, math.log(10))
+    assert lf.window(100, 100, collapse) == (10, 60)  # the useful range ends at a collapse
 
 
 def test_bias_corrected_smoothing():
@@ -101,9 +118,10 @@ def test_never_rises():
     lrs = lf.exponential_rates(1e-7, 1e-2)
     smoothed, stopped = record(model_loss(lrs))
     assert not stopped and len(smoothed) == 100
-    found = lf.recommend(lrs, smoothed, stopped)
-    assert found.suggestions["first_rise"] is None
-    assert found.lr is not None and "lower bound: raise end_lr" in found.reason
+    found = lf.recommend(lrs, smoothed, stopped, losses=model_loss(lrs), num_classes=10)
+    assert found.suggestions["first_rise"] is None and found.collapse is None
+    assert found.lr is not None and "never rose up to the last rate, lr 0.00891" in found.reason
+    assert "lower bound: raise end_lr" in found.reason
 
 
 def test_diverges_at_the_first_update():
@@ -113,6 +131,7 @@ def test_diverges_at_the_first_update():
     assert stopped and len(smoothed) <= 3
     found = lf.recommend(lrs[: len(smoothed)], smoothed, stopped)
     assert found.lr is None and "lower start_lr" in found.reason
+    assert found.reason.startswith(f"the smoothed loss passed 4x its best after {len(smoothed)} updates")
     assert all(s is None for s in found.suggestions.values())
 
 
@@ -138,3 +157,149 @@ def test_steep_is_not_fooled_by_one_noisy_point():
     two_point = int(np.argmin(np.diff(loss) / np.diff(np.log(lrs))))
     assert two_point in (29, 30)
     assert 10**-3 < lrs[lf.steepest(lrs, loss)] < 10**-1
+
+
+def fastai_slide(lrs, losses, lr_diff=15, thresh=0.005, adjust_value=1.0):
+    """fastai's slide (fastai/callback/schedule.py) transcribed with its negative indices."""
+    loss_grad = np.gradient(losses)
+    r_idx = -1
+    l_idx = r_idx - lr_diff
+    local_min_lr = lrs[l_idx]
+    while (l_idx >= -len(losses)) and (abs(loss_grad[r_idx] - loss_grad[l_idx]) > thresh):
+        local_min_lr = lrs[l_idx]
+        r_idx -= 1
+        l_idx -= 1
+    return float(local_min_lr) * adjust_value
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_slide_is_fastais(seed):
+    rng = np.random.default_rng(seed)
+    lrs = lf.exponential_rates()[10:95]
+    curve = model_loss(lrs) * (1 + 0.05 * rng.standard_normal(len(lrs)))
+    smoothed = lf.smooth(curve)
+    index, lr = lf.slide(lrs, smoothed)
+    assert lr == fastai_slide(lrs, smoothed) and lrs[index] == lr
+
+
+def test_slide_golden_and_short():
+    # Slopes per update: 0 on the first 20 points, -0.1 on the last 20 (a line), a kink between.
+    # Walking left from the end, |grad[r] - grad[r - 15]| is 0 while both sit on the line, so the
+    # first comparison already stops the walk: the suggestion is the first left index, n - 16.
+    losses = np.concatenate([np.full(20, 2.0), 2.0 - 0.1 * np.arange(1, 21)])
+    lrs = np.geomspace(1e-4, 1.0, 40)
+    assert lf.slide(lrs, losses) == (24, float(lrs[24]))
+    # A curve bending all the way (slopes all different by more than thresh): the walk runs off the
+    # start and the suggestion is the last left index reached, 0.
+    bent = 2.0 - 0.01 * np.arange(40) ** 2
+    assert lf.slide(lrs, bent) == (0, float(lrs[0])) == (0, fastai_slide(lrs, bent))
+    assert lf.slide(lrs[:15], losses[:15]) is None  # fewer than lr_diff + 1 points: fastai raises
+
+
+def collapsing_loss(lr, collapse_at=0.5):
+    """The LeNet's curve on fastai's grid: at chance, a descent, a floor near 0.6, then (past
+    ``collapse_at``) a spike and the loss of uniform predictions, ln 10, for good."""
+    x = np.log10(lr)
+    loss = 0.6 + (math.log(10) - 0.6) / (1 + np.exp(4 * (x + 1.5)))
+    after = lr > collapse_at
+    loss = np.where(after, math.log(10), loss)
+    first = int(np.argmax(after))
+    loss[first] = 2.8  # the spike where it dies
+    return loss
+
+
+def test_collapse_to_chance_ends_the_useful_range():
+    lrs = lf.exponential_rates(1e-4, 10.0, 300)
+    raw = collapsing_loss(lrs)
+    smoothed, stopped = record(raw)
+    assert not stopped and len(smoothed) == 300  # ln 10 is not 4x a loss of 0.6: the stop never fires
+    plain = lf.recommend(lrs, smoothed, stopped, num_updates=300)  # without the raw losses: fastai's view
+    found = lf.recommend(lrs, smoothed, stopped, num_updates=300, losses=raw, num_classes=10)
+    c = found.collapse
+    assert c is not None and c.chance == pytest.approx(math.log(10))
+    # The raw loss is back at chance at the first rate above 0.5; the smoothed curve only gets
+    # halfway back ~35 updates (0.5 decade) later, and the collapse rate is the raw one.
+    assert c.lr == float(lrs[lrs > 0.5][0]) and c.index == int(np.argmax(lrs > 0.5))
+    assert c.fell_to == pytest.approx(float(smoothed.min()))
+    assert found.window == (30, c.index)
+    assert found.rule == "collapse/3" and found.lr == pytest.approx(c.lr / 3)
+    assert c.try_range == pytest.approx((c.lr / 10, c.lr / 3))
+    assert f"then the network collapsed at rate {c.lr:.3g}" in found.reason
+    assert f"try rates up to about {c.lr / 10:.3g}-{c.lr / 3:.3g}" in found.reason
+    assert "raise end_lr" not in found.reason
+    # Every rule reads only the rates before the collapse.
+    assert all(s.lr < c.lr for r, s in found.suggestions.items() if s and r != "first_rise")
+    assert plain.collapse is None and plain.window == (30, 295)
+
+
+def test_a_divergence_is_not_a_collapse():
+    # Falls to 0.4, then blows up past lr 1: the smoothed loss passes chance on its way up to 4x.
+    lrs = lf.exponential_rates()
+    raw = model_loss(lrs)
+    smoothed, stopped = record(raw)
+    assert stopped
+    found = lf.recommend(lrs[: len(smoothed)], smoothed, stopped, num_updates=100, losses=raw[: len(smoothed)],
+                         num_classes=10)
+    assert found.collapse is None and found.rule == "valley"
+    assert found.window == (10, len(smoothed) - 5)
+
+
+def test_a_loss_that_rises_above_chance_and_stays_is_not_a_collapse():
+    # Adam on this LeNet: falls to ~1.1, then spikes and sits near 3.0, above ln 10 by 30 %:
+    # worse than uniform predictions, and not 4x the best either.
+    lrs = lf.exponential_rates()
+    raw = np.where(lrs < 0.15, collapsing_loss(lrs, 100.0), 3.0)
+    smoothed, stopped = record(raw)
+    found = lf.recommend(lrs, smoothed, stopped, losses=raw, num_classes=10)
+    assert not stopped and found.collapse is None and found.rule == "valley"
+    assert found.suggestions["first_rise"] is not None and found.suggestions["first_rise"].lr < 1.0
+
+
+def test_never_learning_is_not_a_collapse():
+    rng = np.random.default_rng(1)
+    lrs = lf.exponential_rates()
+    raw = math.log(10) + 0.01 * rng.standard_normal(100)  # noise around chance, no fall
+    smoothed, stopped = record(raw)
+    found = lf.recommend(lrs, smoothed, stopped, losses=raw, num_classes=10)
+    assert found.collapse is None
+
+
+def test_a_shallow_fall_then_collapse_is_found():
+    # fastai's 100 updates on the full training set: the smoothed loss only dips 0.02 below chance
+    # (to 2.28) before the spike at lr 0.21, then sits at 2.30: measured in torch, TF and MXNet.
+    lrs = lf.exponential_rates()
+    x = np.log10(lrs)
+    raw = math.log(10) + 0.025 - 0.45 / (1 + np.exp(-5 * (x + 1)))  # raw 2.0 at lr 0.15
+    first = int(np.argmax(lrs > 0.2))
+    raw[first], raw[first + 1:] = 2.9, math.log(10)
+    smoothed, stopped = record(raw)
+    found = lf.recommend(lrs, smoothed, stopped, losses=raw, num_classes=10)
+    assert 2.28 < smoothed.min() < 2.29
+    assert found.collapse is not None and found.collapse.lr == pytest.approx(lrs[first])
+    assert found.lr == pytest.approx(lrs[first] / 3) and "raise end_lr" not in found.reason
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_loss_ends_the_test_and_no_rule_reads_it(bad):
+    lrs = lf.exponential_rates()
+    raw = model_loss(lrs)
+    raw[60] = bad
+    smoothed, stopped = record(raw)
+    smoother = lf.Smoother()
+    for loss in raw[:61]:
+        smoother.add(float(loss))
+    assert stopped and len(smoothed) == 61 and smoother.stop == "not finite"
+    found = lf.recommend(lrs[:61], smoothed, stopped, num_updates=100, losses=raw[:61], num_classes=10)
+    assert found.window == (10, 56) and found.lr is not None and found.rule == "valley"
+    assert all(math.isfinite(s.loss) for s in found.suggestions.values() if s)
+
+
+def test_a_non_finite_loss_at_the_start_gives_no_suggestion():
+    lrs = lf.exponential_rates(1.0, 1e12, 20)
+    raw = np.array([2.3, 2.2, math.nan])
+    smoothed, stopped = record(raw)
+    assert stopped and len(smoothed) == 3
+    found = lf.recommend(lrs[:3], smoothed, stopped, num_updates=20, losses=raw, num_classes=10)
+    assert found.lr is None and found.collapse is None
+    assert all(s is None for s in found.suggestions.values())
+    assert found.reason.startswith("the loss was not finite at update 2 (lr 15.8)") and "lower start_lr" in found.reason

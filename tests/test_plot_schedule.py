@@ -113,3 +113,93 @@ def test_one_blas_thread_unless_the_user_chose(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     plot_schedule._one_blas_thread()  # numpy is loaded in this process: nothing to change
     assert "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+def test_default_path_is_under_results_dir_plots_and_a_warmup_does_not_overwrite_the_plain_cosine(tmp_path):
+    """Default: <results_dir>/_plots/<variant label>.png, nothing in the current directory; the
+    cosine with warmup_steps=5 is a file (and a title) of its own."""
+    from tests.conftest import PROJECT_ROOT, run_cli
+
+    results = tmp_path / "res"
+    outs = {}
+    for extra in ([], ["scheduler.warmup_steps=5"]):
+        proc = run_cli("plot-schedule", "scheduler=cosine", *extra, f"results_dir={results}", cwd=tmp_path,
+                       env={"PYTHONPATH": str(PROJECT_ROOT)})  # this checkout's harness, run from tmp_path
+        assert proc.returncode == 0, proc.stderr
+        outs[tuple(extra)] = proc.stdout.strip().splitlines()[-1]
+    assert outs == {(): f"{results}/_plots/cosine_lr0.3_final0.01_T20.png",
+                    ("scheduler.warmup_steps=5",): f"{results}/_plots/cosine_lr0.3_final0.01_T20_warmup5.png"}
+    assert sorted(p.name for p in (results / "_plots").iterdir()) == ["cosine_lr0.3_final0.01_T20.png",
+                                                                      "cosine_lr0.3_final0.01_T20_warmup5.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]  # nothing in the working directory
+    relative = run_cli("plot-schedule", "scheduler=cosine", "results_dir=here", cwd=tmp_path, env={"PYTHONPATH": str(PROJECT_ROOT)})
+    assert relative.stdout.strip() == "here/_plots/cosine_lr0.3_final0.01_T20.png" and (tmp_path / relative.stdout.strip()).is_file()
+
+
+def test_the_title_is_the_variant_label_and_plot_out_still_wins(tmp_path):
+    from harness.commands import plot_schedule
+
+    options = split_args([])[0]
+    cfg = preflight(["scheduler=cosine", "scheduler.warmup_steps=5", f"results_dir={tmp_path}"])[0]
+    fig = plot_schedule.figure([cfg], options)
+    assert fig.axes[0].get_title() == "cosine(lr=0.3, final=0.01, T=20, warmup=5): 30 epochs of 235 updates"
+    out = tmp_path / "mine.png"
+    assert plot_schedule.main(["scheduler=cosine", f"results_dir={tmp_path}", f"plot.out={out}"]) == 0
+    assert out.is_file() and not (tmp_path / "_plots").exists()
+
+
+@pytest.mark.parametrize("overrides, stem", [
+    (["scheduler=cosine"], "cosine_lr0.3_final0.01_T20"),
+    (["scheduler=multifactor"], "multifactor_lr0.5_factor0.5_at15-30"),
+    (["scheduler=onecycle", "scheduler.pct_start=0.25", "epochs=3"],  # a label of 170 characters: its start and a hash
+     "onecycle_lr0.5_T705_pct_start0.25_div_factor25_final_div_factor10000_annealcos_three_phaseFalse_cycle_m-{}_epochs3"),
+    (["scheduler=cosine", "epochs=10", "data.train_size=1024", "batch_size=128"], "cosine_lr0.3_final0.01_T20_epochs10_batch128_train1024"),
+    (["scheduler=warmup", "protocol=d2l", "framework=tf"], "warmup_lr0.3_final0.01_T20_warmup5_warmup_from0_d2l-tf"),
+    (["scheduler=constant", "scheduler.unit=step", "plot.log=true", "plot.x=update"], "constant_lr0.3_per_step_log_by-update"),
+    (["scheduler=cosine,constant", "plot.grid=true"], "cosine_lr0.3_final0.01_T20+constant_lr0.3_grid"),
+    (["scheduler=cosine,onecycle,wsd"], "cosine+onecycle+wsd-{}"),
+])
+def test_file_names_come_from_the_variant_labels(overrides, stem):
+    import re
+
+    from harness.commands.plot_schedule import MAX_STEM, file_stem
+
+    options, rest = split_args(overrides)
+    configs = preflight(["-m", *rest] if any("," in a for a in rest) else rest)
+    got = file_stem(configs, options)
+    assert len(got) <= MAX_STEM and re.fullmatch(r"[A-Za-z0-9._+-]+", got)
+    if "{}" in stem:
+        digest = re.search(r"-([0-9a-f]{8})(_|$)", got).group(1)
+        assert got == stem.format(digest)
+    else:
+        assert got == stem
+
+
+def test_two_overlays_that_differ_only_past_the_cut_get_two_files():
+    from harness.commands.plot_schedule import file_stem
+
+    options = split_args([])[0]
+    a = file_stem(preflight(["-m", "scheduler=cosine,onecycle,wsd"]), options)
+    b = file_stem(preflight(["-m", "scheduler=cosine,onecycle,wsd", "scheduler.base_lr=0.2"]), options)
+    assert a.split("-")[0] == b.split("-")[0] == "cosine+onecycle+wsd" and a != b
+
+
+@pytest.mark.parametrize("overrides, per_epoch", [
+    (["data.train_size=1024"], 4),  # ceil(1024 / 256)
+    (["data.train_size=1000", "batch_size=100"], 10),
+    (["data.val_size=59000"], 4),  # 1,000 training images left
+    ([], 235),  # all 60,000
+])
+def test_the_plot_has_the_runs_updates_per_epoch(overrides, per_epoch, tmp_path):
+    """The line drawn has epochs x updates-per-epoch points, following data.train_size and a
+    validation split; a per-update horizon left unset follows them too (onecycle ends its cycle
+    at the last update)."""
+    from harness.commands import plot_schedule
+
+    cfg = preflight(["scheduler=onecycle", "epochs=3", *overrides])[0]
+    fig = plot_schedule.figure([cfg], split_args(["plot.x=update"])[0])
+    line = fig.axes[0].lines[0]
+    assert len(line.get_xdata()) == 3 * per_epoch and line.get_xdata()[-1] == 3 * per_epoch - 1
+    title = " ".join(fig.axes[0].get_title().split())  # the long onecycle label wraps onto a second line
+    assert title.endswith(f": 3 epochs of {per_epoch} updates") and f"T={3 * per_epoch}," in title
+    assert line.get_ydata()[-1] == pytest.approx(0.5 / 25 / 1e4)  # the cycle's end falls on the run's last update

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from harness.report import figures, findings, load, panels, render, summary, tables
 from harness.report.stats import accuracy_ci, mean_ci, paired_difference, prediction_half_width, ranks, spearman, t975
@@ -43,7 +44,7 @@ def test_t_quantiles_match_the_tables():
     assert t975(2) == pytest.approx(4.3027, abs=1e-4)
     assert t975(10) == pytest.approx(2.2281, abs=1e-4)
     assert t975(30) == pytest.approx(2.0423, abs=1e-4)
-    # past the table: the Cornish-Fisher expansion against exact values
+    # scipy.stats.t.ppf at large df (the hand-written table and Cornish-Fisher expansion are gone)
     assert t975(31) == pytest.approx(2.039513, abs=2e-5)
     assert t975(60) == pytest.approx(2.000298, abs=2e-5)
     assert t975(120) == pytest.approx(1.979930, abs=2e-5)
@@ -151,17 +152,21 @@ def test_cell_numbers(summaries):
 def test_rank_correlation(summaries):
     # common schedules constant, sqrt, cosine: torch means 0.900, 0.8867, 0.9133 (ranks 2, 1, 3),
     # tf means 0.8833, 0.895, 0.900 (ranks 1, 2, 3): rho = 1 - 6 * 2 / (3 * 8) = 0.5
-    rho, n = summaries["clean"].rank_correlations[("torch", "tf")]
+    rho, p, n = summaries["clean"].rank_correlations[("torch", "tf")]
     assert n == 3 and rho == pytest.approx(0.5)
+    # the exact permutation p-value over the 3! orderings: |rho| >= 0.5 in all six, so p = 1 (no evidence)
+    assert p == pytest.approx(1.0)
+    assert "no evidence of agreement" in " ".join(findings.findings(summaries["clean"]))
 
 
 def test_reproduction_of_published_figures(summaries):
     d2l = summaries["d2l"]
     const, cos = d2l.cell("torch", "constant"), d2l.cell("torch", "cosine")
     assert const.final.n == 1 and const.final.half is None
-    # n=1: the seed SD is pooled over the torch clean cells (4 cells, 2 dof each)
+    # n=1: the seed SD is pooled over the torch clean cells (4 cells, 2 dof each: 8 dof); the
+    # published figure is one run and our mean is of n=1, so the band is t(8) * sd * sqrt(1 + 1/1)
     sds = [np.std(v, ddof=1) for (p, f, _), v in synthetic_results.FINAL.items() if p == "clean" and f == "torch"]
-    band = t975(2) * math.sqrt(np.mean(np.square(sds))) * math.sqrt(4 / 3)
+    band = scipy_stats.t.ppf(0.975, 8) * math.sqrt(np.mean(np.square(sds))) * math.sqrt(2)
     assert const.reproduce_band == pytest.approx(band, abs=1e-9)
     assert const.reproduces is True and const.delta_published == pytest.approx(0.0, abs=1e-12)
     assert cos.reproduces is False and cos.delta_published == pytest.approx(-0.104)
@@ -169,12 +174,13 @@ def test_reproduction_of_published_figures(summaries):
 
 def test_findings_and_headline(summaries):
     text = "\n".join(findings.findings(summaries["clean"]))
-    assert "PyTorch: **warmup** wins with 91.67%" in text
-    assert "TensorFlow: **cosine** wins with 90.00%" in text
-    assert "ρ = 0.50" in text
-    assert "beyond the noise: sqrt −1.3 pp and cosine +1.3 pp" in text
-    assert "inside the noise (95% CI includes zero): warmup +1.7 pp" in text
-    assert "PyTorch warmup: 1 of 4 runs diverged" in text
+    # the winner's diverged seed is named in its sentence, not only under failures
+    assert ("PyTorch: **warmup** has the best mean, 91.67% final test accuracy (n=3), but 1 of 4 runs failed "
+            "(diverged: seed 3) (the mean is over its 3 complete runs)") in text
+    assert "TensorFlow: **cosine** has the best mean, 90.00%" in text
+    assert "ρ = 0.50, exact p = 1.000, n = 3: no evidence of agreement" in text
+    assert "beyond the noise" not in text and "inside the noise" not in text
+    assert "PyTorch warmup: 1 of 4 runs failed (diverged: seed 3); success rate 75% (exact 95% interval 19%–99%)" in text
     assert "TensorFlow cosine: 1 of 4 runs incomplete" in text
     assert "TensorFlow warmup has no runs" in text
     d2l = "\n".join(findings.findings(summaries["d2l"]))
@@ -306,9 +312,10 @@ def test_runs_that_died_inside_a_learning_cell_are_named(tmp_path):
         synthetic_results.write_run(tmp_path, "clean", "tf", "multifactor", seed, [0.5, final], "complete")
     render.build_report(tmp_path, tmp_path / "out")
     md = (tmp_path / "out" / "report.md").read_text()
-    assert ("TensorFlow multifactor: 2 of 3 runs never learned (stuck at chance, 10%), "
-            "which the mean includes (the seeds are shown, not an interval)") in md
-    assert "▼: single runs that never learned (stuck at chance) where the schedule's other seeds did" in md
+    # 0.5 then 0.1: they learned and collapsed (the verdict's word, the same in every section)
+    assert "TensorFlow multifactor: 2 of 3 runs failed (collapsed: seeds 0, 2); success rate 33%" in md
+    assert "tf multifactor seed 0: **collapsed**" in md.replace("TensorFlow", "tf")
+    assert "▼: single runs at chance by their verdict (never learned, or collapsed) where the schedule's other" in md
     assert "| 36.00%: seeds 10.0, 10.0, 88.0% |" in md  # bimodal: the seeds, not an interval
     df = load.load_results(tmp_path)
     runs = summary.summarise_runs(df)
@@ -421,7 +428,7 @@ def test_an_exact_tie_is_a_tie(tmp_path):
     text = "\n".join(findings.findings(s))
     assert "PyTorch: tie: **constant** and **cosine** end at the same 85.00% final test accuracy." in text
     assert "ahead" not in text and "wins" not in text
-    assert "no difference (a tie on every shared seed): cosine" in text
+    assert "no spread: cosine (identical on all 2 seeds)" in text and "beyond the noise" not in text
     head = findings.headline([s])
     assert "tie" in head and "gives the best" not in head
     cols, rows = tables.ranking_rows(s)
@@ -460,7 +467,7 @@ def test_budget_decides_where_published_figures_apply(summaries):
     assert d2l.cell("torch", "constant").budget_matches and d2l.cell("torch", "constant").published == 0.877
     clean = summaries["clean"]
     assert not clean.has_published and clean.published_withheld
-    assert [c[0] for c in tables.columns(clean)] == ["framework", "scheduler", "params", "runs", "final", "best",
+    assert [c[0] for c in tables.columns(clean)] == ["framework", "scheduler", "params", "runs", "final", "last5", "best",
                                                      "gap", "time", "vs_constant"]
     text = "\n".join(findings.findings(clean))
     assert "The chapter's published figures are not compared with: no run here had its budget" in text
@@ -598,6 +605,6 @@ def test_the_tuning_grid_is_chosen_on_validation_and_tested_apart(tmp_path):
                              val_acc=val_acc, val_loss=None if val_acc is None else 1 - val_acc, test_acc=test_acc,
                              status="complete"))
     md, body = tuning_section(pd.DataFrame(rows), tmp_path)
-    assert "| PyTorch | cosine | 0.1 | 80.00% | 3 | 88.00% |" in md
+    assert "| PyTorch | cosine | 0.1 | 80.00% (1 seed, mean) | 3 | 88.00% (one seed) |" in md
     assert (tmp_path / TUNING_PNG).stat().st_size > 5_000 and any("<table" in part for part in body)
     assert tuning_section(pd.DataFrame(rows).assign(val_acc=None), tmp_path) is None  # no split, no section

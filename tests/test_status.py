@@ -87,3 +87,36 @@ def test_status_of_the_committed_study_lists_every_run():
 def test_a_missing_results_directory_is_one_line(tmp_path):
     proc = run_cli("status", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "harness: error:" in proc.stderr
+
+
+def test_an_unreadable_run_shows_who_it_is_and_why_and_exits_1(tmp_path):
+    """A corrupt parquet: its identity from _config.yaml (all columns) or, without one, from its
+    folder's name (framework, scheduler, seed); the reason under the table; exit status 1."""
+    write_run(tmp_path, "clean", "torch", "cosine", 0, [0.80, 0.85], "complete")
+    with_config = tmp_path / "tf-warmup-s3-0123456789abcdef"
+    with_config.mkdir()
+    (with_config / "epochs.parquet").write_bytes(b"not a parquet file")
+    (with_config / "_config.yaml").write_text("framework:\n  name: tf\nprotocol: d2l\nscheduler:\n  name: warmup\n"
+                                              "optimizer:\n  name: adam\nseed: 3\nepochs: 30\n")
+    bare = tmp_path / "mxnet-sqrt-s2-fedcba9876543210"
+    bare.mkdir()
+    (bare / "epochs.parquet").write_bytes(b"PAR1 truncated")
+    proc, rc, _ = main_in_fresh_python(["status", str(tmp_path)])
+    assert rc == 1, proc.stdout + proc.stderr
+    rows = rows_of(proc.stdout)
+    assert rows[("tf", "warmup", "3")][:8] == ["tf", "d2l", "warmup", "adam", "3", "unreadable", "0/30", "-"]
+    assert rows[("mxnet", "sqrt", "2")][:8] == ["mxnet", "-", "sqrt", "-", "2", "unreadable", "0/?", "-"]
+    assert "3 runs: 1 complete, 2 unreadable; 2 of 35 epochs done" in proc.stdout
+    reasons = [line for line in proc.stdout.splitlines() if line.startswith("unreadable: ")]
+    assert [line.split(": ")[1] for line in reasons] == ["mxnet-sqrt-s2-fedcba9876543210/epochs.parquet",
+                                                         "tf-warmup-s3-0123456789abcdef/epochs.parquet"]
+    assert all("magic bytes" in line and f"moves it to {tmp_path}/_corrupt/ and trains the run again" in line
+               for line in reasons), reasons
+
+
+def test_exit_codes_are_in_the_help():
+    proc = run_cli("status", "--help")
+    assert proc.returncode == 0
+    help_text = " ".join(proc.stdout.split())
+    assert "exit status: 0 every run's results could be read (or there are none); 1 at least one run's " \
+           "epochs.parquet is unreadable" in help_text and "2 RESULTS_DIR does not exist" in help_text

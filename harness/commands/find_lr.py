@@ -3,15 +3,16 @@
 The runner's pieces with an exponential rate plan instead of a schedule: the run's data, model,
 optimizer, batch size and initial weights (``harness.runner._set_up``), its training batches in
 its batch order (``batch_order(seed, epoch)``), one update per rate from ``find_lr.start_lr`` to
-``find_lr.end_lr`` over ``find_lr.num_updates`` (fastai's defaults: 1e-7 to 10 over 100). The
-arithmetic (smoothing, stop rule, the four rules) is ``harness.lr_finder``.
+``find_lr.end_lr`` over ``find_lr.num_updates`` on fastai's grid (defaults: 1e-7 to 10 over 100).
+The arithmetic (smoothing, stop rule, the rules, the collapse to chance) is ``harness.lr_finder``.
 
-It writes ``<results_dir>/_find_lr/<name>/range_test.pq`` (one row per update) and
-``range_test.png`` and prints one line. The leading underscore keeps the folder away from
-pyarrow's and pandas' readers of ``results_dir`` and from the run-skipping logic (which only
-looks at run directories by name); the table is named ``.pq``, not ``.parquet``, so that DuckDB's
-``read_parquet('results/**/*.parquet')`` does not read it as a run either. No checkpoint, lock or
-run directory is written: a following run finds nothing of it.
+It writes ``<results_dir>/_find_lr/<name>/range_test.parquet`` (one row per update) and
+``range_test.png``, prints one line and the advice as a note. The leading underscore keeps the
+folder away from pyarrow's and pandas' readers of ``results_dir`` and from the run-skipping logic
+(which only looks at run directories by name). DuckDB's and polars' ``**/*.parquet`` globs do see
+it (they skip no ``_`` folder): read runs with ``**/epochs.parquet``. Range tests written before
+are named ``range_test.pq``; ``read`` takes either. No checkpoint, lock or run directory is
+written: a following run finds nothing of it.
 """
 
 from __future__ import annotations
@@ -32,13 +33,17 @@ PREFIX = "find_lr."
 KEYS = {"start_lr": float, "end_lr": float, "num_updates": int}
 DEFAULTS = {"start_lr": lr_finder.START_LR, "end_lr": lr_finder.END_LR, "num_updates": lr_finder.NUM_UPDATES}
 FOLDER = "_find_lr"
-TABLE, FIGURE = "range_test.pq", "range_test.png"
+TABLE, FIGURE = "range_test.parquet", "range_test.png"
+OLD_TABLE = "range_test.pq"  # what find-lr wrote before every results file was .parquet
 USAGE = """usage: python -m harness find-lr [find_lr.start_lr=1e-7] [find_lr.end_lr=10] [find_lr.num_updates=100] [KEY=VALUE ...]
 
 The learning-rate range test: from the run's initial weights, one update per rate, the rate
-growing exponentially from start_lr to end_lr; stops once the smoothed loss passes 4x its best.
+growing exponentially from start_lr towards end_lr (fastai's grid); stops once the smoothed loss
+passes 4x its best or a loss is not finite. A network that collapses to chance (loss ln 10) ends
+the useful range there.
 Any run override applies (framework=tf, batch_size=128, optimizer.momentum=0.9, data.train_size=...).
-Writes <results_dir>/_find_lr/<name>/range_test.pq and range_test.png; prints one line.
+Writes <results_dir>/_find_lr/<name>/range_test.parquet and range_test.png; prints one line
+and the advice (a note on stderr).
 """
 
 
@@ -49,6 +54,7 @@ class RangeTest:
     rows: list[dict]
     recommendation: lr_finder.Recommendation
     stopped: bool
+    stop: str | None = None  # "diverged" (4x its best) | "not finite"
 
 
 def split_args(args: list[str]) -> tuple[dict, list[str]]:
@@ -68,7 +74,8 @@ def split_args(args: list[str]) -> tuple[dict, list[str]]:
         try:
             values[key] = KEYS[key](text)
         except ValueError:
-            raise HarnessError(f"find_lr.{key}={text!r} is not a {KEYS[key].__name__}") from None
+            kind = "whole number" if KEYS[key] is int else "number"
+            raise HarnessError(f"find_lr.{key}={text!r} is not a {kind}") from None
     try:
         lr_finder.check_range(values["start_lr"], values["end_lr"], values["num_updates"])
     except ValueError as exc:
@@ -107,16 +114,50 @@ def run_range_test(cfg, start_lr: float, end_lr: float, num_updates: int) -> Ran
                      "smoothed_loss": float(smoothed), "stopped": smoother.stopped})
         if smoother.stopped:
             break
-    lrs = np.array([r["lr"] for r in rows])
-    recommendation = lr_finder.recommend(lrs, np.array([r["smoothed_loss"] for r in rows]), smoother.stopped)
     identity = {"framework": cfg.framework.name, "framework_version": adapter.framework_version,
                 "device": adapter.device, "model": setup.spec.name, "optimizer": cfg.optimizer.name,
                 "momentum": float(cfg.optimizer.momentum), "batch_size": cfg.batch_size, "seed": cfg.seed,
-                "train_size": n, "start_lr": start_lr, "end_lr": end_lr, "num_updates": num_updates}
-    picked = {f"suggested_{rule}": (s.lr if s else None) for rule, s in recommendation.suggestions.items()}
+                "train_size": n, "num_classes": setup.spec.num_classes, "start_lr": start_lr, "end_lr": end_lr,
+                "num_updates": num_updates, "stop": smoother.stop}
     for row in rows:
-        row.update(identity, **picked, recommended_lr=recommendation.lr, recommended_rule=recommendation.rule)
-    return RangeTest(folder.name, folder, rows, recommendation, smoother.stopped)
+        row.update(identity)
+    return judge(folder, rows)
+
+
+def judge(folder: Path, rows: list[dict]) -> RangeTest:
+    """The recommendation for recorded rows (a fresh test, or one read back), written onto them."""
+    first = rows[0]
+    stopped = bool(rows[-1]["stopped"])
+    # Range tests written before these columns existed were all of the 10-class LeNet.
+    num_classes = int(first.get("num_classes") or 10)
+    recommendation = lr_finder.recommend(
+        [r["lr"] for r in rows], [r["smoothed_loss"] for r in rows], stopped,
+        num_updates=int(first["num_updates"]), losses=[r["loss"] for r in rows], num_classes=num_classes,
+    )
+    picked = {f"suggested_{rule}": (s.lr if s else None) for rule, s in recommendation.suggestions.items()}
+    collapse = recommendation.collapse
+    for row in rows:
+        row.update(picked, collapse_lr=collapse.lr if collapse else None, recommended_lr=recommendation.lr,
+                   recommended_rule=recommendation.rule)
+    stop = first.get("stop") if stopped else None
+    if stopped and stop is None:  # written before the column existed
+        stop = "not finite" if not np.isfinite(rows[-1]["smoothed_loss"]) else "diverged"
+    return RangeTest(folder.name, folder, rows, recommendation, stopped, stop)
+
+
+def read(folder: Path) -> RangeTest:
+    """A range test read back from its folder (``range_test.parquet``, or ``range_test.pq`` as
+    written before) and judged by today's rules."""
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    for name in (TABLE, OLD_TABLE):
+        if (folder / name).is_file():
+            rows = pq.read_table(folder / name).to_pylist()
+            if rows:
+                return judge(folder, rows)
+            raise HarnessError(f"{folder / name} holds no updates; rerun find-lr")
+    raise HarnessError(f"no range test in {folder} (looked for {TABLE} and {OLD_TABLE}); run find-lr")
 
 
 def write(test: RangeTest) -> None:
@@ -129,54 +170,77 @@ def write(test: RangeTest) -> None:
     pq.write_table(pa.Table.from_pylist(test.rows), sink)
     atomic_write_bytes(test.folder / TABLE, sink.getvalue().to_pybytes())
     atomic_write_bytes(test.folder / FIGURE, figure_png(test))
+    # The same test (same folder name) written before under the old name: superseded, and a
+    # reader would otherwise have two answers to choose from.
+    (test.folder / OLD_TABLE).unlink(missing_ok=True)
 
 
 RULE_STYLE = {"steep": ("v", "tab:orange"), "minimum": ("s", "tab:green"), "valley": ("o", "tab:red"),
-              "first_rise": ("^", "tab:purple")}
+              "slide": ("D", "tab:brown"), "first_rise": ("^", "tab:purple")}
+
+
+LABEL = {"minimum": "minimum/10", "first_rise": "first rise"}
 
 
 def figure_png(test: RangeTest) -> bytes:
+    """The raw and smoothed loss against the rate, each rule's suggestion on it, the window the
+    rules read (outside it greyed), chance, and a collapse with the range it advises."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     lrs = np.array([r["lr"] for r in test.rows])
-    raw = np.array([r["loss"] for r in test.rows])
-    smoothed = np.array([r["smoothed_loss"] for r in test.rows])
-    first = test.rows[0]
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    ax.plot(lrs, raw, color="0.75", linewidth=1, label="loss (raw)")
+    raw = np.array([r["loss"] for r in test.rows], dtype=np.float64)
+    smoothed = np.array([r["smoothed_loss"] for r in test.rows], dtype=np.float64)
+    first, rec = test.rows[0], test.recommendation
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
+    ax.plot(lrs, raw, color="0.7", linewidth=1, label="loss (raw)")
     ax.plot(lrs, smoothed, color="tab:blue", linewidth=2, label="loss (smoothed, EMA 0.98)")
-    for rule, s in test.recommendation.suggestions.items():
+    lo, hi = rec.window
+    if lo > 0:
+        ax.axvspan(lrs[0], lrs[min(lo, len(lrs) - 1)], color="0.5", alpha=0.12, linewidth=0)
+    if hi < len(lrs):
+        ax.axvspan(lrs[max(hi, 0)], lrs[-1], color="0.5", alpha=0.12, linewidth=0,
+                   label="not read by the rules")
+    chance = rec.collapse.chance if rec.collapse else float(np.log(int(first.get("num_classes") or 10)))
+    ax.axhline(chance, color="0.35", linestyle="--", linewidth=0.8, label=f"chance: ln {int(first.get('num_classes') or 10)} = {chance:.2f}")
+    if rec.collapse is not None:
+        c = rec.collapse
+        low, high = c.try_range
+        ax.axvspan(low, high, color="tab:red", alpha=0.10, linewidth=0, label=f"try up to {low:.3g}-{high:.3g}")
+        ax.axvline(c.lr, color="black", linestyle="-.", linewidth=1.2, label=f"collapse to chance: {c.lr:.3g}")
+        ax.plot([high], [float(np.interp(np.log(high), np.log(lrs), smoothed))], marker="*", color="tab:red",
+                markersize=14, linestyle="none", label=f"collapse/3 (recommended): {high:.3g}")
+    # Drawn largest first, so that two rules at the same rate both stay visible.
+    for size, (rule, s) in zip((12, 10.5, 9, 7, 7), rec.suggestions.items()):
         if s is None:
             continue
         marker, colour = RULE_STYLE[rule]
-        star = " (recommended)" if rule == test.recommendation.rule else ""
+        star = " (recommended)" if rule == rec.rule else ""
         ax.axvline(s.lr, color=colour, linestyle=":", linewidth=1)
         y = float(np.interp(np.log(s.lr), np.log(lrs), smoothed))
-        label = {"minimum": "minimum/10", "first_rise": "first rise"}.get(rule, rule)
-        ax.plot([s.lr], [y], marker=marker, color=colour, markersize=9 if star else 7, linestyle="none",
-                label=f"{label}{star}: {s.lr:.3g}")
+        ax.plot([s.lr], [y], marker=marker, color=colour, markersize=size, linestyle="none",
+                markeredgecolor="black", markeredgewidth=0.5, label=f"{LABEL.get(rule, rule)}{star}: {s.lr:.3g}")
     ax.set_xscale("log")
     finite = np.concatenate([raw[np.isfinite(raw)], smoothed[np.isfinite(smoothed)]])
     if len(finite):
-        best = float(np.nanmin(smoothed[np.isfinite(smoothed)])) if np.isfinite(smoothed).any() else float(finite.min())
-        top = max(min(float(finite.max()), 4 * best, 1.5 * float(finite[0])), float(finite[0]))
+        best = float(smoothed[np.isfinite(smoothed)].min()) if np.isfinite(smoothed).any() else float(finite.min())
+        top = max(min(float(finite.max()), 4 * best, 1.5 * float(finite[0])), float(finite[0]), chance)
         ax.set_ylim(0.9 * float(finite.min()), top * 1.05)
     if test.stopped:
         ax.axvline(lrs[-1], color="black", linewidth=1, alpha=0.5)
-        ax.annotate("stopped", (lrs[-1], 0.02), xycoords=("data", "axes fraction"), fontsize=8, ha="right",
-                    rotation=90, va="bottom")
+        ax.annotate(f"stopped ({test.stop})", (lrs[-1], 0.02), xycoords=("data", "axes fraction"), fontsize=8,
+                    ha="right", rotation=90, va="bottom")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
-    ended = "stopped early: smoothed loss above 4x its best" if test.stopped else "full range"
+    ended = {"diverged": "stopped early: smoothed loss above 4x its best", "not finite": "stopped: a loss not finite"}
     ax.set_title(f"LR range test: {first['framework']} {first['model']} {first['optimizer']}, batch {first['batch_size']}, "
-                 f"{len(test.rows)} of {first['num_updates']} updates ({ended})", fontsize=9)
+                 f"{len(test.rows)} of {first['num_updates']} updates ({ended.get(test.stop, 'full range')})", fontsize=9)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white")
+    fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white", metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
 
@@ -184,9 +248,12 @@ def figure_png(test: RangeTest) -> bytes:
 def summary_line(test: RangeTest) -> str:
     first, rec = test.rows[0], test.recommendation
     last = test.rows[-1]
-    how = (f"stopped at lr {last['lr']:.3g} after {len(test.rows)} of {first['num_updates']} updates"
+    why = {"diverged": "smoothed loss above 4x its best", "not finite": "loss not finite"}.get(test.stop, "")
+    how = (f"stopped at lr {last['lr']:.3g} after {len(test.rows)} of {first['num_updates']} updates ({why})"
            if test.stopped else f"all {len(test.rows)} updates, up to lr {last['lr']:.3g}")
     rules = ", ".join(f"{rule} {s.lr:.3g}" if s else f"{rule} -" for rule, s in rec.suggestions.items())
+    if rec.collapse is not None:
+        rules += f", collapse {rec.collapse.lr:.3g}"
     said = f"suggests lr {rec.lr:.3g} ({rec.rule})" if rec.lr is not None else "no suggestion"
     return (f"harness: find-lr: {first['framework']} {first['model']} {first['optimizer']} batch {first['batch_size']}, "
             f"{how}; {said}; rules: {rules}; in {test.folder}/")
@@ -209,6 +276,5 @@ def main(args: list[str]) -> int:
     except HarnessError as exc:
         fail(str(exc))
     print(summary_line(test))
-    if test.recommendation.lr is None or "raise end_lr" in test.recommendation.reason:
-        print(f"harness: note: {test.recommendation.reason}", file=sys.stderr)
+    print(f"harness: note: {test.recommendation.reason}", file=sys.stderr)
     return 0

@@ -7,7 +7,8 @@ the same defaults, overrides, presets and errors), and its per-update plan is bu
 several (``scheduler=cosine,onecycle,wsd``; no ``-m`` needed), as does a preset's sweep
 (``experiments=schedule_zoo``). Keys of the plot itself:
 
-- ``plot.out=PATH``: where the PNG goes (default ``schedule-<names>.png`` in the current directory);
+- ``plot.out=PATH``: where the PNG goes (default ``<results_dir>/_plots/<label>.png``, ``file_stem``
+  below: the variant label, which the title shows too, made safe for a file name);
 - ``plot.log=true``: a logarithmic rate axis (default linear);
 - ``plot.x=epoch|update``: the x axis in epochs (fractional, the default, so that schedules in
   either unit line up) or in updates;
@@ -69,6 +70,95 @@ def curves(cfg) -> tuple[np.ndarray, np.ndarray | None, int]:
     return lrs, momenta, plan.updates_per_epoch
 
 
+def variant_of(cfg) -> str:
+    """The schedule's variant label as the run records it (``cosine(lr=0.3, final=0.01, T=20,
+    warmup=5)``): from the canonical config, derived lengths written out."""
+    from harness.identity import variant
+    from harness.validate import canonical_config
+
+    return variant(canonical_config(cfg))
+
+
+MAX_STEM = 120  # characters of a file name before the hash takes over (filesystems allow 255 bytes)
+# Settings that change the figure without being part of the variant label, with the value that
+# leaves them out of the file name (the schema's defaults) and how they are spelled in it.
+SHAPING = (("epochs", 30, "epochs"), ("batch_size", 256, "batch"), ("data.train_size", None, "train"),
+           ("data.val_size", None, "val"), ("protocol", "clean", ""))
+
+
+def safe_label(label: str) -> str:
+    """A variant label as a file name: ``cosine(lr=0.3, final=0.01, T=20, warmup=5)`` ->
+    ``cosine_lr0.3_final0.01_T20_warmup5``, ``multifactor(..., at=[15,30])`` -> ``..._at15-30``,
+    ``(..., per step)`` -> ``..._per_step``. Separators become ``_``, ``=`` and brackets go, a comma
+    inside a list becomes ``-``, and anything else outside ``A-Za-z0-9._+-`` becomes ``-``."""
+    import re
+
+    text = label.replace(", ", "_").replace("(", "_").replace(")", "")
+    for gone in "=[]{}':\"":
+        text = text.replace(gone, "")
+    text = text.replace(",", "-").replace(" ", "_")
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-_.")
+
+
+def file_stem(configs: list, options: dict) -> str:
+    """The default file name (without .png): each config's safe variant label with the settings
+    that shape the figure when they differ from the defaults (``_epochs10``, ``_train1024``,
+    ``_d2l-tf``), joined by ``+`` for an overlay, then ``_grid``, ``_log``, ``_by-update`` for
+    those plot keys. A name longer than MAX_STEM characters keeps its start (one schedule: its
+    label; an overlay: the schedules' names) and ends in a hash of the whole name, so two
+    different figures never share a file."""
+    import hashlib
+
+    from harness.schema import as_dict
+
+    labels_, tags = [], []
+    for cfg in configs:
+        plain, tag = as_dict(cfg), ""
+        for key, default, word in SHAPING:
+            value = plain
+            for part in key.split("."):
+                value = value[part]
+            if value != default:
+                tag += f"_{word}{value}" if word else f"_{value}-{plain['framework']['name']}"
+        labels_.append(safe_label(variant_of(cfg)))
+        tags.append(tag)
+    plot_tags = "".join(tag for key, tag in (("grid", "_grid"), ("log", "_log")) if options[key].lower() in TRUE)
+    plot_tags += "_by-update" if options["x"] == "update" else ""
+    stem = "+".join(dict.fromkeys(label + tag for label, tag in zip(labels_, tags))) + plot_tags
+    if len(stem) <= MAX_STEM:
+        return stem
+    digest = hashlib.sha256(stem.encode()).hexdigest()[:8]
+    if len(configs) == 1:
+        start, end = labels_[0], tags[0] + plot_tags
+    else:
+        start, end = "+".join(dict.fromkeys(cfg.scheduler.name for cfg in configs)), plot_tags
+    return f"{start[:max(MAX_STEM - 9 - len(end), 20)].rstrip('-_.+')}-{digest}{end}"
+
+
+def default_out(configs: list, options: dict) -> Path:
+    """``<results_dir>/_plots/<file_stem>.png``: beside the runs, not in the working directory; the
+    underscore keeps it out of the runs (as ``_find_lr/`` and ``_report/``). plot-schedule never
+    runs under Hydra, so a relative results_dir means the current directory's."""
+    return Path(str(configs[0].results_dir)).expanduser() / "_plots" / f"{file_stem(configs, options)}.png"
+
+
+TITLE_WIDTH = 105  # characters of a 10-point title line across the 9-inch figure
+
+
+def title(configs: list, names: list[str], per_epoch: set) -> str:
+    """One schedule: its variant label; several: theirs when they fit on two lines, else the names."""
+    epochs = sorted({cfg.epochs for cfg in configs})
+    length = f"{'/'.join(map(str, epochs))} epochs of {'/'.join(map(str, sorted(per_epoch)))} updates"
+    variants = list(dict.fromkeys(variant_of(cfg) for cfg in configs))
+    if len(variants) == 1 or len("; ".join(variants)) <= 2 * TITLE_WIDTH:
+        text = "; ".join(variants)
+    else:
+        text = ", ".join(dict.fromkeys(n.split(" (")[0] for n in names))
+    import textwrap
+
+    return "\n".join(textwrap.wrap(f"{text}: {length}", TITLE_WIDTH, break_on_hyphens=False))
+
+
 def labels(configs: list) -> list[str]:
     """The scheduler's name, with the settings that tell apart runs of the same name."""
     from harness.schema import as_dict
@@ -127,17 +217,23 @@ def _generated_set(cls) -> None:
 
 
 def plot(configs: list, options: dict) -> Path:
+    out = Path(options["out"]) if options["out"] else default_out(configs, options)
+    fig = figure(configs, options)
+    _save(fig, out, dpi=100 if options["grid"].lower() in TRUE else 110)
+    return out
+
+
+def figure(configs: list, options: dict):
+    """The figure, drawn but not saved (tests read its lines)."""
     import numpy as np
     from matplotlib import colormaps
 
     Figure, FigureCanvasAgg = _matplotlib()
-    out = Path(options["out"] or "schedule-" + "+".join(dict.fromkeys(cfg.scheduler.name for cfg in configs)) + ".png")
     if options["grid"].lower() in TRUE:
         fig = Figure()
         FigureCanvasAgg(fig)
         plot_grid(configs, options, fig)
-        _save(fig, out, dpi=100)
-        return out
+        return fig
     drawn = [curves(cfg) for cfg in configs]
     names = labels(configs)
     any_momentum = any(m is not None for _, m, _ in drawn)
@@ -162,13 +258,9 @@ def plot(configs: list, options: dict) -> Path:
     if any_momentum:
         axes[1][0].set_ylabel("momentum (beta1)")
         axes[1][0].grid(alpha=0.3)
-    per_epoch = {p for _, _, p in drawn}
     axes[-1][0].set_xlabel("epoch" if options["x"] == "epoch" else "update")
-    epochs = sorted({cfg.epochs for cfg in configs})
-    rate_ax.set_title(f"{', '.join(dict.fromkeys(n.split(' (')[0] for n in names))}: "
-                      f"{'/'.join(map(str, epochs))} epochs of {'/'.join(map(str, sorted(per_epoch)))} updates", fontsize=10)
-    _save(fig, out, dpi=110)
-    return out
+    rate_ax.set_title(title(configs, names, {p for _, _, p in drawn}), fontsize=10)
+    return fig
 
 
 def _save(fig, out: Path, dpi: int) -> None:
@@ -256,7 +348,7 @@ def _without_garbage_collection():
 def _main(args: list[str]) -> int:
     from harness.errors import fail
     from harness.preflight import preflight
-    from harness.plan import horizon_warning
+    from harness.plan import horizon_warning, zero_rate_warning
 
     try:
         options, overrides = split_args(args)
@@ -267,12 +359,13 @@ def _main(args: list[str]) -> int:
     except HarnessError as exc:
         fail(str(exc))
     for cfg in configs:
-        warning = horizon_warning(cfg)
-        if warning:
-            print(f"harness: warning: {warning}", file=sys.stderr)
+        for warning in (horizon_warning(cfg), zero_rate_warning(cfg)):
+            if warning:
+                print(f"harness: warning: {warning}", file=sys.stderr)
     try:
         path = plot(configs, options)
     except OSError as exc:
-        fail(f"plot.out={options['out']!r} cannot be written ({exc.strerror or exc}); choose another path")
+        where = f"plot.out={options['out']!r}" if options["out"] else f"{default_out(configs, options)} (results_dir/_plots)"
+        fail(f"{where} cannot be written ({exc.strerror or exc}); choose another path with plot.out=PATH")
     print(path)
     return 0

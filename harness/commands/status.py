@@ -6,6 +6,10 @@ its parquet was last written; then the totals. A run whose lock is held is being
 now (``training``); one whose rows say ``running`` with nobody holding its lock was interrupted
 and continues when its command runs again (``interrupted``).
 
+A run whose ``epochs.parquet`` cannot be read is shown as ``unreadable``, its identity taken from
+its ``_config.yaml`` (or its folder's name), with the reason below the table, and the command
+exits with 1 (0 when every run could be read, 2 when RESULTS_DIR does not exist).
+
 It reads parquet (a few columns) and lock files, writes nothing and imports no framework.
 Locks are read from ``/proc/locks`` (Linux), which shows the kernel's table without taking
 the lock: taking it, even for a microsecond, could make a run that starts at that instant
@@ -25,8 +29,10 @@ import time
 from pathlib import Path
 
 EPOCHS_FILE = "epochs.parquet"  # harness.results.EPOCHS_FILE (not imported: it pulls in Hydra)
+CONFIG_FILE = "_config.yaml"  # harness.results.CONFIG_FILE
 COLUMNS = ["framework", "protocol", "scheduler", "optimizer", "seed", "epoch", "epochs", "test_acc", "status"]
 FINISHED = ("complete", "diverged")
+FAILED_FILE = "_failed.txt"  # harness.results.FAILED_FILE: a run that raised, and its error
 
 
 def held_locks() -> set[tuple[int, int, int]] | None:
@@ -85,7 +91,7 @@ def find_runs(results_dir: Path) -> list[dict]:
             table = pq.ParquetFile(table_path).read(columns=COLUMNS).to_pylist()  # read_table would load pandas
         except Exception as exc:  # an unreadable file is shown, not fatal: status is read-only
             table = []
-            run.update(status="unreadable", error=str(exc).splitlines()[0])
+            run.update(_identity_of(run_dir), status="unreadable", error=_first_line(exc))
         if table:
             last = table[-1]
             run.update({key: last[key] for key in COLUMNS if key not in ("epoch",)})
@@ -100,9 +106,53 @@ def find_runs(results_dir: Path) -> list[dict]:
         framework, scheduler, seed = _from_name(run_dir.name)
         runs.append({"run_dir": run_dir, "written": None, "locked": True, "done": 0, "framework": framework,
                      "scheduler": scheduler, "seed": seed, "status": "running"})
+    # A run that raised (status=failed): _failed.txt holds its error, with or without rows.
+    for failed in sorted(results_dir.rglob(FAILED_FILE)):
+        run_dir = failed.parent
+        if not _visible(failed, results_dir):
+            continue
+        error = (failed.read_text(errors="replace").splitlines() or ["failed"])[0]
+        known = next((run for run in runs if run["run_dir"] == run_dir), None)
+        if known is None:
+            framework, scheduler, seed = _from_name(run_dir.name)
+            known = {"run_dir": run_dir, "written": failed.stat().st_mtime, "done": 0, "framework": framework,
+                     "scheduler": scheduler, "seed": seed,
+                     "locked": lock_is_held(run_dir.parent / f".{run_dir.name}.lock", held)}
+            runs.append(known)
+        if not known["locked"]:  # a retry in progress is "training"
+            known.update(status="failed", error=error)
     for run in runs:
         run["state"] = _state(run)
     return runs
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _identity_of(run_dir: Path) -> dict:
+    """Who an unreadable run is, from its ``_config.yaml`` (written before its first epoch) where
+    that can be read, else from its folder's name (framework, scheduler and seed only)."""
+    framework, scheduler, seed = _from_name(run_dir.name)
+    found = {"framework": framework, "scheduler": scheduler, "seed": seed}
+    try:
+        import yaml
+
+        cfg = yaml.load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"),
+                        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except Exception:  # noqa: BLE001 - missing or damaged too: the folder name is all there is
+        return found
+    if not isinstance(cfg, dict):
+        return found
+    for column, path in (("framework", "framework.name"), ("scheduler", "scheduler.name"), ("optimizer", "optimizer.name"),
+                         ("protocol", "protocol"), ("seed", "seed"), ("epochs", "epochs")):
+        node = cfg
+        for key in path.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            found[column] = node
+    return found
 
 
 def _from_name(name: str) -> tuple[str, str, str]:
@@ -115,7 +165,7 @@ def _from_name(name: str) -> tuple[str, str, str]:
 
 def _state(run: dict) -> str:
     status = run.get("status", "unreadable")
-    if status in FINISHED or status == "unreadable":
+    if status in FINISHED or status in ("unreadable", "failed"):
         return status
     return "training" if run["locked"] else "interrupted"
 
@@ -161,9 +211,15 @@ def render(runs: list[dict], results_dir: Path, now: float) -> str:
     text.append("")
     text.append(f"{len(runs)} runs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
                 + f"; {done} of {planned} epochs done")
+    for run in sorted(runs, key=order):
+        if run["state"] == "failed":
+            text.append(f"failed: {run['run_dir'].name}: {run['error']}; its command retries it")
     if counts.get("interrupted"):
         text.append("interrupted: no process holds its lock; running its command again continues it from "
                     "its last epoch")
+    for run in sorted((r for r in runs if r["state"] == "unreadable"), key=lambda r: str(r["run_dir"])):
+        text.append(f"unreadable: {run['run_dir'].relative_to(results_dir)}/{EPOCHS_FILE}: {run['error']}; "
+                    f"running its command again moves it to {results_dir}/_corrupt/ and trains the run again")
     return "\n".join(text)
 
 
@@ -171,7 +227,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness status",
         description="Every run under RESULTS_DIR: status, epochs done, last test accuracy, and whether "
-                    "a process is training it now. Reads parquet and locks only.")
+                    "a process is training it now. Reads parquet and locks only.",
+        epilog="exit status: 0 every run's results could be read (or there are none); 1 at least one "
+               "run's epochs.parquet is unreadable (named below the table, with the reason); 2 RESULTS_DIR "
+               "does not exist.")
     parser.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
                         help="where the runs are (default: results)")
     args = parser.parse_args(argv)
@@ -185,4 +244,4 @@ def main(argv: list[str]) -> int:
         print(f"harness: no runs in {results_dir}/")
         return 0
     print(render(runs, results_dir, time.time()))
-    return 0
+    return 1 if any(run["state"] == "unreadable" for run in runs) else 0

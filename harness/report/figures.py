@@ -307,7 +307,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
         extra_l.append("one diverged run (✕ where it stopped)")
     if "never learned" in statuses:
         extra_h.append(plt.Line2D([], [], color="#555555", lw=0.9, marker="v", ms=7, mew=2))
-        extra_l.append("one run that never learned (▼; others of its schedule did)")
+        extra_l.append("one run at chance: never learned or collapsed (▼; others of its schedule learned)")
     _finish_with_legend(fig, [handles[s] for s in ordered] + extra_h, ordered + extra_l)
     _save(fig, path)
 
@@ -487,8 +487,8 @@ def write_figures(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, Style]
     if (~shown_loose.status.isin(["never learned"])).any():
         caption += " Thin lines: incomplete (▶) or diverged (✕) runs, one line each."
     if (shown_loose.status == "never learned").any():
-        caption += (" ▼: single runs that never learned (stuck at chance) where the schedule's other seeds "
-                    "did; drawn apart from the mean and band, but counted in the tables.")
+        caption += (" ▼: single runs at chance by their verdict (never learned, or collapsed) where the schedule's "
+                    "other seeds learned; drawn apart from the mean and band, and counted as failures in the tables.")
     figures.append((name, f"training curves, {s.protocol} protocol", caption))
 
     if many:

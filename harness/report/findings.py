@@ -8,8 +8,8 @@ accuracy at or above CHANCE_ACC) and be ahead by more than a tie.
 from __future__ import annotations
 
 from harness.report.load import CHANCE_ACC, FRAMEWORK_ORDER, fw_label
-from harness.report.stats import Estimate, paired_difference
-from harness.report.summary import TIE, Cell, ProtocolSummary
+from harness.report.stats import SMALLEST_EFFECT, Comparison, Estimate, paired_comparison
+from harness.report.summary import TIE, Cell, ProtocolSummary, _paired_seeds
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -36,12 +36,15 @@ def join_words(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def agreement_word(rho: float) -> str:
-    if rho >= 0.7:
-        return "agree"
-    if rho >= 0.3:
-        return "partly agree"
-    return "do not agree"
+AGREE_ALPHA = 0.05
+
+
+def agreement_word(rho: float, p: float) -> str:
+    """Tied to the exact permutation p-value, not to the size of rho: six series ranked alike
+    by chance alone happen once in 360 orderings (p = 0.003), three series' once in 3 (p = 0.33)."""
+    if p < AGREE_ALPHA:
+        return "agree" if rho > 0 else "reversed"
+    return "no evidence of agreement"
 
 
 def learned(cells: list[Cell]) -> list[Cell]:
@@ -73,69 +76,87 @@ def _winner_sentence(s: ProtocolSummary, fw: str) -> str:
     if len(best) > 1:
         names = join_words([f"**{c.series}**" for c in best])
         return f"{name}: tie: {names} end at the same {pct(best[0].final.mean, 2)} final test accuracy."
-    win, second = good[0], (good[1] if len(good) > 1 else None)
-    text = f"{name}: **{win.series}** wins with {pct(win.final.mean, 2)} final test accuracy (n={win.final.n})"
+    win = good[0]
+    # the runner-up: the next of the same optimizer, budget and network (another budget's run is
+    # another experiment, not a second place)
+    peers = [c for c in good[1:] if c.context == win.context]
+    second = peers[0] if peers else None
+    text = f"{name}: **{win.series}** has the best mean, {pct(win.final.mean, 2)} final test accuracy (n={win.final.n})"
+    if win.n_failures:
+        text += f", but {win.failure_text()} (the mean is over its {win.final.n} complete runs)"
+    if win.n_running:
+        text += f"; {win.n_running} more run{'s' if win.n_running > 1 else ''} not finished (running or interrupted)"
     if second is None:
         dead = [c.series for c in ranked if c.at_chance]
-        return text + f"; the other{'s' if len(dead) > 1 else ''} ({join_words(dead)}) never learned."
-    lead = paired_difference(win.final_by_seed, second.final_by_seed)
-    if lead is None or lead.half is None:
-        gap = 100 * (win.final.mean - second.final.mean)
-        text += f", {gap:.2f} pp ahead of {second.series} (too few shared seeds to judge the noise)"
-    else:
-        noise = "inside the noise" if not lead.excludes_zero() else "beyond the noise"
-        text += (f", {100 * lead.mean:.2f} pp ahead of {second.series} over the same seeds "
-                 f"({ci_text(lead, 2)}: {noise})")
-    return text + "."
+        if dead:
+            return text + f"; the other{'s' if len(dead) > 1 else ''} ({join_words(dead)}) ended at chance."
+        return text + "; no other schedule ran with its optimizer, budget and network."
+    lead = comparison(win, second)
+    if lead is None:
+        return text + f"; {second.series} shares no seed with it, so they are not compared."
+    return text + "; " + lead.sentence(win.series, second.series) + "."
+
+
+def comparison(a: Cell, b: Cell) -> Comparison | None:
+    """a − b over the seeds both finished (uncorrected: one comparison, named in its sentence)."""
+    xa, xb = _paired_seeds(a.final_by_seed, b.final_by_seed)
+    return paired_comparison(xa, xb) if xa else None
 
 
 def findings(s: ProtocolSummary) -> list[str]:
     """Short sentences generated from the numbers, in the order a reader asks."""
     out = [_winner_sentence(s, fw) for fw in s.frameworks]
     # does the ranking agree across frameworks?
-    rhos = [(a, b, rho, n) for (a, b), (rho, n) in s.rank_correlations.items()]
+    rhos = [(a, b, rho, p, n) for (a, b), (rho, p, n) in s.rank_correlations.items()]
     if rhos and len(s.schedules) > 1:
-        parts = [f"{fw_label(a)} vs {fw_label(b)} ρ = {rho:.2f} ({agreement_word(rho)}, {n} schedules)".replace("-", "−")
-                 if rho is not None else f"{fw_label(a)} vs {fw_label(b)} not computable ({n} common schedule{'s' if n != 1 else ''}, 3 needed)"
-                 for a, b, rho, n in rhos]
-        out.append("Schedule rankings across frameworks (Spearman rank correlation of mean final test accuracy): "
+        parts = [f"{fw_label(a)} vs {fw_label(b)} ρ = {rho:.2f}, exact p = {p:.3f}, n = {n}: {agreement_word(rho, p)}".replace("-", "−")
+                 if rho == rho else f"{fw_label(a)} vs {fw_label(b)} not computable ({n} common schedule{'s' if n != 1 else ''} that learned, 3 needed)"
+                 for a, b, rho, p, n in rhos]
+        out.append("Schedule rankings across frameworks (Spearman rank correlation of mean final test accuracy over "
+                   "the schedules that learned in both; exact permutation p-value, \"agree\" at p < 0.05): "
                    + "; ".join(parts) + ".")
-    # which differences to the constant-rate baseline are inside the noise?
+    # each framework's comparisons with its constant rate: one Holm family per framework
     for fw in s.frameworks:
-        clear, noisy, single, spread, same = [], [], [], [], []
-        bases = set()
+        groups: dict[str, list[str]] = {}
+        single, bases = [], set()
         for label in s.schedules:
             c = s.cell(fw, label)
-            d = c.vs_constant
-            if d is None:
+            if c.vs_constant is None:
                 continue
             bases.add(c.baseline)
-            text = f"{label} {pp(d.mean)}"
-            if d.half is not None and abs(d.mean) < TIE and d.half < TIE:
-                same.append(label)
-            elif d.half is None:
-                single.append(text)
-            elif d.show_seeds:
-                spread.append(text)
-            elif d.excludes_zero():
-                clear.append(text)
+            comp = c.vs_constant_cmp
+            if comp is not None and c.vs_constant.show_seeds:
+                groups.setdefault("spread", []).append(f"{label} {pp(c.vs_constant.mean)}")
+                continue
+            if comp is None:
+                single.append(f"{label} {pp(c.vs_constant.mean)}")
+                continue
+            if comp.label == "identical":
+                text = (f"{label} (identical on all {comp.n} seeds)" if comp.mean_diff == 0
+                        else f"{label} ({pp(comp.mean_diff, 2)} on all {comp.n} seeds)")
+            elif comp.label == "better":
+                text = f"{label} by at least {100 * comp.ci_low:.2f} pp ({comp.interval_text()})"
+            elif comp.label == "worse":
+                text = f"{label} by at least {-100 * comp.ci_high:.2f} pp ({comp.interval_text()})"
+            elif comp.label == "equivalent":
+                text = f"{label} ({comp.interval_text()})"
             else:
-                noisy.append(text)
-        if not (clear or noisy or single or spread or same):
+                text = f"{label} ({comp.interval_text()}; detects ≥ {100 * comp.detectable:.2f} pp)"
+            groups.setdefault(comp.label, []).append(text)
+        if not (groups or single):
             continue
-        bits = []
-        if same:
-            bits.append(f"no difference (a tie on every shared seed): {join_words(same)}")
-        if clear:
-            bits.append(f"beyond the noise: {join_words(clear)}")
-        if noisy:
-            bits.append(f"inside the noise (95% CI includes zero): {join_words(noisy)}")
-        if spread:
-            bits.append(f"seeds too far apart for an interval (some never learned): {join_words(spread)}")
+        words = {"better": "better", "worse": "worse", "equivalent": f"equivalent within ±{100 * SMALLEST_EFFECT:.1f} pp",
+                 "identical": "no spread", "inconclusive": "inconclusive",
+                 "spread": "seeds too far apart for an interval (some at chance)"}
+        bits = [f"{words[k]}: {join_words(groups[k])}" for k in ("better", "worse", "equivalent", "identical",
+                                                                   "inconclusive", "spread") if k in groups]
         if single:
             bits.append(f"one shared seed, no interval: {join_words(single)}")
+        n = max((s.cell(fw, x).vs_constant_cmp.n for x in s.schedules if s.cell(fw, x).vs_constant_cmp), default=1)
         base = next(iter(bases)) if len(bases) == 1 else "the constant rate with the same settings"
-        out.append(f"{fw_label(fw)}, paired difference to {base} over the same seeds — " + "; ".join(bits) + ".")
+        how = (f" (n={n}; Holm-corrected intervals, smallest effect that matters ±{100 * SMALLEST_EFFECT:.1f} pp)"
+               if groups else "")
+        out.append(f"{fw_label(fw)}, paired difference to {base} over the same seeds{how} — " + "; ".join(bits) + ".")
     # the published figures (d2l protocol only: the clean protocol is a different experiment)
     if s.protocol == "d2l":
         yes, no, unjudged = [], [], []
@@ -194,18 +215,51 @@ def findings(s: ProtocolSummary) -> list[str]:
         for label in s.schedules:
             c = s.cell(fw, label)
             name = f"{fw_label(fw)} {label}"
-            if c.n_diverged:
-                problems.append(f"{name}: {c.n_diverged} of {c.n_runs} runs diverged")
+            if c.n_failures:
+                rate = c.success()
+                problems.append(f"{name}: {c.failure_text()}; success rate {pct(rate[0], 0)} "
+                                f"(exact 95% interval {pct(rate[1], 0)}–{pct(rate[2], 0)})")
             if c.n_running:
-                problems.append(f"{name}: {c.n_running} of {c.n_runs} runs incomplete")
-            if c.at_chance:
-                problems.append(f"{name} never learned (final test accuracy {pct(c.final.mean)}, chance is 10%)")
-            elif c.n_at_chance:
-                problems.append(f"{name}: {c.n_at_chance} of {c.n_complete} runs never learned (stuck at chance, "
-                                f"10%), which the mean includes (the seeds are shown, not an interval)")
+                problems.append(f"{name}: {c.n_running} of {c.n_runs} runs incomplete (running or interrupted)")
+            if c.too_short:
+                problems.append(f"{name}: seed{'s' if len(c.too_short) > 1 else ''} "
+                                f"{', '.join(map(str, c.too_short))} too short for a trend")
     if problems:
         out.append("Gaps and failures: " + "; ".join(problems) + ".")
     return out
+
+
+def pooled_gain(s: ProtocolSummary, winners: list[Cell]) -> str:
+    """The winner against its constant rate, pooled over the frameworks with framework as a block,
+    and whether the frameworks disagree; the winner's failed seeds named."""
+    from harness.report.stats import blocked_comparison
+
+    blocks = [_paired_seeds(c.final_by_seed, s.cell(c.framework, c.baseline).final_by_seed)
+              for c in winners if c.baseline and not c.is_baseline]
+    blocks = [b for b in blocks if b[0]]
+    text = ""
+    if blocks:
+        comp, between = blocked_comparison(blocks)
+        what = (f"pooled over {len(blocks)} framework{'s' if len(blocks) > 1 else ''} with framework as a block, "
+                f"n={comp.n} paired seeds")
+        if comp.label == "identical":
+            text += f"; against the constant rate: {pp(comp.mean_diff, 2)} on all {comp.n} paired seeds"
+        elif comp.n < 2:
+            text += f"; {pp(comp.mean_diff, 2)} over the constant rate on one seed (no interval)"
+        else:
+            reading = {"better": f"better by at least {100 * comp.ci_low:.2f} pp",
+                       "worse": f"worse by at least {-100 * comp.ci_high:.2f} pp",
+                       "equivalent": f"equivalent within ±{100 * SMALLEST_EFFECT:.1f} pp"}.get(
+                comp.label, f"inconclusive at {comp.n} seeds (this design detects ≥ {100 * comp.detectable:.2f} pp)")
+            text += (f"; against the constant rate {pp(comp.mean_diff, 2)}, 95% interval {comp.interval_text()} "
+                     f"({what}): {reading}")
+        if between == between:
+            text += ("; the frameworks disagree on the gain (ANOVA p = " if between < 0.05
+                     else "; the frameworks do not measurably disagree on it (ANOVA p = ") + f"{between:.2f})"
+    failed = [f"in {fw_label(c.framework)} {c.failure_text()}" for c in winners if c.n_failures]
+    if failed:
+        text += "; but " + join_words(failed) + " (each mean is over the complete runs)"
+    return text
 
 
 def headline(summaries: list[ProtocolSummary]) -> str:
@@ -226,16 +280,13 @@ def headline(summaries: list[ProtocolSummary]) -> str:
         return (f"No schedule learned ({scope}): every complete run ended below chance level "
                 f"(the best: {pct(max(c.final.mean for r in ranked.values() for c in r))}; chance is 10%).")
 
-    def noise(gains: list[Estimate]) -> str:
-        judged = [g for g in gains if g.half is not None]
-        clear = sum(bool(g.excludes_zero()) for g in judged)
-        if not judged:
+    def noise(c: Cell) -> str:
+        comp = c.vs_constant_cmp
+        if comp is None:
             return "one seed, no interval"
-        if clear == len(judged):
-            return "beyond the seed noise"
-        if clear == 0:
-            return "inside the seed noise"
-        return f"beyond the seed noise in {clear} of {len(judged)} frameworks"
+        return {"better": "better beyond the smallest effect", "worse": "worse beyond the smallest effect",
+                "equivalent": "equivalent", "identical": f"identical on all {comp.n} seeds"}.get(
+            comp.label, f"inconclusive at {comp.n} seeds")
 
     tied = {fw: top(w) for fw, w in winners.items() if w}
     if any(len(t) > 1 for t in tied.values()):
@@ -249,17 +300,15 @@ def headline(summaries: list[ProtocolSummary]) -> str:
         where = ", ".join(f"{fw_label(fw)} {pct(c.final.mean)}" for fw, c in best.items())
         frameworks = "every framework" if len(best) > 1 else fw_label(next(iter(best)))
         text = f"{label[:1].upper() + label[1:]} gives the best final test accuracy in {frameworks} ({scope}: {where})"
-        gains = [c.vs_constant for c in best.values() if c.vs_constant is not None]
-        if gains:
-            lo, hi = min(g.mean for g in gains), max(g.mean for g in gains)
-            span = pp(lo) if abs(hi - lo) < 0.0005 else f"{pp(lo)} to {pp(hi)}"
-            text += f", {span} over the constant rate ({noise(gains)})"
+        text += pooled_gain(primary, list(best.values()))
     else:
         parts = []
         for fw, c in best.items():
             part = f"{c.series} in {fw_label(fw)} ({pct(c.final.mean)}"
             if c.vs_constant is not None:
-                part += f", {pp(c.vs_constant.mean)} over constant, {noise([c.vs_constant])}"
+                part += f", {pp(c.vs_constant.mean)} over constant, {noise(c)}"
+            if c.n_failures:
+                part += f"; {c.failure_text()}"
             # another framework's winner that this one has no complete run of: the ranking is partial
             absent = sorted({w.series for w in best.values() if primary.cells[(fw, w.series)].final is None},
                             key=primary.schedules.index)

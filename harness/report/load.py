@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from harness.results import CONFIG_FILE, EPOCHS_FILE, EPOCHS_SCHEMA
+from harness.results import CONFIG_FILE, EPOCHS_FILE, EPOCHS_SCHEMA, failure_of
 
 REFERENCE_CSV = Path(__file__).resolve().parent.parent / "reference" / "d2l_published.csv"
 DEFAULT_OUT = "_report"
@@ -109,6 +109,35 @@ def _one_copy_per_run(df: pd.DataFrame) -> pd.DataFrame:
     keep = df.drop_duplicates("run_id")[["run_id", "__filename"]]
     df = df.merge(keep, on=["run_id", "__filename"])
     return df.drop(columns=["_epochs"])
+
+
+def failed_without_rows(results_dirs: Path | list[Path]) -> list[dict]:
+    """Run folders with no epochs file: a run that raised before its first epoch (``_failed.txt``,
+    ``error`` its message) or one that started and finished no epoch (running, or interrupted;
+    ``error`` None). They have no row to report, so they are named on their own (folder, and
+    framework, scheduler, seed and protocol from their ``_config.yaml`` where it has them)."""
+    import yaml
+
+    dirs = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs)
+    out = []
+    for d in map(Path, dirs):
+        markers = {m.parent for m in d.rglob("_failed.txt")} | {c.parent for c in d.rglob(CONFIG_FILE)}
+        for run_dir in sorted(markers):
+            rel = run_dir.relative_to(d)
+            if any(part.startswith((".", "_")) for part in rel.parts) or (run_dir / EPOCHS_FILE).exists():
+                continue
+            try:
+                cfg = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError):
+                cfg = {}
+            cfg = cfg if isinstance(cfg, dict) else {}
+            sched = cfg.get("scheduler") if isinstance(cfg.get("scheduler"), dict) else {}
+            fw = cfg.get("framework")
+            fw = fw.get("name") if isinstance(fw, dict) else fw
+            out.append({"folder": str(rel), "error": failure_of(run_dir), "framework": fw,
+                        "scheduler": sched.get("name"), "seed": cfg.get("seed"),
+                        "protocol": cfg.get("protocol", "clean")})
+    return out
 
 
 # ------------------------------------------------------------------ what a run was, from its config

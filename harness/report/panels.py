@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from harness.report.findings import join_words
-from harness.report.load import CHANCE_ACC, fw_label
+from harness.report.load import fw_label
 from harness.report.style import FAMILY_ORDER, MAX_OVERLAID
 from harness.report.summary import ProtocolSummary, mean_ranks
 
@@ -63,10 +63,11 @@ def curve_tables(df: pd.DataFrame, s: ProtocolSummary) -> tuple[pd.DataFrame, pd
                     var_name="metric", value_name="value")
     # A run stuck at chance among seeds that learned would drag the mean and stretch the band
     # over the whole panel: it is drawn on its own (the tables keep it in every statistic).
-    final = pdf.sort_values("epoch").groupby("run_id").test_acc.last()
+    # which runs are at chance: their verdict says so (the Verdicts section's word), not a threshold here
+    at_chance = set(s.runs.run_id[s.runs.verdict.isin(["never_learned", "collapsed"])])
     dead_cells = {(c.framework, c.series) for c in s.cells.values() if c.at_chance}
     in_dead_cell = [(fw, sc) in dead_cells for fw, sc in zip(long.framework, long.label)]
-    died = long.run_id.isin(final[final < CHANCE_ACC].index) & ~pd.Series(in_dead_cell, index=long.index)
+    died = long.run_id.isin(at_chance) & ~pd.Series(in_dead_cell, index=long.index)
     long.loc[died & (long.status == "complete"), "status"] = "never learned"
     done = long[long.status == "complete"]
     curves = (done.groupby(["framework", "label", "metric", "epoch"]).value
@@ -85,7 +86,8 @@ def final_cells(s: ProtocolSummary) -> list[dict]:
             "mean": e.mean if e else None, "low": e.low if interval else None, "high": e.high if interval else None,
             "published": c.published, "label": c.state(), "off_scale": c.at_chance,
             "n_at_chance": c.n_at_chance, "show_seeds": bool(e and e.show_seeds),
-            "learned_seeds": [a for a in c.final_by_seed.values() if a >= CHANCE_ACC],
+            "learned_seeds": [a for seed, a in c.final_by_seed.items()
+                              if seed not in c.failures.get("never_learned", []) + c.failures.get("collapsed", [])],
         })
     return out
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness.report.findings import findings, headline, pct
 from harness.report.load import (
-    DEFAULT_OUT, FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, ReportError, fw_label,
+    DEFAULT_OUT, FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, ReportError, failed_without_rows, fw_label,
     load_published, load_results, ordered,
 )
 from harness.report.style import assign_styles
@@ -92,15 +92,22 @@ def inventory(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
-def verdict_lines(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
+def verdict_lines(df: pd.DataFrame, failed: list[dict] = ()) -> tuple[str, list[str], list[str]]:
     """Every finished run's verdict (harness.verdicts, from its curves; the runner also writes
     it, but older results have none): a count line, the runs that are not converging with the
     numbers that decided, and every run's verdict."""
     from harness.verdicts import judge_runs
 
-    finished = df[df.status.isin(["complete", "diverged"])]
+    finished = df[df.status.isin(["complete", "diverged", "failed"])]
+    # a run that raised before its first epoch has no row: named from its folder
+    early = [f"{r['protocol']} · {fw_label(r['framework'] or '?')} {r['scheduler'] or '?'} seed {r['seed']}"
+             f" ({r['folder']}): " + (f"**failed** before its first epoch: {r['error']}" if r["error"] is not None
+                                     else "**no epoch finished** (running, or interrupted before its first epoch)")
+             for r in failed]
+    n_failed = sum(r["error"] is not None for r in failed)
     if finished.empty:
-        return "No finished runs to judge.", [], []
+        return (f"No finished runs to judge; {len(early)} failed before their first epoch" if early
+                else "No finished runs to judge."), early, [line.replace("**", "") for line in early]
     judged = judge_runs(finished)
     first = finished.sort_values("epoch").groupby("run_id").first()
     judged = judged.join(first[["protocol", "framework", "scheduler", "seed"]], on="run_id")
@@ -108,7 +115,21 @@ def verdict_lines(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
                            _f=judged.framework.map({f: i for i, f in enumerate(FRAMEWORK_ORDER)}).fillna(99))
     judged = judged.sort_values(["_p", "_f", "scheduler", "seed", "run_id"])
     counts = judged.verdict.value_counts()
-    summary = f"{len(judged)} finished runs: " + ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in counts.items())
+    # a run that raised after some epochs is "failed" whatever its curves say (the error is on its rows)
+    errors = finished.groupby("run_id").status.last()
+    judged.loc[judged.run_id.map(errors).eq("failed"), "verdict"] = "failed"
+    if "error" in finished:
+        messages = finished.dropna(subset=["error"]).groupby("run_id").error.last() if finished.error.notna().any() \
+            else pd.Series(dtype=object)
+        mask = judged.verdict.eq("failed")
+        judged.loc[mask, "reason"] = [f"the run raised: {messages.get(rid, 'an error')}" for rid in judged.run_id[mask]]
+    counts = judged.verdict.value_counts()
+    parts = [f"{n} {v.replace('_', ' ')}" for v, n in counts.items()]
+    if n_failed:
+        parts.append(f"{n_failed} failed before their first epoch")
+    if len(early) > n_failed:
+        parts.append(f"{len(early) - n_failed} started with no epoch finished")
+    summary = f"{len(judged) + n_failed} finished runs: " + ", ".join(parts)
 
     def name(r) -> str:
         return f"{r.protocol} · {fw_label(r.framework)} {r.scheduler} seed {r.seed}"
@@ -116,7 +137,7 @@ def verdict_lines(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
     flagged = [f"{name(r)}: **{r.verdict.replace('_', ' ')}**: {r.reason}"
                for r in judged.itertuples() if r.verdict != "converging"]
     every = [f"{name(r)}: {r.verdict.replace('_', ' ')}" for r in judged.itertuples()]
-    return summary, flagged, every
+    return summary, flagged + early, every + [line.replace("**", "") for line in early]
 
 
 TUNING_PNG = "tuning_grid.png"
@@ -140,14 +161,30 @@ def tuning_section(df: pd.DataFrame, out: Path) -> tuple[list[str], list[str]] |
     last = df[df.status == "complete"].sort_values("epoch").groupby("run_id").tail(1)
     md = [f"Each schedule's base rate is chosen on the final validation accuracy of a {budget}-epoch grid "
           f"(ties: the lower validation loss); no test metric chose anything.", "",
-          "![tuning grid](tuning_grid.png)", "", "| framework | schedule | chosen base_lr | val_acc | "
-          "retrained: epochs | retrained: test_acc (measured once) |", "|---|---|---|---|---|---|"]
+          "![tuning grid](tuning_grid.png)", "", "| framework | schedule | chosen base_lr | val_acc (grid runs) | "
+          "retrained: epochs | retrained: test_acc (runs) |", "|---|---|---|---|---|---|"]
+    grid_runs = with_split[with_split["epochs"] == budget]
     for row in chosen.itertuples():
-        final = last[(last.framework == row.framework) & (last.scheduler == row.scheduler)
-                     & (last.base_lr == row.base_lr) & (last.epochs > budget)]
-        tested = (f"{int(final.epochs.iloc[0])} | {pct(final.test_acc.mean(), 2)}" if len(final)
-                  else "— | not in these folders (run the printed retrain, report both folders)")
-        md.append(f"| {fw_label(row.framework)} | {row.scheduler} | {row.base_lr:g} | {pct(row.val_acc, 2)} | {tested} |")
+        # a retrain is the grid point's settings (schedule, rate, unit, optimizer) at a longer budget
+        # with no split, one cell of one budget: not whatever else ran that schedule at that rate
+        point = grid_runs[(grid_runs.framework == row.framework) & (grid_runs.scheduler == row.scheduler)
+                          & (grid_runs.base_lr == row.base_lr)]
+        same = last[(last.framework == row.framework) & (last.scheduler == row.scheduler)
+                    & (last.base_lr == row.base_lr) & (last.epochs > budget) & last.val_acc.isna()]
+        for col in ("unit", "optimizer", "optimizer_params", "model", "batch_size"):
+            if col in same and col in point:
+                same = same[same[col].isin(set(point[col]))]
+        if len(same):
+            longest = same[same.epochs == same.epochs.max()]
+            if "train_size" in longest:
+                longest = longest[longest.train_size == longest.train_size.max()]
+            n = longest.run_id.nunique()
+            tested = (f"{int(longest.epochs.iloc[0])} | {pct(longest.test_acc.mean(), 2)} "
+                      f"({'mean of ' + str(n) + ' seeds' if n > 1 else 'one seed'})")
+        else:
+            tested = "— | not in these folders (run the printed retrain, report both folders)"
+        md.append(f"| {fw_label(row.framework)} | {row.scheduler} | {row.base_lr:g} | {pct(row.val_acc, 2)} "
+                  f"({int(row.runs)} seed{'s' if int(row.runs) != 1 else ''}, mean) | {tested} |")
     html_rows = []
     for line in md[5:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -185,9 +222,24 @@ def method_notes(several_dirs: bool) -> list[str]:
         "d2l published, Δ published and epochs to 88% appear only for rows that ran the chapter's budget: 30 epochs "
         "on all 60,000 training and 10,000 test images, batch 256, the d2l parameters of that schedule and plain SGD. "
         "Δ published: our mean minus the d2l chapter's figure (release 1.0.3, one GPU run per tab). In the d2l "
-        "protocol ✓ marks a published figure inside the 95% prediction interval for one new run from our seeds, "
-        "✗ one outside.",
-        "Diverged runs (non-finite loss) and incomplete runs are drawn and counted but kept out of every mean.",
+        "protocol ✓ marks a published figure inside the 95% prediction interval for one run against our mean of n "
+        "(t at the SD's degrees of freedom · SD · √(1 + 1/n); the SD pooled over a framework's cells where that has "
+        "more degrees of freedom), ✗ one outside.",
+        "Mean of last 5 epochs: each complete run's test accuracy averaged over its last 5 epochs, then over seeds "
+        "(a constant rate's last-epoch snapshot swings about a point from one epoch to the next).",
+        "Comparisons are paired by seed: the mean difference with its t interval (scipy.stats.ttest_rel), an exact "
+        "paired permutation test as the distribution-free check, and a smallest effect that matters of ±0.3 pp (about "
+        "one test-set standard error at 90% on 10,000 images). A difference reads \"better\" or \"worse\" only when "
+        "its interval clears ±0.3 pp in that direction, \"equivalent\" when the interval lies inside ±0.3 pp (two "
+        "one-sided tests), \"identical\" when every seed gives the same difference, else \"inconclusive\" with the "
+        "difference the design would detect with 80% power. Each framework's comparisons with its constant rate are "
+        "one family, Holm-corrected on scipy's p-values: each interval is at its Holm step's level. The headline pools "
+        "the frameworks with framework as a block and tests whether they disagree (one-way ANOVA of the differences).",
+        "Failures come from each run's verdict (the Verdicts section): diverged, collapsed, never learned, or failed "
+        "(the run raised); they are named per cell with a success rate and its exact binomial 95% interval, kept out "
+        "of every mean, and a winner with failed seeds says so. Rank agreement: Spearman's ρ over the schedules that "
+        "learned in both frameworks, with an exact permutation p-value; \"agree\" means p < 0.05.",
+        "Diverged, failed and incomplete runs are drawn and counted but kept out of every mean.",
     ]
     if several_dirs:
         notes.append("Several results folders are reported together; a run found in more than one is counted once "
@@ -244,9 +296,9 @@ def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.
     if tuned:
         md += ["## Tuning on validation, tested once", ""] + tuned[0] + [""]
         body += ["<h2>Tuning on validation, tested once</h2>", *tuned[1]]
-    summary, flagged, every = verdict_lines(df)
+    summary, flagged, every = verdict_lines(df, failed_without_rows(results_dirs))
     intro = ("How each run's curves behave (harness/verdicts.py, thresholds in one place there): "
-             "converging, plateaued, oscillating, overfitting, diverged or never learned. " + summary + ".")
+             "converging, plateaued, oscillating, overfitting, too short, diverged, collapsed or never learned. " + summary + ".")
     md += ["## Verdicts", "", intro, ""] + [f"- {line}" for line in flagged] + [""]
     md += ["<details><summary>Every run's verdict</summary>", ""] + [f"- {line}" for line in every] + ["", "</details>", ""]
     body.append(f"<h2>Verdicts</h2><p class=\"notes\">{html.escape(intro)}</p><ul class=\"findings\">"

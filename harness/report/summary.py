@@ -23,12 +23,18 @@ import pandas as pd
 from harness.report.load import (
     _SHORT, CHANCE_ACC, D2L_BUDGET, FRAMEWORK_ORDER, TARGET_ACC, _num, fw_label, ordered, param_items, params_of,
 )
-from harness.report.stats import Estimate, accuracy_ci, mean_ci, paired_difference, prediction_half_width, spearman
+from harness.report.stats import (
+    Comparison, Estimate, accuracy_ci, holm_comparisons, mean_ci, paired_comparison, paired_difference,
+    prediction_half_width, rank_agreement, success_rate,
+)
 from harness.report.style import SCHEDULE_ORDER, family
+from harness.verdicts import FAILED_VERDICTS
 
 BASELINE = "constant"
 # A prediction band wider than this (±5 pp) says nothing about reproduction: not judged.
 MAX_JUDGED_BAND = 0.05
+# "the last 5 epochs": a constant rate's last-epoch snapshot swings about a point; their mean does not
+LAST_K = 5
 # Two means closer than this (half the tables' 0.01 pp resolution) are a tie: they print the same.
 TIE = 0.5e-4
 
@@ -49,6 +55,9 @@ def _value(v):
 def summarise_runs(df: pd.DataFrame) -> pd.DataFrame:
     """One row per run: identity, settings, status, epochs done, final/best test accuracy, gap,
     epochs to 88%."""
+    from harness.verdicts import judge_runs
+
+    verdicts = judge_runs(df).set_index("run_id")
     rows = []
     for run_id, g in df.groupby("run_id", sort=False):
         g = g.sort_values("epoch")
@@ -86,6 +95,9 @@ def summarise_runs(df: pd.DataFrame) -> pd.DataFrame:
                 "final_train_acc": float(last.train_acc),
                 "final_train_loss": float(last.train_loss),
                 "best_test_acc": float(g.test_acc.max()),
+                "last5_test_acc": float(g.test_acc.tail(LAST_K).mean()),
+                "verdict": verdicts.loc[run_id, "verdict"],
+                "verdict_reason": verdicts.loc[run_id, "reason"],
                 "epochs_to_target": int(g.loc[reached[0], "epoch"]) + 1 if len(reached) else None,
             }
         )
@@ -265,7 +277,11 @@ class Cell:
     n_complete: int = 0
     n_running: int = 0
     n_diverged: int = 0
+    n_failed: int = 0  # status failed: the run raised
+    failures: dict[str, list[int]] = field(default_factory=dict)  # verdict (or "failed") -> seeds
+    too_short: list[int] = field(default_factory=list)  # complete runs too short for a trend
     final: Estimate | None = None
+    last5: Estimate | None = None
     best: Estimate | None = None
     gap: Estimate | None = None
     final_by_seed: dict[int, float] = field(default_factory=dict)
@@ -276,16 +292,40 @@ class Cell:
     budget_differs: list[str] = field(default_factory=list)  # what differs from the chapter's budget
     params: str = ""  # the schedule's parameters, in words
     horizon_note: str = ""  # set when the schedule's horizon is longer than the run
+    context: str = ""  # optimizer, budget and network: only cells of one context are compared
     baseline: str | None = None  # the constant-rate series this one is compared with
     is_baseline: bool = False
     vs_constant: Estimate | None = None
+    vs_constant_cmp: Comparison | None = None  # Holm-corrected over the framework's family
     reproduces: bool | None = None
     reproduce_band: float | None = None  # half-width used to judge reproduction
     reproduce_band_source: str = ""
 
     @property
     def n_runs(self) -> int:
-        return self.n_complete + self.n_running + self.n_diverged
+        return self.n_complete + self.n_running + self.n_diverged + self.n_failed
+
+    @property
+    def n_finished(self) -> int:
+        return self.n_complete + self.n_diverged + self.n_failed
+
+    @property
+    def n_failures(self) -> int:
+        return sum(len(v) for v in self.failures.values())
+
+    def success(self) -> tuple[float, float, float] | None:
+        """Share of finished runs that produced a network (not diverged, collapsed, never learned
+        or failed), with its exact binomial 95% interval; None before any run finished."""
+        n = self.n_finished
+        return None if n == 0 else success_rate(n - self.n_failures, n)
+
+    def failure_text(self) -> str:
+        """``2 of 3 runs failed (diverged: seeds 0, 1)``; empty when none failed."""
+        if not self.n_failures:
+            return ""
+        parts = [f"{v.replace('_', ' ')}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+                 for v, seeds in self.failures.items()]
+        return f"{self.n_failures} of {self.n_finished} runs failed ({'; '.join(parts)})"
 
     @property
     def missing(self) -> bool:
@@ -297,8 +337,8 @@ class Cell:
 
     @property
     def n_at_chance(self) -> int:
-        """Complete runs that never learned (a network that died early, e.g. at a high rate)."""
-        return sum(acc < CHANCE_ACC for acc in self.final_by_seed.values())
+        """Complete runs whose verdict says they never learned or collapsed to chance."""
+        return len(self.failures.get("never_learned", [])) + len(self.failures.get("collapsed", []))
 
     @property
     def delta_published(self) -> float | None:
@@ -312,6 +352,8 @@ class Cell:
             return "ok"
         if self.n_running:
             return "incomplete"
+        if self.n_failed and not self.n_diverged:
+            return "failed"
         return "diverged"
 
 
@@ -323,7 +365,7 @@ class ProtocolSummary:
     series: dict[str, Series]
     cells: dict[tuple[str, str], Cell]
     runs: pd.DataFrame
-    rank_correlations: dict[tuple[str, str], tuple[float | None, int]]  # (fw_a, fw_b) -> (rho, n series)
+    rank_correlations: dict[tuple[str, str], tuple[float, float, int]]  # (fw_a, fw_b) -> (rho, exact p, n series)
     warnings: list[str]
     # cells with a published figure that ran another budget: (name, what differs)
     published_withheld: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -453,11 +495,22 @@ def summarise_protocol(df: pd.DataFrame, runs: pd.DataFrame, protocol: str, publ
                 warnings.append(f"{fw_label(fw)} {label}: several complete runs with the same settings share a seed; "
                                 "the paired comparison uses the last of each")
             cell.n_complete = len(complete)
-            cell.n_running = int((~r.status.isin(["complete", "diverged"])).sum())  # running, or killed
+            cell.n_running = int((~r.status.isin(["complete", "diverged", "failed"])).sum())  # running, interrupted
             cell.n_diverged = int((r.status == "diverged").sum())
+            cell.n_failed = int((r.status == "failed").sum())
+            # failures by the run's verdict (the one the Verdicts section prints), never a threshold
+            # of the report's own: a diverged or failed run counts though it has no final accuracy
+            finished = r[r.status.isin(["complete", "diverged", "failed"])].sort_values(["seed", "run_id"])
+            for run in finished.itertuples():
+                why = "failed" if run.status == "failed" else run.verdict
+                if why in FAILED_VERDICTS or why == "failed":
+                    cell.failures.setdefault(why, []).append(int(run.seed))
+                elif why == "too_short":
+                    cell.too_short.append(int(run.seed))
             resolution = 1.0 / max(1, int(first.test_size))
             cell.final = accuracy_ci(complete.final_test_acc, CHANCE_ACC, resolution)
             cell.best = accuracy_ci(complete.best_test_acc, CHANCE_ACC, resolution)
+            cell.last5 = accuracy_ci(complete.last5_test_acc, CHANCE_ACC, resolution)
             cell.gap = mean_ci(complete.final_train_acc - complete.final_test_acc, bounds=(-1.0, 1.0))
             cell.final_by_seed = dict(zip(complete.seed.astype(int), complete.final_test_acc))
             cell.epochs_to_target = [None if pd.isna(v) else int(v) for v in complete.epochs_to_target]
@@ -467,6 +520,8 @@ def summarise_protocol(df: pd.DataFrame, runs: pd.DataFrame, protocol: str, publ
     # optimizer, budget and network (the best-covered one, then the best, if several)
     context = {key: json.dumps([_value(v) for v in g.iloc[0][OPTIMIZER_KEYS + CONTEXT_KEYS]], default=str)
                for key, g in pruns.groupby(["framework", "label"])}
+    for (fw, label), text in context.items():
+        cells[(fw, label)].context = text
     for fw in frameworks:
         candidates = [cells[(fw, s)] for s in labels
                       if series[s].kind == BASELINE and cells[(fw, s)].final_by_seed]
@@ -481,17 +536,26 @@ def summarise_protocol(df: pd.DataFrame, runs: pd.DataFrame, protocol: str, publ
                 cell.is_baseline = True
             elif cell.final_by_seed:
                 cell.vs_constant = paired_difference(cell.final_by_seed, base.final_by_seed)
+        # the family: this framework's comparisons with its constant rate, Holm-corrected together
+        members = [c for c in (cells[(fw, s)] for s in labels) if c.vs_constant is not None and c.vs_constant.n >= 2]
+        if members:
+            pairs = [_paired_seeds(c.final_by_seed, cells[(fw, c.baseline)].final_by_seed) for c in members]
+            for c, comp in zip(members, holm_comparisons(pairs)):
+                c.vs_constant_cmp = comp
 
     for (fw, _), cell in cells.items():
         if protocol == "d2l" and cell.final is not None and cell.published is not None:
-            if cell.final.n >= 2:
-                cell.reproduce_band = prediction_half_width(cell.final.sd, cell.final.n)
-                cell.reproduce_band_source = f"95% prediction interval from our {cell.final.n} seeds"
+            # the published figure is one run and our mean is of n: sd · sqrt(1 + 1/n), the t factor
+            # of the degrees of freedom the SD has (n - 1 for the cell's own, more when pooled)
+            n = cell.final.n
+            if n >= 2 and not (fw in pooled_sd and pooled_sd[fw][1] > n - 1):
+                cell.reproduce_band = prediction_half_width(cell.final.sd, n)
+                cell.reproduce_band_source = f"95% prediction interval from our {n} seeds"
             elif fw in pooled_sd:
-                sd, n, where = pooled_sd[fw]
-                cell.reproduce_band = prediction_half_width(sd, n)
-                cell.reproduce_band_source = (f"n=1: 95% prediction interval using the seed SD pooled over {where} "
-                                              f"({sd:.2%})")
+                sd, dof, where = pooled_sd[fw]
+                cell.reproduce_band = prediction_half_width(sd, n, dof)
+                cell.reproduce_band_source = (f"n={n}: 95% prediction interval using the seed SD pooled over {where} "
+                                              f"({sd:.2%}, {dof} degrees of freedom)")
             if cell.at_chance:
                 cell.reproduces = False  # whatever the spread: the published run learned
             elif cell.reproduce_band is not None and cell.reproduce_band <= MAX_JUDGED_BAND:
@@ -501,17 +565,24 @@ def summarise_protocol(df: pd.DataFrame, runs: pd.DataFrame, protocol: str, publ
     for i, a in enumerate(frameworks):
         for b in frameworks[i + 1:]:
             common = [s for s in labels if cells[(a, s)].final is not None and cells[(b, s)].final is not None]
-            rho = spearman([cells[(a, s)].final.mean for s in common], [cells[(b, s)].final.mean for s in common])
-            correlations[(a, b)] = (rho, len(common))
+            # over the series that learned in both (a chance-level tie at the bottom says nothing about order)
+            common = [s for s in common if not cells[(a, s)].at_chance and not cells[(b, s)].at_chance]
+            correlations[(a, b)] = rank_agreement([cells[(a, s)].final.mean for s in common],
+                                                  [cells[(b, s)].final.mean for s in common])
     return ProtocolSummary(protocol, frameworks, labels, series, cells, pruns, correlations, warnings, withheld)
+
+
+def _paired_seeds(a: dict[int, float], b: dict[int, float]) -> tuple[list[float], list[float]]:
+    seeds = sorted(set(a) & set(b))
+    return [a[s] for s in seeds], [b[s] for s in seeds]
 
 
 def pooled_seed_sd(runs: pd.DataFrame) -> dict[str, tuple[float, int, str]]:
     """Per framework, the SD of final test accuracy across seeds pooled over every cell (any
-    protocol; a cell is one set of settings) with at least two complete, learning runs:
-    framework -> (sd, typical n, where)."""
+    protocol; a cell is one set of settings) with at least two complete runs that learned (by
+    their verdict): framework -> (sd, its degrees of freedom, where)."""
     out = {}
-    complete = runs[(runs.status == "complete") & (runs.final_test_acc >= CHANCE_ACC)]
+    complete = runs[(runs.status == "complete") & ~runs.verdict.isin(FAILED_VERDICTS)]
     for fw, g in complete.groupby("framework"):
         ss, dof, ns, where = 0.0, 0, [], set()
         for (protocol, _), c in g.groupby(["protocol", "settings_key"]):
@@ -521,7 +592,7 @@ def pooled_seed_sd(runs: pd.DataFrame) -> dict[str, tuple[float, int, str]]:
                 ns.append(len(c))
                 where.add(protocol)
         if dof:
-            out[fw] = (math.sqrt(ss / dof), int(np.median(ns)),
+            out[fw] = (math.sqrt(ss / dof), dof,
                        f"{fw_label(fw)}'s {'/'.join(sorted(where))}-protocol cells")
     return out
 

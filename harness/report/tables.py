@@ -19,6 +19,7 @@ TABLE_COLUMNS = [
     ("params", "parameters", False),
     ("runs", "runs", False),
     ("final", "final test acc [95% CI]", True),
+    ("last5", "mean of last 5 epochs", True),
     ("best", "best test acc", True),
     ("gap", "train − test", True),
     ("epochs88", f"epochs to {TARGET_ACC:.0%}", True),
@@ -87,6 +88,8 @@ def _runs_text(c: Cell) -> str:
         parts.append(f"{c.n_running} incomplete")
     if c.n_diverged:
         parts.append(f"{c.n_diverged} diverged")
+    if c.n_failed:
+        parts.append(f"{c.n_failed} failed")
     return " + ".join(parts)
 
 
@@ -102,6 +105,7 @@ def table_rows(s: ProtocolSummary) -> list[dict[str, str]]:
             row["params"] = c.params + (" ⚠ horizon past the run's end" if c.horizon_note else "")
             row["final"] = _est(c.final) if c.final else ("—" if c.missing else c.state())
             # the best epoch's accuracy: the mean alone (its spread tells little the final column does not)
+            row["last5"] = "—" if c.last5 is None else f"{100 * c.last5.mean:.2f}%"
             row["best"] = "—" if c.best is None else (f"{100 * c.best.mean:.2f}%" + (" (n=1)" if c.best.n == 1 else ""))
             row["gap"] = pp(c.gap.mean, 2) if c.gap is not None else "—"
             row["epochs88"] = _epochs_to_target(c.epochs_to_target) if c.budget_matches else "—"
