@@ -92,9 +92,9 @@ RAISE_ON_SEED_1 = (
 )
 
 
-def test_a_run_that_raises_is_failed_and_the_sweep_goes_on_then_is_retried(tmp_path):
+def test_a_run_that_raises_is_failed_and_the_sweep_goes_on_then_is_retried(tmp_path, capsys):
     sweep = ["-m", "seed=0,1,2", f"scheduler.base_lr={NON_FINITE:g},0.1", "scheduler=constant", *SMALL,
-             f"results_dir={tmp_path}"]
+             "data.val_size=128", f"results_dir={tmp_path}"]  # a validation split, so tuning reads a grid
     proc, rc, _ = main_in_fresh_python(sweep, before=RAISE_ON_SEED_1)
     assert rc == 1, proc.stdout + proc.stderr
     assert "harness: failed: torch constant seed=1: RuntimeError: simulated out of memory" in proc.stderr
@@ -115,7 +115,11 @@ def test_a_run_that_raises_is_failed_and_the_sweep_goes_on_then_is_retried(tmp_p
     assert "diverged" in text and "failed" in text
     from harness import tuning
 
-    assert tuning.main([str(tmp_path)]) in (0, 1)  # no validation split here: it says so, never raises
+    assert tuning.main([str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "diverged: torch constant base_lr 1e+30: 2 of 2 runs (never chosen)" in printed, printed
+    assert printed.count("failed: torch-constant-s1-") == 2 and "simulated out of memory" in printed
+    assert "torch constant: base_lr 0.1" in printed  # the diverged rate is never the choice
 
     # The same command retries the failed runs only; the others are skipped.
     proc, rc, _ = main_in_fresh_python(sweep)

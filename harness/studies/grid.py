@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness.results import EPOCHS_FILE, EPOCHS_SCHEMA
-from harness.studies.guideline import ARMS, Arm
+from harness.studies.arms import ARMS, Arm
 from harness.verdicts import FAILED_VERDICTS
 
 CHANCE = 0.1  # ten classes
@@ -153,7 +153,7 @@ def choose(table: pd.DataFrame, rates_per_arm: dict[str, int], seeds_per_point: 
 
 def study_choice(table: pd.DataFrame) -> pd.DataFrame:
     """``choose`` with the study's own grid sizes (guideline.ARMS, GRID_SEEDS)."""
-    from harness.studies.guideline import GRID_SEEDS
+    from harness.studies.arms import GRID_SEEDS
 
     return choose(table, {arm.label: len(arm.rates) for arm in ARMS}, len(GRID_SEEDS))
 

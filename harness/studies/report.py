@@ -32,7 +32,7 @@ from harness.report.load import FRAMEWORK_ORDER, fw_label
 from harness.report.render import CSS, _inline_md, _staging, _write_if_changed
 from harness.report.style import swatch_svg
 from harness.studies import grid
-from harness.studies.guideline import ALL, ARMS, EPOCHS, GRID_SEEDS, OTHER_SEEDS, STUDY_DIR, TORCH_SEEDS
+from harness.studies.arms import ALL, ARMS, EPOCHS, GRID_SEEDS, OTHER_SEEDS, STUDY_DIR, TORCH_SEEDS
 
 OUT = "_report"
 SHORT_BUDGETS = (5, 10)  # epochs of the short-budget runs claim 4 needs (same arms, in final/)
