@@ -23,7 +23,8 @@ import pytest
 
 from harness.results import SCHEMA_VERSION, write_epochs
 from harness.studies import grid
-from harness.studies.guideline import ADAM_RATES, SGD_RATES
+from harness.studies.arms import ADAM_RATES, ARMS
+from harness.studies.arms import SGD_RATES_FIRST as SGD_RATES  # the 6-rate grid; most arms run its last 5
 
 stats = pytest.importorskip("harness.report.stats")
 HAS_API = hasattr(stats, "holm_comparisons")
@@ -81,9 +82,13 @@ def _write(root: Path, arm, framework, seed, accs, rate, status="complete", verd
 
 def make_study(root: Path) -> Path:
     tuning, final = root / "tuning", root / "final"
+    arm_rates = {a.label: a.rates for a in ARMS}
     for arm, values in [*GRID.items(), INCOMPLETE]:
         rates = ADAM_RATES if arm.endswith("+adam") else SGD_RATES
+        skipped = len(rates) - len(arm_rates[arm])  # the arms whose grid starts at 0.003
         for i, v in enumerate(values):
+            if i < skipped:
+                continue
             for seed in (0, 1):
                 val = v + (0.001 if seed == 0 else -0.001)
                 status, verdict = "complete", "converging"
@@ -125,7 +130,7 @@ def test_grid_table_arms_rates_and_failures(study):
     assert list(dict.fromkeys(table["arm"])) == ["constant", "step", "cosine", "warmup", "warmup_linear", "cyclic",
                                                  "plateau", "constant+adam", "cosine+adam"]
     cyclic = table[table["arm"] == "cyclic"]
-    assert list(cyclic["rate"]) == list(SGD_RATES)  # the peak (max_lr), not base_lr = peak / 10
+    assert list(cyclic["rate"]) == list(SGD_RATES[1:])  # the peak (max_lr), not base_lr = peak / 10
     step = table[(table["arm"] == "step") & (table["rate"] == 0.3)].iloc[0]
     assert (step["n"], step["diverged"], step["collapsed"]) == (2, 1, 0)
     assert step["seeds"][1] == grid.CHANCE  # a diverged seed counts at chance, whatever it measured
