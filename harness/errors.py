@@ -3,3 +3,9 @@
 
 class HarnessError(Exception):
     """A problem the user can fix: the message names the value and what to do."""
+
+
+class HarnessWarning(UserWarning):
+    """The class of every Python warning the harness itself raises (the CLI's ``harness: warning:``
+    lines on stderr are another thing, and stay as they are). The tests make it an error
+    (pyproject.toml, filterwarnings), so a warning the harness raises fails the test that raised it."""
