@@ -55,6 +55,12 @@ TEST_JOBS ?= 2
 test: setup
 	$(PY) -m pytest -n $(TEST_JOBS) $(ARGS)
 
+# Everything but the tests marked slow (end-to-end training in real frameworks, CLI runs that
+# train): about a minute, for while you work. `make test` (what CI runs) still runs them all.
+.PHONY: test-fast
+test-fast: setup
+	$(PY) -m pytest -n $(TEST_JOBS) -m "not slow" $(ARGS)
+
 bench: setup
 	$(PY) -m benchmarks.bench $(ARGS)
 

@@ -28,11 +28,13 @@ Conventions shared by all adapters:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Any, ContextManager, Protocol, Sequence
 
 import numpy as np
 
+from harness.errors import HarnessError
 from harness.model import ModelSpec
 from harness.optimizers import OptimizerSpec
 
@@ -42,8 +44,8 @@ class EpochStats:
     loss_sum: float  # sum over examples of the per-example loss
     correct: int
     count: int
-    # The learning rate read back from the optimizer after it was set, one per update;
-    # filled only when train_epoch(..., trace_lrs=True), for tests.
+    # Test-only trace, filled only when train_epoch(..., trace_lrs=True) (the runner never asks):
+    # the learning rate read back from the optimizer after it was set, one per update.
     applied_lrs: list[float] = field(default_factory=list)
     # Likewise the momentum (sgd, rmsprop) or beta1 (adam, adamw) the optimizer held at each
     # update (empty for a rule without one), and the rate each parameter received (its lr_mult
@@ -96,10 +98,101 @@ class Adapter(Protocol):
     def train_epoch(self, order: np.ndarray, batch_size: int, lrs: Sequence[float], trace_lrs: bool = False,
                     momenta: Sequence[float] | None = None) -> EpochStats:
         """One pass over ``train_x[order]``; update ``i`` uses learning rate ``lrs[i]`` and, when
-        given, momentum (or beta1) ``momenta[i]``; None keeps the spec's constant."""
+        given, momentum (or beta1) ``momenta[i]``; None keeps the spec's constant. ``trace_lrs``
+        is a test-only hook: it fills EpochStats' trace of what the optimizer held at each update."""
 
     def evaluate(self, split: str = "test") -> EpochStats:
         """Loss and accuracy on the test set (``split="val"``: the validation split), without gradients."""
 
     def synchronize(self) -> None:
         """Block until queued device work has finished, so that a clock read after it is honest."""
+
+    # --- diagnostics: public, for tests and benchmarks; the runner calls none of them -------------
+
+    def apply_gradients(self, grads: dict[str, np.ndarray], lr: float, momentum: float | None = None) -> None:
+        """One update of the optimizer ``train_epoch`` steps, from ``grads`` (the mean loss's,
+        canonical layout) at rate ``lr`` (times each parameter's ``lr_mult``) and, when given,
+        momentum (or beta1) ``momentum``, without a forward or backward pass."""
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """The network's outputs for float32 ``(N, 1, 28, 28)`` images, without gradients."""
+
+    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """The mean cross-entropy of (x, y) and its gradients (canonical layout), at the current weights."""
+
+
+def gpu_chosen(requested: str, gpu_seen: bool, none_seen: str) -> bool:
+    """Whether ``device=requested`` (auto | cpu | cuda) runs on the GPU; ``device=cuda`` without
+    one is the user's error, worded ``none_seen`` (e.g. "PyTorch sees no CUDA GPU")."""
+    if requested == "cuda" and not gpu_seen:
+        raise HarnessError(f"device=cuda but {none_seen}; use device=auto or device=cpu")
+    return bool(gpu_seen) and requested in ("auto", "cuda")
+
+
+class AdapterBase:
+    """What every adapter does the same way, written once: the evaluation loop over batches and
+    schedule-free's evaluation at its average. A subclass says how its framework does each step.
+
+    The loop adds each batch's float64 loss sum and int64 count of correct answers to zeros on
+    the device and reads them back once: no per-batch host sync.
+    """
+
+    EVAL_BATCH: int  # examples per evaluation batch, without gradients
+    spec: OptimizerSpec
+    test_x: Any
+    test_y: Any
+    val_x: Any
+    val_y: Any
+
+    def evaluate(self, split: str = "test") -> EpochStats:
+        if not self.spec.evaluates_elsewhere:
+            return self._evaluate(split)
+        # Schedule-free evaluates at its average x, then goes back to the training point y,
+        # copied rather than recomputed (recomputing y from x and z would round it differently each
+        # epoch, and a resumed run must continue from exactly the weights an uninterrupted one has).
+        training_point = self._training_point()
+        self._move_to_average()
+        try:
+            return self._evaluate(split)
+        finally:
+            self._restore_training_point(training_point)
+
+    def _evaluate(self, split: str) -> EpochStats:
+        xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)
+        n = int(ys.shape[0])
+        loss_sum, correct = self._eval_zeros()
+        with self._on_device():
+            for start in range(0, n, self.EVAL_BATCH):
+                loss, right = self._eval_batch(xs[start : start + self.EVAL_BATCH], ys[start : start + self.EVAL_BATCH])
+                loss_sum, correct = loss_sum + loss, correct + right
+        return EpochStats(float(self._to_host(loss_sum)), int(self._to_host(correct)), n)
+
+    # --- what each framework says ------------------------------------------------------------------
+
+    def _on_device(self) -> ContextManager:
+        """Where the evaluation's ops run (TensorFlow names its device; the others place by their data)."""
+        return contextlib.nullcontext()
+
+    def _eval_zeros(self) -> tuple[Any, Any]:
+        """A float64 zero for the loss sum and an int64 zero for the correct count, on the device."""
+        raise NotImplementedError
+
+    def _eval_batch(self, x, y) -> tuple[Any, Any]:
+        """One batch's float64 loss sum and int64 correct count, without gradients, left on the device."""
+        raise NotImplementedError
+
+    def _to_host(self, value):
+        """One accumulated device value as a host number (the only host sync of an evaluation)."""
+        raise NotImplementedError
+
+    def _training_point(self) -> list:
+        """A copy of the weights as they are now (schedule-free's y)."""
+        raise NotImplementedError(f"{type(self).__name__} has no schedule-free evaluation")
+
+    def _move_to_average(self) -> None:
+        """Set the weights to schedule-free's average x, where it is evaluated."""
+        raise NotImplementedError(f"{type(self).__name__} has no schedule-free evaluation")
+
+    def _restore_training_point(self, training_point: list) -> None:
+        """Put back the copy ``_training_point`` made, and whatever mode training needs."""
+        raise NotImplementedError(f"{type(self).__name__} has no schedule-free evaluation")

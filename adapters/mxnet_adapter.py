@@ -20,12 +20,10 @@ import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
-from adapters.base import EpochStats  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
+from adapters.base import AdapterBase, EpochStats, gpu_chosen  # noqa: E402
 from harness.model import ModelSpec, placed_activations  # noqa: E402
 from harness.optimizers import OptimizerSpec, check_available, momenta_or_constant  # noqa: E402
 
-EVAL_BATCH = 1000
 # oneDNN's AVX2 kernels work on blocks of 8 channels. A convolution whose input channels are not
 # a multiple of 8 falls back to its generic GEMM path, and so does the max-pool in front of it:
 # with LeNet's 6 channels those two took about two thirds of a training step (profiled with
@@ -178,16 +176,14 @@ class _Rule(mx.optimizer.Optimizer):
             weight[:] = weight - lr * scaled
 
 
-class MXNetAdapter:
+class MXNetAdapter(AdapterBase):
     framework = "mxnet"
     framework_version = mx.__version__
+    EVAL_BATCH = 1000
 
     def __init__(self, spec: ModelSpec, optimizer: OptimizerSpec, device: str, seed: int) -> None:
         check_available(optimizer.name, "mxnet")  # the CLI refuses it earlier; code that builds an adapter too
-        gpus = mx.context.num_gpus()
-        if device == "cuda" and not gpus:
-            raise HarnessError("device=cuda but MXNet sees no GPU; use device=auto or device=cpu")
-        self.ctx = mx.gpu(0) if gpus and device in ("auto", "cuda") else mx.cpu()
+        self.ctx = mx.gpu(0) if gpu_chosen(device, mx.context.num_gpus() > 0, "MXNet sees no GPU") else mx.cpu()
         self.device = "gpu:0" if self.ctx.device_type == "gpu" else "cpu"
         self.settings = {"tf32": False}  # MXNet 1.9.1 has no TF32 path
         mx.random.seed(seed)
@@ -307,22 +303,44 @@ class MXNetAdapter:
         stats.loss_sum, stats.correct = float(loss_sum.asnumpy()[0]), int(correct.asnumpy()[0])
         return stats
 
-    def evaluate(self, split: str = "test") -> EpochStats:
-        xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)
-        loss_sum = mx.nd.zeros((1,), ctx=self.ctx, dtype="float64")
-        correct = mx.nd.zeros((1,), ctx=self.ctx, dtype="int64")
-        n = ys.shape[0]
-        for start in range(0, n, EVAL_BATCH):
-            x, y = xs[start : start + EVAL_BATCH], ys[start : start + EVAL_BATCH]
-            logits = self.net(x)
-            loss_sum += self.loss(logits, y).sum().astype("float64")
-            correct += (logits.argmax(axis=1).astype("int64") == y).sum()
-        return EpochStats(float(loss_sum.asnumpy()[0]), int(correct.asnumpy()[0]), n)
+    # --- evaluation (the loop is AdapterBase's; MXNet has no schedule-free rule to evaluate) -----
+
+    def _eval_zeros(self):
+        return mx.nd.zeros((1,), ctx=self.ctx, dtype="float64"), mx.nd.zeros((1,), ctx=self.ctx, dtype="int64")
+
+    def _eval_batch(self, x, y):
+        logits = self.net(x)
+        return self.loss(logits, y).sum().astype("float64"), (logits.argmax(axis=1).astype("int64") == y).sum()
+
+    def _to_host(self, value):
+        return value.asnumpy()[0]
 
     def synchronize(self) -> None:
         mx.nd.waitall()
 
-    # --- diagnostics for the parity tests ----------------------------------------------------
+    # --- diagnostics (adapters/base.py): for tests and benchmarks ---------------------------------
+
+    def apply_gradients(self, grads: dict[str, np.ndarray], lr: float, momentum: float | None = None) -> None:
+        # The path of train_epoch: backward() leaves a gradient in each parameter (here the
+        # gradient of sum(w * g), which is g exactly; padded with zeros) and Trainer.step(1)
+        # hands it to the rule at rescale_grad 1.
+        self.trainer.set_learning_rate(lr)
+        if momentum is not None:
+            self.trainer._optimizer.momentum = float(momentum)
+        given = {name: mx.nd.array(_zero_padded(grads[name], p.shape), ctx=self.ctx) for name, p in self._params.items()}
+        with autograd.record():
+            total = mx.nd.add_n(*[(p.data(self.ctx) * given[name]).sum() for name, p in self._params.items()])
+        total.backward()
+        self.trainer.step(1)
+
+    def padded_arrays(self) -> dict[str, np.ndarray]:
+        """Each parameter (``<name>``) and optimizer slot (``<slot>/<name>``) as built, padding
+        included: what tests/test_mxnet_padding.py checks stays zero, and nothing else sees."""
+        arrays = {name: param.data(self.ctx).asnumpy() for name, param in self._params.items()}
+        for name, param in self._params.items():
+            for slot, buffer in zip(self.spec.slots(), self._states(param)):
+                arrays[f"{slot}/{name}"] = buffer.asnumpy()
+        return arrays
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.net(mx.nd.array(x, ctx=self.ctx)).asnumpy()

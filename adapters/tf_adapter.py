@@ -22,12 +22,10 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from adapters.base import EpochStats  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
+from adapters.base import AdapterBase, EpochStats, gpu_chosen  # noqa: E402
 from harness.model import ModelSpec, placed_activations  # noqa: E402
 from harness.optimizers import OptimizerSpec, momenta_or_constant  # noqa: E402
 
-EVAL_BATCH = 1000
 TRACE = dict(reduce_retracing=True, jit_compile=False)  # XLA was 2-3x slower on CPU here (measured)
 
 
@@ -49,15 +47,14 @@ def _layer(layer, activation):
     return [keras.layers.Dense(layer.units, activation=activation)]
 
 
-class TFAdapter:
+class TFAdapter(AdapterBase):
     framework = "tf"
     framework_version = tf.__version__
+    EVAL_BATCH = 1000
 
     def __init__(self, spec: ModelSpec, optimizer: OptimizerSpec, device: str, seed: int) -> None:
         gpus = tf.config.list_physical_devices("GPU")
-        if device == "cuda" and not gpus:
-            raise HarnessError("device=cuda but TensorFlow sees no GPU; use device=auto or device=cpu")
-        self._device = "/GPU:0" if gpus and device in ("auto", "cuda") else "/CPU:0"
+        self._device = "/GPU:0" if gpu_chosen(device, bool(gpus), "TensorFlow sees no GPU") else "/CPU:0"
         self.device = f"gpu:0 ({gpus[0].name})" if self._device == "/GPU:0" else "cpu"
         # TensorFlow uses TF32 for float32 matmuls on Ampere+ GPUs by default; PyTorch does not.
         tf.config.experimental.enable_tensor_float_32_execution(False)
@@ -291,34 +288,44 @@ class TFAdapter:
         loss = tf.reduce_sum(tf.cast(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits), tf.float64))
         return loss, tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == y, tf.int64))
 
-    def evaluate(self, split: str = "test") -> EpochStats:
-        if not self.spec.evaluates_elsewhere:
-            return self._evaluate(split)
-        # Schedule-free evaluates at x = y + (1 - 1/beta1)(z - y) (the package's eval(), a lerp of
-        # weight below 0.5), then the training point y comes back as it was, copied, not recomputed.
-        training_point = [tf.constant(var.numpy()) for var in self.model.trainable_variables]
+    # --- evaluation (the loop and the schedule-free swap are AdapterBase's) --------------------
+
+    def _on_device(self):
+        return tf.device(self._device)
+
+    def _eval_zeros(self):
+        return tf.constant(0.0, tf.float64), tf.constant(0, tf.int64)
+
+    def _eval_batch(self, x, y):
+        return self._eval_step(x, y)
+
+    def _to_host(self, value):
+        return value.numpy()
+
+    def _training_point(self) -> list:
+        return [tf.constant(var.numpy()) for var in self.model.trainable_variables]
+
+    def _move_to_average(self) -> None:
+        # x = y + (1 - 1/beta1)(z - y): the package's eval(), a lerp of weight below 0.5.
         weight = tf.constant(1 - 1 / self.spec.beta1, tf.float32)
         for var, z in zip(self.model.trainable_variables, self._slots["z"]):
             var.assign(var + weight * (z - var))
-        try:
-            return self._evaluate(split)
-        finally:
-            for var, y in zip(self.model.trainable_variables, training_point):
-                var.assign(y)
 
-    def _evaluate(self, split: str) -> EpochStats:
-        xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)
-        loss_sum, correct = tf.constant(0.0, tf.float64), tf.constant(0, tf.int64)
-        with tf.device(self._device):
-            for start in range(0, int(ys.shape[0]), EVAL_BATCH):
-                loss, right = self._eval_step(xs[start : start + EVAL_BATCH], ys[start : start + EVAL_BATCH])
-                loss_sum, correct = loss_sum + loss, correct + right
-        return EpochStats(float(loss_sum.numpy()), int(correct.numpy()), int(ys.shape[0]))
+    def _restore_training_point(self, training_point: list) -> None:
+        for var, y in zip(self.model.trainable_variables, training_point):
+            var.assign(y)
 
     def synchronize(self) -> None:
         pass  # every method above ends by reading a value back, which waits for the device
 
-    # --- diagnostics for the parity tests ----------------------------------------------------
+    # --- diagnostics (adapters/base.py): for tests and benchmarks ---------------------------------
+
+    def apply_gradients(self, grads: dict[str, np.ndarray], lr: float, momentum: float | None = None) -> None:
+        self._lr.assign(lr)
+        if momentum is not None:
+            self._momentum.assign(momentum)
+        with tf.device(self._device):
+            self._apply([tf.constant(self._to_keras(name, grads[name])) for name in self._names])
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.model(tf.constant(x.transpose(0, 2, 3, 1)), training=False).numpy()

@@ -9,11 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adapters.base import EpochStats
+from adapters.base import AdapterBase, EpochStats, gpu_chosen
 from harness.model import ModelSpec, placed_activations
 from harness.optimizers import OptimizerSpec, momenta_or_constant
 
-EVAL_BATCH = 500  # without gradients; measured faster than 256, 2,000 or 10,000 on a 2-core CPU
 # Our slot names (harness.optimizers) -> the keys of torch.optim's per-parameter state.
 TORCH_SLOT = {"momentum": "momentum_buffer", "exp_avg": "exp_avg", "exp_avg_sq": "exp_avg_sq", "sum": "sum",
               "square_avg": "square_avg", "grad_avg": "grad_avg", "z": "z"}
@@ -66,22 +65,14 @@ def _blocks(spec: ModelSpec) -> list[nn.Module]:
             for layer, shape, activation in zip(spec.layers, spec.input_shapes(), placed_activations(spec))]
 
 
-def resolve_device(requested: str) -> torch.device:
-    if requested == "cuda" and not torch.cuda.is_available():
-        from harness.errors import HarnessError
-
-        raise HarnessError("device=cuda but PyTorch sees no CUDA GPU; use device=auto or device=cpu")
-    if requested in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda:0")
-    return torch.device("cpu")
-
-
-class TorchAdapter:
+class TorchAdapter(AdapterBase):
     framework = "torch"
     framework_version = torch.__version__
+    EVAL_BATCH = 500  # measured faster than 256, 2,000 or 10,000 on a 2-core CPU
 
     def __init__(self, spec: ModelSpec, optimizer: OptimizerSpec, device: str, seed: int, channels_last: bool = True) -> None:
-        self._device = resolve_device(device)
+        gpu = gpu_chosen(device, torch.cuda.is_available(), "PyTorch sees no CUDA GPU")
+        self._device = torch.device("cuda:0" if gpu else "cpu")
         # TF32 would change float32 results on Ampere and newer GPUs: pin it off and record it.
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
@@ -208,41 +199,56 @@ class TorchAdapter:
         if self.spec.momentum_name is not None:
             stats.applied_momenta.append(self._momentum(groups[0]))
 
-    def evaluate(self, split: str = "test") -> EpochStats:
-        if not self.spec.evaluates_elsewhere:
-            return self._evaluate(split)
-        # Schedule-free: at x, with the package's own eval(); then back to the training point y,
-        # copied rather than recomputed (its train() would round y differently each epoch, and a
-        # resumed run must continue from exactly the weights an uninterrupted one has).
-        training_point = [p.detach().clone() for p in self._params.values()]
-        self.optimizer.eval()
-        try:
-            return self._evaluate(split)
-        finally:
-            with torch.no_grad():
-                for param, y in zip(self._params.values(), training_point):
-                    param.copy_(y)
-            for group in self.optimizer.param_groups:
-                group["train_mode"] = True
+    # --- evaluation (the loop and the schedule-free swap are AdapterBase's) --------------------
 
     @torch.inference_mode()
     def _evaluate(self, split: str) -> EpochStats:
         self.model.eval()
-        xs, ys = (self.val_x, self.val_y) if split == "val" else (self.test_x, self.test_y)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
-        correct = torch.zeros((), dtype=torch.int64, device=self._device)
-        for start in range(0, len(ys), EVAL_BATCH):
-            x, y = xs[start : start + EVAL_BATCH], ys[start : start + EVAL_BATCH]
-            logits = self.model(x)
-            loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(dim=1) == y).sum()
-        return EpochStats(loss_sum.item(), int(correct.item()), len(ys))
+        return super()._evaluate(split)
+
+    def _eval_zeros(self):
+        return (torch.zeros((), dtype=torch.float64, device=self._device),
+                torch.zeros((), dtype=torch.int64, device=self._device))
+
+    def _eval_batch(self, x, y):
+        logits = self.model(x)
+        return F.cross_entropy(logits, y, reduction="sum"), (logits.argmax(dim=1) == y).sum()
+
+    def _to_host(self, value):
+        return value.item()
+
+    def _training_point(self) -> list:
+        return [p.detach().clone() for p in self._params.values()]
+
+    def _move_to_average(self) -> None:
+        self.optimizer.eval()  # the package's own move to x
+
+    def _restore_training_point(self, training_point: list) -> None:
+        with torch.no_grad():
+            for param, y in zip(self._params.values(), training_point):
+                param.copy_(y)
+        for group in self.optimizer.param_groups:  # what the package's train() would set, without moving
+            group["train_mode"] = True
 
     def synchronize(self) -> None:
         if self._device.type == "cuda":
             torch.cuda.synchronize()
 
-    # --- diagnostics for the tests ---------------------------------------------------------------
+    # --- diagnostics (adapters/base.py): for tests and benchmarks ---------------------------------
+
+    def apply_gradients(self, grads: dict[str, np.ndarray], lr: float, momentum: float | None = None) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group["lr_mult"]
+            if momentum is not None:
+                self._set_momentum(group, float(momentum))
+        for name, param in self._params.items():
+            param.grad = torch.from_numpy(grads[name].copy()).to(self._device)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    @torch.inference_mode()
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self.model(torch.from_numpy(x).to(self._device)).cpu().numpy()
 
     def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         """The mean cross-entropy of (x, y) and its gradients, at the current weights."""

@@ -135,41 +135,6 @@ def test_the_rules_are_told_apart(traces):
 
 # --- the rule alone: every framework's optimizer fed PyTorch's gradients -------------------------
 
-def apply_gradients(framework, adapter, grads, lr):
-    """One update by the optimizer that ``adapter.train_epoch`` steps, from ``grads`` (the mean
-    loss's, canonical layout) at rate ``lr``, without the network's forward and backward passes.
-    The adapter contract has no such method, so this reaches into each adapter's optimizer."""
-    if framework == "torch":
-        import torch
-
-        for group in adapter.optimizer.param_groups:
-            group["lr"] = lr * group["lr_mult"]
-        for name, param in adapter._params.items():
-            param.grad = torch.from_numpy(grads[name].copy())
-        adapter.optimizer.step()
-    elif framework == "mxnet":
-        import mxnet as mx
-        from mxnet import autograd
-
-        from adapters.mxnet_adapter import _zero_padded
-
-        # The path of train_epoch: backward() leaves the batch *sum* in each gradient (here the
-        # gradient of sum(w * BATCH * g), which is BATCH * g exactly) and Trainer.step(BATCH)
-        # divides it by BATCH for the rule (exact too: a power of two).
-        adapter.trainer.set_learning_rate(lr)
-        sums = {name: mx.nd.array(_zero_padded(BATCH * grads[name], p.shape), ctx=adapter.ctx)
-                for name, p in adapter._params.items()}
-        with autograd.record():
-            total = mx.nd.add_n(*[(p.data(adapter.ctx) * sums[name]).sum() for name, p in adapter._params.items()])
-        total.backward()
-        adapter.trainer.step(BATCH)
-    else:
-        import tensorflow as tf
-
-        adapter._lr.assign(lr)
-        adapter._apply([tf.constant(adapter._to_keras(name, grads[name])) for name in adapter._names])
-
-
 @pytest.fixture(scope="module")
 def pytorch_run(data):
     """Per case: the 20 gradients of PyTorch's run (each at its weights before its update), the
@@ -183,7 +148,7 @@ def pytorch_run(data):
         for k in range(UPDATES):
             batch = slice(k * BATCH, (k + 1) * BATCH)
             grads.append(adapter.loss_and_gradients(data.train_x[batch], data.train_y[batch])[1])
-            apply_gradients("torch", adapter, grads[-1], lr_at(k))
+            adapter.apply_gradients(grads[-1], lr_at(k))
         out[case] = grads, adapter.get_weights(), trace("torch", spec, case, data)[1]
     return out
 
@@ -207,7 +172,7 @@ def test_each_rule_fed_pytorchs_gradients_gives_pytorchs_weights(case, framework
     adapter = fresh(framework, spec, optimizer, data)
     definition, state = init_weights(spec, 0), {}
     for k, grads in enumerate(grads_of_update):
-        apply_gradients(framework, adapter, grads, lr_at(k))
+        adapter.apply_gradients(grads, lr_at(k))
         definition, state = reference_step(optimizer, definition, grads, state, lr_at(k))
     weights = adapter.get_weights()
     for expected in (pytorch, definition):

@@ -61,12 +61,7 @@ def without_ties(images):
 
 def torch_loss_and_gradients(spec, data, images, labels, channels_last):
     """PyTorch's mean cross-entropy and its gradients, from the same initial weights."""
-    import torch
-
-    adapter = fresh("torch", spec, data, channels_last=channels_last)
-    loss = torch.nn.functional.cross_entropy(adapter.model(torch.from_numpy(images)), torch.from_numpy(labels))
-    loss.backward()
-    return loss.item(), {name: param.grad.numpy() for name, param in adapter._params.items()}
+    return fresh("torch", spec, data, channels_last=channels_last).loss_and_gradients(images, labels)
 
 
 @pytest.mark.parametrize("framework", ALL)

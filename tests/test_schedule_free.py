@@ -2,7 +2,7 @@
 
 PyTorch runs ``schedulefree.AdamWScheduleFree`` itself; TensorFlow runs the same update written in
 TF ops (``TFAdapter._schedule_free``); MXNet has no maintained implementation and refuses it in one
-line (tests/test_bad_input_optimizers.py). The tests hold both frameworks to the float64 formula of ``harness.optimizers``, to each other
+line (tests/test_bad_input.py). The tests hold both frameworks to the float64 formula of ``harness.optimizers``, to each other
 over twenty updates of real images under a changing rate, and check the part no other optimizer
 has: the network is evaluated at the average x, not at the training point y, and going there and
 back leaves training (and a resume) bit for bit where it was.

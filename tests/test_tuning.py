@@ -40,6 +40,21 @@ def test_retrain_command_uses_the_full_training_set_except_for_plateau():
     assert "data.val_size=10000" in tuning.retrain_command({**row, "scheduler": "plateau"})
 
 
-def test_grid_figure_is_a_png():
+def test_grid_figure_draws_each_schedule_in_a_panel_per_framework():
+    import io
+
+    import matplotlib.image
+    import numpy as np
+
+    def decoded(table):
+        return matplotlib.image.imread(io.BytesIO(tuning.grid_figure(table, tuning.select(table))), format="png")
+
+    def has_colour(image, hex_colour):  # matplotlib's default line colours, C0 and C1
+        rgb = np.array([int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+        return int((np.abs(image[..., :3] - rgb).max(axis=-1) < 0.02).sum())
+
     table = tuning.grid(results())
-    assert tuning.grid_figure(table, tuning.select(table))[:4] == b"\x89PNG"
+    one = decoded(table)
+    assert has_colour(one, "#1f77b4") > 100 and has_colour(one, "#ff7f0e") > 100  # both schedules drawn
+    two = decoded(pd.concat([table, table.assign(framework="tf")]))
+    assert two.shape[0] == one.shape[0] and 1.6 < two.shape[1] / one.shape[1] < 2.2  # a panel each
