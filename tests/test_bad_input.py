@@ -23,6 +23,9 @@ from harness.data import OS_PACKAGE_DIR
 from harness.plan import horizon_warning
 from tests.conftest import run_cli
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 # A tiny real run, so that every case would train (and write) if the input were accepted.
 BASE = {"data.train_size": "512", "data.test_size": "500", "epochs": "1", "seed": "7", "progress": "false"}
 

@@ -9,6 +9,9 @@ import pytest
 from harness.schedules import cosine, epoch_learning_rates
 from tests.conftest import PROJECT_ROOT, main_in_fresh_python, run_cli
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 SLICE = ("data.train_size=2048", "data.test_size=1000", "progress=false")
 
 

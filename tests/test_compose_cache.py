@@ -20,6 +20,9 @@ from harness.errors import HarnessError
 from harness.schema import as_dict
 from tests.conftest import FRAMEWORK_MODULES, PROJECT_ROOT
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 NEEDS = {"plateau": ["data.val_size=10000"]}  # monitors val_loss by default
 
 

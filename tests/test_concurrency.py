@@ -7,8 +7,12 @@ import sys
 
 import duckdb
 import pandas as pd
+import pytest
 
 from tests.conftest import PROJECT_ROOT
+
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
 
 EPOCHS = 3
 SLICE = (f"epochs={EPOCHS}", "data.train_size=4096", "data.test_size=500", "threads=1", "progress=false")

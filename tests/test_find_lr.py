@@ -25,6 +25,9 @@ from tests.conftest import INSTALLED_FRAMEWORKS
 from tests.test_bad_input import snapshot
 from tests.test_lr_finder import collapsing_loss
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 SLICE = ["data.train_size=2048", "data.test_size=500", "batch_size=64", "threads=1", "progress=false"]
 RANGE = ["find_lr.start_lr=1e-4", "find_lr.end_lr=1000", "find_lr.num_updates=60"]
 

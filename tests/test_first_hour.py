@@ -19,6 +19,9 @@ from harness.errors import HarnessError
 from harness.results import EPOCHS_FILE, read_epochs, upgrade
 from tests.conftest import INSTALLED_FRAMEWORKS, PROJECT_ROOT, run_cli
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 STUDY = PROJECT_ROOT / "results" / "d2l_study"
 DOCS_WITH_SNIPPETS = ("README.md", "results/_README.md")
 

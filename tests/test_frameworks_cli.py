@@ -9,6 +9,9 @@ import pytest
 
 from tests.conftest import INSTALLED_FRAMEWORKS, run_cli
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 INSTALLED = INSTALLED_FRAMEWORKS
 SLICE = ("data.train_size=2048", "data.test_size=1000", "progress=false")
 

@@ -26,6 +26,9 @@ from harness.studies import grid
 from harness.studies.arms import ADAM_RATES, ARMS
 from harness.studies.arms import SGD_RATES_FIRST as SGD_RATES  # the 6-rate grid; most arms run its last 5
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 stats = pytest.importorskip("harness.report.stats")
 HAS_API = hasattr(stats, "holm_comparisons")
 needs_stats = pytest.mark.skipif(not HAS_API, reason="harness.report.stats's scipy API (branch stats) not merged yet")

@@ -21,6 +21,9 @@ from harness.validate import canonical_config
 from harness.results import EPOCHS_SCHEMA, SCHEMA_VERSION, CorruptFile, read_epochs
 from tests.conftest import PROJECT_ROOT, run_cli
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 STUDY = PROJECT_ROOT / "results" / "d2l_study"
 STUDY_RUNS = sorted(p for p in STUDY.iterdir() if p.is_dir() and not p.name.startswith("_"))
 

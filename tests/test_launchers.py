@@ -19,6 +19,9 @@ from harness.runner import run
 from harness.validate import validate
 from tests.conftest import framework_installed, run_cli
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 TINY = ["framework=torch", "data.train_size=512", "data.test_size=500", "epochs=2", "threads=1", "progress=false"]
 SWEEP = [*TINY, "scheduler=constant,cosine", "seed=0,1"]

@@ -32,6 +32,9 @@ from harness.optimizers import OptimizerSpec, reference_step
 from harness.schedules import cosine
 from tests.conftest import INSTALLED_FRAMEWORKS
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 OTHERS = [f for f in INSTALLED_FRAMEWORKS if f != "torch"]
 UPDATES, BATCH = 20, 64
 # case -> (spec, peak rate). Every rule with and without weight decay (SGD: plain, and with

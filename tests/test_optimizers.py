@@ -21,6 +21,9 @@ from harness.optimizers import OptimizerSpec, param_multipliers, reference_step,
 from tests.conftest import INSTALLED_FRAMEWORKS, run_cli
 from tests.test_optimizer_parity import smooth_lenet
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 SHARP = dict(eps=1e-3, weight_decay=0.1)
 RULES = {
     "sgd_momentum": OptimizerSpec("sgd", momentum=0.9, weight_decay=0.1),

@@ -17,6 +17,9 @@ from harness.optimizers import OptimizerSpec
 from harness.schedules import cosine, epoch_learning_rates
 from tests.conftest import INSTALLED_FRAMEWORKS
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 OTHERS = [f for f in INSTALLED_FRAMEWORKS if f != "torch"]
 ALL = ["torch", *OTHERS]
 # PyTorch is compared in the other framework's memory layout: the layout decides which

@@ -11,6 +11,9 @@ from harness.commands.plot_schedule import curves, labels, split_args
 from harness.errors import HarnessError
 from tests.conftest import main_in_fresh_python
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 
 def test_overlay_writes_a_png_and_imports_no_framework(tmp_path):
     out = tmp_path / "zoo.png"

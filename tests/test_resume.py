@@ -14,6 +14,9 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, framework_installed, run_cli
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 TIMING = ["train_time_s", "eval_time_s", "git_sha"]  # when and with which commit, not what
 SLICE = ("data.train_size=8192", "data.test_size=1000", "progress=false")
 

@@ -19,6 +19,9 @@ from tests.conftest import INSTALLED_FRAMEWORKS, run_cli
 from tests.test_optimizer_parity import relative_gaps, smooth_lenet
 from tests.test_optimizers import fresh
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("schedulefree")
 FRAMEWORKS = [f for f in ("torch", "tf") if f in INSTALLED_FRAMEWORKS]
 BATCH = 16

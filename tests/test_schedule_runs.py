@@ -19,6 +19,9 @@ from harness.runner import _set_up, batch_order, run
 from harness.validate import validate
 from tests.conftest import framework_installed
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 
 def takes_momenta(framework: str) -> bool:
     return "momenta" in inspect.signature(load_adapter(framework).train_epoch).parameters

@@ -23,6 +23,9 @@ from harness.sinks import EPOCH_METRICS, STEP_METRIC, Sinks
 from harness.validate import validate
 from tests.conftest import framework_installed
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("mlflow")
 pytest.importorskip("tensorboardX")
 pytest.importorskip("tensorboard")

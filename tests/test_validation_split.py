@@ -9,6 +9,9 @@ import pytest
 from harness.data import load_fashion_mnist, stratified_split
 from tests.conftest import INSTALLED_FRAMEWORKS, framework_installed
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 TIMING = ["train_time_s", "eval_time_s", "git_sha"]
 
 

@@ -15,6 +15,9 @@ from harness.plan import check_zero_rate, zero_rate_epochs, zero_rate_warning
 from tests.conftest import PROJECT_ROOT, run_cli
 from tests.test_bad_input import snapshot
 
+# Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
+pytestmark = pytest.mark.slow
+
 FIXES = "scheduler.unit=step makes the warmup per update, or scheduler.warmup_begin_lr=0.03 (any value > 0) starts it above 0"
 WHY = "unit=epoch: every update of an epoch takes the schedule's value at that epoch; the warmup starts at warmup_begin_lr=0"
 SMALL = ["data.train_size=512", "data.test_size=500", "progress=false"]
