@@ -1,26 +1,27 @@
-"""The per-update plan of a run: the rate (and the momentum, when a schedule varies it) of
-every update, from the config. Framework-free; the runner, ``validate`` and ``plot-schedule``
-all build it here, so they agree on every derived length.
+"""The plan of a run: the rate (and the momentum, when a schedule varies it) of every update,
+from the config, and whatever state decides them. Framework-free; the runner, ``validate`` and
+``plot-schedule`` all build it here, so they agree on every derived length.
+
+Three plans, one contract (``rates``, ``momenta``, ``observe``, ``state``/``restore``), so the
+runner's epoch loop has no branch for any of them:
+
+- ``Plan``: a fixed schedule (every kind but plateau), a pure function of the update's index;
+- ``D2LTabPlan``: protocol=d2l, the rates as the d2l chapter's tab of one framework ran them;
+- ``PlateauPlan``: reduce-on-plateau, whose next rates depend on the epochs it has observed and
+  whose state goes into every checkpoint.
+
+The checks and warnings built on a plan live in ``harness.plan_checks``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.errors import HarnessError
-from harness.schedules import (
-    Schedule,
-    build_momentum_schedule,
-    build_schedule,
-    epoch_learning_rates,
-    has_horizon,
-    resolve_lengths,
-)
-
-FAR_LONGER = 2.0  # a horizon this many times the run's length earns a warning
+from harness import d2l_tabs, plateau
+from harness.schedules import Schedule, build_momentum_schedule, build_schedule, epoch_learning_rates, resolve_lengths
 
 
 def updates_per_epoch(cfg, n_train: int | None = None) -> int:
@@ -44,14 +45,26 @@ def schedule_params(cfg, n_train: int | None = None) -> dict:
 
 @dataclass
 class Plan:
+    """A fixed schedule: every update's rate (and momentum) known before training starts."""
+
     params: dict  # the factory parameters, derived lengths filled in
-    unit: str
+    unit: str  # what the schedule's t counts: epoch or step
     updates_per_epoch: int
     lr_at: Schedule
     momentum_at: Schedule | None  # None: the optimizer's constant momentum
 
+    @property
+    def trained_unit(self) -> str:
+        """What t counted in the rates that train (the ``unit`` column)."""
+        return self.unit
+
     def learning_rates(self, epoch: int) -> np.ndarray:
+        """The schedule's rate for each update of ``epoch``."""
         return epoch_learning_rates(self.lr_at, self.unit, epoch, self.updates_per_epoch)
+
+    def rates(self, epoch: int) -> np.ndarray:
+        """The rate each update of ``epoch`` trains at, given what the plan has observed."""
+        return self.learning_rates(epoch)
 
     def momenta(self, epoch: int) -> np.ndarray | None:
         """One momentum (beta1) per update of ``epoch``, or None when it stays constant."""
@@ -59,31 +72,76 @@ class Plan:
             return None
         return epoch_learning_rates(self.momentum_at, self.unit, epoch, self.updates_per_epoch)
 
+    def observe(self, epoch: int, row: dict) -> None:
+        """The finished epoch's row (its measured losses and accuracies); a fixed schedule ignores it."""
+
+    def state(self) -> dict | None:
+        """What a checkpoint must hold to resume the plan (None: nothing, the plan is fixed)."""
+        return None
+
+    def restore(self, state: dict | None) -> None:
+        """Continue from a checkpoint's ``state()``."""
+
+
+@dataclass
+class D2LTabPlan(Plan):
+    """protocol=d2l: the rates as the framework's d2l tab ran them (its own schedule class, and
+    MXNet's per-update stepping), computed for the whole run at once; momentum is never varied."""
+
+    framework: str = ""
+    tab_rates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (epochs, updates per epoch)
+
+    @property
+    def trained_unit(self) -> str:
+        return d2l_tabs.tab_unit(self.framework)  # MXNet's Trainer steps its schedule every update
+
+    def rates(self, epoch: int) -> np.ndarray:
+        return self.tab_rates[epoch]
+
+    def momenta(self, epoch: int) -> None:
+        return None
+
+
+@dataclass
+class PlateauPlan(Plan):
+    """scheduler=plateau: the warmup ramp (or base_lr) capped by the rate the plateau rule has
+    reached, which each observed epoch may lower (PyTorch's ReduceLROnPlateau)."""
+
+    rule: plateau.PlateauParams | None = None
+    monitor: str = plateau.DEFAULT_MONITOR
+    warmup_steps: int | None = None
+    current: plateau.PlateauState | None = None
+
+    def rates(self, epoch: int) -> np.ndarray:
+        return plateau.rates(self.current, self.learning_rates(epoch))
+
+    def observe(self, epoch: int, row: dict) -> None:
+        # The metric of an epoch that began in warmup is not fed to the rule.
+        if plateau.feeds(epoch, self.unit, self.updates_per_epoch, self.warmup_steps):
+            self.current = plateau.update(self.current, row[self.monitor], self.rule)
+
+    def state(self) -> dict:
+        return self.current.to_dict()
+
+    def restore(self, state: dict | None) -> None:
+        if state:
+            self.current = plateau.PlateauState.from_dict(state)
+
 
 def build_plan(cfg, n_train: int | None = None) -> Plan:
-    """Raises ValueError (naming the value) for a schedule that cannot be built."""
+    """The run's plan (``n_train``: the training images it really has; None derives them from
+    the config). Raises ValueError (naming the value) for a schedule that cannot be built."""
     params = schedule_params(cfg, n_train)
-    kind = cfg.scheduler.kind
-    return Plan(params, cfg.scheduler.unit, updates_per_epoch(cfg, n_train), build_schedule(kind, params),
-                build_momentum_schedule(kind, params))
-
-
-def check_schedule(cfg) -> None:
-    """Validation of the schedule for ``harness.validate``: it builds, and a schedule that
-    cycles momentum has an optimizer with momentum to cycle."""
-    try:
-        plan = build_plan(cfg)
-    except ValueError as exc:
-        raise HarnessError(f"scheduler={cfg.scheduler.name}: {exc}") from None
-    if plan.momentum_at is not None and not has_momentum(cfg.optimizer):
-        if cfg.optimizer.name == "schedule_free_adamw":  # a beta1, but no momentum (OptimizerSpec.momentum_name)
-            why = ("optimizer=schedule_free_adamw's beta1 is its averaging, not a momentum to cycle; "
-                   "set scheduler.cycle_momentum=false")
-        else:
-            why = (f"optimizer={cfg.optimizer.name} with momentum={cfg.optimizer.get('momentum', 0)} has none to "
-                   f"cycle; set optimizer.momentum=0.9, or scheduler.cycle_momentum=false")
-        raise HarnessError(f"scheduler={cfg.scheduler.name} cycles momentum (scheduler.cycle_momentum=true) but {why}")
-    check_zero_rate(cfg, plan)
+    kind, unit, per_epoch = cfg.scheduler.kind, cfg.scheduler.unit, updates_per_epoch(cfg, n_train)
+    fixed = (params, unit, per_epoch, build_schedule(kind, params), build_momentum_schedule(kind, params))
+    if cfg.protocol == "d2l":
+        tab = d2l_tabs.tab_learning_rates(cfg.framework.name, kind, params, cfg.epochs, per_epoch)
+        return D2LTabPlan(*fixed, framework=cfg.framework.name, tab_rates=tab.reshape(cfg.epochs, per_epoch))
+    if kind == "plateau":
+        rule = plateau.params_of(params)
+        return PlateauPlan(*fixed, rule=rule, monitor=plateau.monitor_of(cfg.scheduler),
+                           warmup_steps=cfg.scheduler.warmup_steps, current=plateau.initial_state(rule))
+    return Plan(*fixed)
 
 
 def _momentum_of(optimizer_cfg):
@@ -104,108 +162,3 @@ def constant_momentum(optimizer_cfg) -> float:
 def has_momentum(optimizer_cfg) -> bool:
     """Whether the optimizer has a momentum (or beta1) for a schedule to cycle."""
     return _momentum_of(optimizer_cfg).momentum_name is not None
-
-
-def horizon_warning(cfg) -> str | None:
-    """A sentence when the schedule's horizon is far longer than the run (it would stop early on
-    its curve: ``scheduler.total_steps=7050`` with unit=epoch), else None."""
-    kind, unit = cfg.scheduler.kind, cfg.scheduler.unit
-    if not has_horizon(kind):
-        return None
-    horizon = schedule_params(cfg).get("total_steps")
-    run_length = cfg.epochs if unit == "epoch" else cfg.epochs * updates_per_epoch(cfg)
-    if horizon is None or horizon <= FAR_LONGER * run_length:
-        return None
-    what = ("epoch" if unit == "epoch" else "update") + ("" if run_length == 1 else "s")
-    return (
-        f"scheduler={cfg.scheduler.name}: total_steps={horizon} is {horizon / run_length:.1f}x the run's "
-        f"{run_length} {what} (unit={unit}), so the run stops at {100 * run_length / horizon:.2g} % of the "
-        f"schedule; set scheduler.total_steps=null to follow epochs"
-    )
-
-
-def zero_rate_epochs(cfg, plan: Plan | None = None) -> list[int]:
-    """The epochs (0-based) in which every update would train at rate 0, from the rates the run
-    uses (under protocol=d2l the tab's own). With unit=epoch every update of epoch ``e`` takes
-    ``lr_at(e)``, so a warmup from ``warmup_begin_lr=0`` spends its whole first epoch at 0."""
-    plan = plan or build_plan(cfg)
-    epochs, per_epoch = cfg.epochs, plan.updates_per_epoch
-    if cfg.protocol == "d2l":
-        from harness import d2l_tabs
-
-        if cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
-            return []  # validate refuses it with its own message
-        rates = d2l_tabs.tab_learning_rates(cfg.framework.name, cfg.scheduler.kind, plan.params, epochs, per_epoch)
-        return [e for e, row in enumerate(rates.reshape(epochs, per_epoch)) if not (row > 0).any()]
-    if plan.unit == "epoch":
-        return [e for e in range(epochs) if not plan.lr_at(e) > 0]
-    # unit=step: all() stops at an epoch's first nonzero update, so a run that is not at 0 costs
-    # about one schedule call per epoch.
-    return [e for e in range(epochs) if all(not plan.lr_at(e * per_epoch + i) > 0 for i in range(per_epoch))]
-
-
-def zero_rate_warning(cfg, plan: Plan | None = None) -> str | None:
-    """A sentence naming the epochs that would train at rate 0 and how to avoid them, else None.
-    The d2l chapter's own warmup does this (its first epoch at warmup_begin_lr=0), so it is a
-    warning; ``check_zero_rate`` refuses a run that would train nothing at all."""
-    plan = plan or build_plan(cfg)
-    zero = zero_rate_epochs(cfg, plan)
-    if not zero:
-        return None
-    return f"scheduler={cfg.scheduler.name}: {_epoch_list(zero)} of {cfg.epochs} would train at rate 0 {_zero_rate_fix(cfg, plan, zero)}"
-
-
-def check_zero_rate(cfg, plan: Plan | None = None) -> None:
-    """Refuse a run whose every update would be at rate 0 (``scheduler=warmup epochs=1``): it
-    would train nothing and still be recorded as a complete run."""
-    plan = plan or build_plan(cfg)
-    zero = zero_rate_epochs(cfg, plan)
-    if len(zero) == cfg.epochs:
-        raise HarnessError(f"scheduler={cfg.scheduler.name} trains nothing: every update of its {_epochs_word(cfg.epochs)} "
-                           f"would have rate 0 {_zero_rate_fix(cfg, plan, zero)}")
-
-
-def _epochs_word(n: int) -> str:
-    return f"{n} epoch" + ("" if n == 1 else "s")
-
-
-def _epoch_list(epochs: list[int]) -> str:
-    """[0] -> 'epoch 0'; [0, 1, 2, 7] -> 'epochs 0-2, 7'."""
-    spans: list[list[int]] = []
-    for e in epochs:
-        if spans and e == spans[-1][1] + 1:
-            spans[-1][1] = e
-        else:
-            spans.append([e, e])
-    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
-    return ("epoch " if len(epochs) == 1 else "epochs ") + text
-
-
-def _zero_rate_fix(cfg, plan: Plan, zero: list[int]) -> str:
-    """'(why): what to set', for the two causes: a warmup that starts at 0 (a zero epoch inside
-    the warmup) and a schedule at final_lr=0 (a decay past its horizon, a restart's warmup)."""
-    params, clean = plan.params, cfg.protocol != "d2l"
-    phases = params.get("phases") or [{}]
-    warmup_steps = 0 if cfg.scheduler.kind == "noam" else params.get("warmup_steps") or phases[0].get("warmup_steps") or 0
-    in_warmup = lambda e: (e if plan.unit == "epoch" else e * plan.updates_per_epoch) < warmup_steps
-    per_epoch_unit = clean and plan.unit == "epoch"
-    why, fixes = [], []
-    if per_epoch_unit:
-        why.append("unit=epoch: every update of an epoch takes the schedule's value at that epoch")
-    elif not clean:
-        why.append(f"protocol=d2l: as the d2l {cfg.framework.name} tab runs it")
-    if any(map(in_warmup, zero)):
-        why.append(f"the warmup starts at warmup_begin_lr={params.get('warmup_begin_lr') or 0:g}")
-        if per_epoch_unit:
-            fixes.append("scheduler.unit=step makes the warmup per update")
-        elif not clean:
-            fixes.append("protocol=clean scheduler.unit=step makes the warmup per update")
-        example = f"={float(params['base_lr']) / 10:g} (any value > 0)" if params.get("base_lr") else " > 0"
-        fixes.append(f"scheduler.warmup_begin_lr{example} starts it above 0")
-    if not all(map(in_warmup, zero)):
-        why.append("the schedule is at final_lr=0 there" if params.get("final_lr") == 0 else "the schedule is 0 there")
-        if per_epoch_unit and not fixes:
-            fixes.append("scheduler.unit=step steps the schedule per update")
-        horizon = ", or scheduler.total_steps=null (a horizon as long as the run)" if cfg.scheduler.get("total_steps") else ""
-        fixes.append(f"scheduler.final_lr above 0{horizon}")
-    return f"({'; '.join(why)}): {', or '.join(fixes)}"

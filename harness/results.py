@@ -87,6 +87,46 @@ EPOCHS_SCHEMA = pa.schema(
 )
 
 
+# The names of EPOCHS_SCHEMA's columns by who fills them: the run's identity, the same on every
+# row (``run_columns``), and what each epoch measured (``epoch_row``); ``status``, ``verdict`` and
+# ``error`` are the run's state, rewritten on every row as it changes.
+RUN_COLUMNS = (
+    "run_id", "framework", "framework_version", "device", "tf32", "protocol", "model", "scheduler", "unit",
+    "optimizer", "weight_decay", "lr_mult", "base_lr", "seed", "batch_size", "epochs", "train_size", "test_size",
+    "git_sha", "schema_version", "variant", "schedule_params", "optimizer_params", "model_hash", "subset_seed",
+)
+MEASURED_COLUMNS = (
+    "epoch", "step", "lr", "step_lrs", "train_loss", "train_acc", "test_loss", "test_acc", "train_time_s",
+    "eval_time_s", "val_loss", "val_acc", "momentum", "step_momenta",
+)
+STATE_COLUMNS = ("status", "verdict", "error")
+if sorted(RUN_COLUMNS + MEASURED_COLUMNS + STATE_COLUMNS) != sorted(EPOCHS_SCHEMA.names):  # pragma: no cover
+    raise AssertionError("RUN_COLUMNS, MEASURED_COLUMNS and STATE_COLUMNS must name EPOCHS_SCHEMA's columns once each")
+
+
+def _exactly(names: dict, expected: tuple[str, ...], what: str) -> None:
+    missing, extra = sorted(set(expected) - set(names)), sorted(set(names) - set(expected))
+    if missing or extra:
+        raise ValueError(f"{what}: missing {missing}, unknown {extra} (see results.EPOCHS_SCHEMA)")
+
+
+def run_columns(**values) -> dict:
+    """The identity columns of a run's rows, ``schema_version`` filled in; ValueError when a
+    name of ``RUN_COLUMNS`` is missing or one is not a column."""
+    values = {**values, "schema_version": SCHEMA_VERSION}
+    _exactly(values, RUN_COLUMNS, "run_columns")
+    return values
+
+
+def epoch_row(run: dict, **measured) -> dict:
+    """One epoch's row: the run's identity columns and what the epoch measured, no verdict yet
+    (the status is set by the runner, on every row at once); ValueError on a missing or unknown
+    name."""
+    _exactly(run, RUN_COLUMNS, "epoch_row's run columns")
+    _exactly(measured, MEASURED_COLUMNS, "epoch_row")
+    return {**run, **measured, "verdict": None}
+
+
 class CorruptFile(Exception):
     """A file in a run directory that cannot be read back."""
 

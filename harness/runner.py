@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 import traceback
@@ -15,24 +14,27 @@ from omegaconf import OmegaConf
 
 from adapters import load_adapter
 from adapters.base import Adapter
-from harness import checkpoint, d2l_tabs, identity, optimizers, plateau, sinks, verdicts
+from harness import checkpoint, d2l_tabs, identity, optimizers, sinks, verdicts
 from harness.data import Dataset, load_fashion_mnist
 from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.errors import HarnessError
+from harness.launch import limit_cpu_threads
 from harness.results import (
     FAILED_FILE,
-    SCHEMA_VERSION,
     CorruptFile,
     claim_run,
     ensure_writable,
+    epoch_row,
     git_sha,
     read_epochs,
+    run_columns,
     set_aside,
     write_config,
     write_epochs,
     write_failure,
 )
-from harness.plan import Plan, build_plan, constant_momentum, horizon_warning, zero_rate_warning
+from harness.plan import Plan, build_plan, constant_momentum
+from harness.plan_checks import horizon_warning, zero_rate_warning
 from harness.schema import as_dict
 from harness.validate import RunConfig
 
@@ -61,27 +63,6 @@ def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)  # the last, smaller batch is kept, as d2l's DataLoader does
-
-
-def limit_cpu_threads(threads: int) -> None:
-    """Cap the frameworks' CPU thread pools (0 keeps their defaults), so that runs going in
-    parallel do not oversubscribe the cores. MXNet's OpenMP and TensorFlow read these variables
-    when they start, so they must be set before the adapter imports them; torch is told directly
-    in case it is already imported. ``threads=0`` inside a SLURM job means its CPUs per task
-    (``SLURM_CPUS_PER_TASK``): the allocation, not every core of a shared node."""
-    threads = threads or slurm_cpus()
-    if threads <= 0:
-        return
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ[variable] = str(threads)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-
-
-def slurm_cpus() -> int:
-    """The CPUs per task of the SLURM job this process runs in; 0 outside SLURM."""
-    value = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    return int(value) if value.isdigit() else 0
 
 
 @dataclass
@@ -229,126 +210,39 @@ def _set_up(cfg: RunConfig) -> Setup:
 
 
 def _train(cfg: RunConfig, rid: str, run_dir: Path, previous: Previous, setup: Setup, moved: Path | None) -> RunSummary:
-    spec, plan, data, adapter = setup.spec, setup.plan, setup.data, setup.adapter
-    n_train = len(data.train_y)
-    updates_per_epoch = steps_per_epoch(n_train, cfg.batch_size)
-    if cfg.protocol == "d2l":
-        tab_lrs = d2l_tabs.tab_learning_rates(
-            cfg.framework.name, cfg.scheduler.kind, plan.params, cfg.epochs, updates_per_epoch
-        ).reshape(cfg.epochs, updates_per_epoch)
-    columns = {
-        "run_id": rid,
-        "framework": cfg.framework.name,
-        "framework_version": adapter.framework_version,
-        "device": adapter.device,
-        "tf32": adapter.settings.get("tf32"),
-        "protocol": cfg.protocol,
-        "model": spec.name,
-        "scheduler": cfg.scheduler.name,
-        # What t counted in the rates that ran: a d2l tab may step its schedule per update.
-        "unit": d2l_tabs.tab_unit(cfg.framework.name) if cfg.protocol == "d2l" else cfg.scheduler.unit,
-        "optimizer": cfg.optimizer.name,
-        "weight_decay": float(cfg.optimizer.weight_decay),
-        "lr_mult": optimizers.lr_mult_json(cfg.optimizer.lr_mult),
-        "base_lr": cfg.scheduler.base_lr,
-        "seed": cfg.seed,
-        "batch_size": cfg.batch_size,
-        "epochs": cfg.epochs,
-        "train_size": n_train,
-        "test_size": len(data.test_y),
-        "git_sha": git_sha(),
-        "schema_version": SCHEMA_VERSION,
-        "variant": identity.variant(cfg),
-        "schedule_params": identity.to_json(identity.schedule_column(cfg)),
-        "optimizer_params": identity.to_json(identity.optimizer_params(cfg)),
-        "model_hash": setup.model_hash,
-        "subset_seed": cfg.data.subset_seed,
-    }
+    plan, adapter = setup.plan, setup.adapter
+    run = _run_columns(cfg, rid, setup)
     write_config(run_dir, OmegaConf.to_yaml(as_dict(cfg)))  # canonical: derived lengths written out
     (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a failed run, retried
+    rows, first_epoch, step = _resumed(previous, rid, run, setup, run_dir)
 
-    rows: list[dict] = []
-    step, first_epoch = 0, 0
-    saved = previous.saved
-    if saved is not None and saved.run_id == rid and previous.rows:
-        # Continue after the last checkpointed epoch; rows written after it are trained again.
-        adapter.set_state(saved.state)
-        rows = [{**_upgraded(row, columns), "error": None} for row in previous.rows if row["epoch"] <= saved.epoch]
-        step, first_epoch = saved.step, saved.epoch + 1
-        _warn_if_code_changed(rows, columns["git_sha"], run_dir)
-    # scheduler=plateau: its state decides the next epoch's rates and goes into every checkpoint.
-    reacting = cfg.scheduler.kind == "plateau"
-    if reacting:
-        plateau_params = plateau.params_of(plan.params)
-        plateau_state = plateau.initial_state(plateau_params)
-        if first_epoch and saved.schedule_state:
-            plateau_state = plateau.PlateauState.from_dict(saved.schedule_state)
     status = "running"
-    log = sinks.open_run(cfg, columns, run_dir, rows, first_epoch or None)  # logger=: tracker copies
+    log = sinks.open_run(cfg, run, run_dir, rows, first_epoch or None)  # logger=: tracker copies
     progress = _progress_bar(cfg, f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}", first_epoch)
     for epoch in range(first_epoch, cfg.epochs):
-        order = batch_order(cfg.seed, epoch, n_train)
-        # A momentum array only when the schedule varies momentum; otherwise the optimizer's constant.
-        momenta = None if cfg.protocol == "d2l" else plan.momenta(epoch)
-        lrs = tab_lrs[epoch] if cfg.protocol == "d2l" else plan.learning_rates(epoch)
-        if reacting:
-            lrs = plateau.rates(plateau_state, lrs)
-
-        # Sync before each clock read: on a GPU the work is queued, not done, when a call returns.
-        adapter.synchronize()
-        started = time.perf_counter()
-        if momenta is None:
-            train = adapter.train_epoch(order, cfg.batch_size, lrs)
-        else:
-            train = adapter.train_epoch(order, cfg.batch_size, lrs, momenta=momenta)
-        adapter.synchronize()
-        trained = time.perf_counter()
-        test = adapter.evaluate()
-        val = adapter.evaluate("val") if data.val_y is not None else None
-        adapter.synchronize()
-        evaluated = time.perf_counter()
-        step += updates_per_epoch
-
-        losses = (train.loss, test.loss) + ((val.loss,) if val else ())
+        row = _epoch(cfg, epoch, step, run, setup)
+        step = row["step"]
+        rows.append(row)
+        plan.observe(epoch, row)  # plateau: this epoch's metric decides the next epoch's rates
+        losses = (row["train_loss"], row["test_loss"]) + ((row["val_loss"],) if row["val_loss"] is not None else ())
         if not all(math.isfinite(loss) and loss < DIVERGED_LOSS for loss in losses):
             status = "diverged"  # a result, recorded with the epoch where it happened
         elif epoch == cfg.epochs - 1:
             status = "complete"
-        rows.append(
-            {
-                **columns,
-                "epoch": epoch,
-                "step": step,
-                "lr": float(lrs[0]),
-                "step_lrs": lrs.tolist(),
-                "train_loss": train.loss,
-                "train_acc": train.accuracy,
-                "test_loss": test.loss,
-                "test_acc": test.accuracy,
-                "train_time_s": trained - started,
-                "eval_time_s": evaluated - trained,
-                "val_loss": val.loss if val else None,
-                "val_acc": val.accuracy if val else None,
-                "verdict": None,
-                "momentum": float(momenta[0]) if momenta is not None else constant_momentum(cfg.optimizer),
-                "step_momenta": momenta.tolist() if momenta is not None else None,
-            }
-        )
-        if reacting and plateau.feeds(epoch, cfg.scheduler.unit, updates_per_epoch, cfg.scheduler.warmup_steps):
-            plateau_state = plateau.update(plateau_state, rows[-1][plateau.monitor_of(cfg.scheduler)], plateau_params)
-        # Every row carries the run's current status, so a reader never needs a join.
-        verdict = None  # judged from the curves once the run has finished
+        # Every row carries the run's current status, so a reader never needs a join. The verdict
+        # is judged from the curves once the run has finished (from the rows' measured columns).
+        verdict = None
         if status != "running":
-            verdict = verdicts.judge({key: [row.get(key) for row in rows] for key in rows[-1]}).verdict
-        for row in rows:
-            row["status"] = status
-            row["verdict"] = verdict
+            verdict = verdicts.judge({key: [r.get(key) for r in rows] for key in row}).verdict
+        for r in rows:
+            r["status"] = status
+            r["verdict"] = verdict
         write_epochs(run_dir, rows)
-        checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid,
-                        plateau_state.to_dict() if reacting else None)
-        log.epoch(rows[-1])  # after parquet and checkpoint: a tracker never holds more than they do
+        checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid, plan.state())
+        log.epoch(row)  # after parquet and checkpoint: a tracker never holds more than they do
         progress.update(1)
-        progress.set_postfix(lr=f"{lrs[0]:.4g}", loss=f"{train.loss:.4f}", acc=f"{train.accuracy:.3f}", test_acc=f"{test.accuracy:.3f}")
+        progress.set_postfix(lr=f"{row['lr']:.4g}", loss=f"{row['train_loss']:.4f}", acc=f"{row['train_acc']:.3f}",
+                             test_acc=f"{row['test_acc']:.3f}")
         if status == "diverged":
             break
     progress.close()
@@ -357,6 +251,89 @@ def _train(cfg: RunConfig, rid: str, run_dir: Path, previous: Previous, setup: S
         checkpoint.remove(run_dir)
     resumed = first_epoch if first_epoch else None
     return RunSummary(rid, run_dir, status, len(rows), rows[-1]["test_acc"], resumed, moved)
+
+
+def _epoch(cfg: RunConfig, epoch: int, step: int, run: dict, setup: Setup) -> dict:
+    """Train and evaluate one epoch at the plan's rates; its row, without a status yet."""
+    plan, data, adapter = setup.plan, setup.data, setup.adapter
+    order = batch_order(cfg.seed, epoch, len(data.train_y))
+    lrs = plan.rates(epoch)
+    momenta = plan.momenta(epoch)  # an array only when the schedule varies momentum
+    # Sync before each clock read: on a GPU the work is queued, not done, when a call returns.
+    adapter.synchronize()
+    started = time.perf_counter()
+    if momenta is None:
+        train = adapter.train_epoch(order, cfg.batch_size, lrs)
+    else:
+        train = adapter.train_epoch(order, cfg.batch_size, lrs, momenta=momenta)
+    adapter.synchronize()
+    trained = time.perf_counter()
+    test = adapter.evaluate()
+    val = adapter.evaluate("val") if data.val_y is not None else None
+    adapter.synchronize()
+    evaluated = time.perf_counter()
+    return epoch_row(
+        run,
+        epoch=epoch,
+        step=step + plan.updates_per_epoch,
+        lr=float(lrs[0]),
+        step_lrs=lrs.tolist(),
+        train_loss=train.loss,
+        train_acc=train.accuracy,
+        test_loss=test.loss,
+        test_acc=test.accuracy,
+        train_time_s=trained - started,
+        eval_time_s=evaluated - trained,
+        val_loss=val.loss if val else None,
+        val_acc=val.accuracy if val else None,
+        momentum=float(momenta[0]) if momenta is not None else constant_momentum(cfg.optimizer),
+        step_momenta=momenta.tolist() if momenta is not None else None,
+    )
+
+
+def _run_columns(cfg: RunConfig, rid: str, setup: Setup) -> dict:
+    """The run's identity, written on every row."""
+    adapter = setup.adapter
+    return run_columns(
+        run_id=rid,
+        framework=cfg.framework.name,
+        framework_version=adapter.framework_version,
+        device=adapter.device,
+        tf32=adapter.settings.get("tf32"),
+        protocol=cfg.protocol,
+        model=setup.spec.name,
+        scheduler=cfg.scheduler.name,
+        unit=setup.plan.trained_unit,  # what t counted in the rates that ran: a d2l tab may step per update
+        optimizer=cfg.optimizer.name,
+        weight_decay=float(cfg.optimizer.weight_decay),
+        lr_mult=optimizers.lr_mult_json(cfg.optimizer.lr_mult),
+        base_lr=cfg.scheduler.base_lr,
+        seed=cfg.seed,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        train_size=len(setup.data.train_y),
+        test_size=len(setup.data.test_y),
+        git_sha=git_sha(),
+        variant=identity.variant(cfg),
+        schedule_params=identity.to_json(identity.schedule_column(cfg)),
+        optimizer_params=identity.to_json(identity.optimizer_params(cfg)),
+        model_hash=setup.model_hash,
+        subset_seed=cfg.data.subset_seed,
+    )
+
+
+def _resumed(previous: Previous, rid: str, run: dict, setup: Setup, run_dir: Path) -> tuple[list[dict], int, int]:
+    """(rows kept, first epoch to train, updates done): a killed run continues after its last
+    checkpointed epoch, the adapter and the plan restored from it; rows written after it are
+    trained again. A fresh run starts at (no rows, epoch 0, update 0)."""
+    saved = previous.saved
+    if saved is None or saved.run_id != rid or not previous.rows:
+        return [], 0, 0
+    setup.adapter.set_state(saved.state)
+    setup.plan.restore(saved.schedule_state)
+    rows = [{**_upgraded(row, run), "error": None} for row in previous.rows if row["epoch"] <= saved.epoch]
+    _warn_if_code_changed(rows, run["git_sha"], run_dir)
+    return rows, saved.epoch + 1, saved.step
 
 
 def _upgraded(row: dict, columns: dict) -> dict:

@@ -58,7 +58,7 @@ def check(cfg: Any) -> None:
     """``validate`` without building the run description."""
     from harness import d2l_tabs, optimizers, plateau
     from harness.model import spec_from_config
-    from harness.plan import check_schedule
+    from harness.plan_checks import check_schedule
     from harness.schedules import UNITS
     from harness.sinks import validate as validate_sinks
 
@@ -110,14 +110,15 @@ def check(cfg: Any) -> None:
         raise HarnessError(f"batch_size={cfg.batch_size} is larger than the {train_size} training images; lower it")
     if cfg.scheduler.unit not in UNITS:
         raise HarnessError(f"scheduler.unit={cfg.scheduler.unit!r} must be one of {', '.join(UNITS)}")
-    check_schedule(cfg)  # builds the schedule with its derived lengths; momentum needs an optimizer with momentum
-    spec_from_config(cfg.model)
-    validate_sinks(cfg)  # logger=...: the extra is installed
+    # Before the schedule is built: protocol=d2l builds the tab's rates, which exist only for these.
     if cfg.protocol == "d2l" and cfg.scheduler.kind not in d2l_tabs.TRAINED_KINDS:
         raise HarnessError(
             f"scheduler={cfg.scheduler.name} was never trained in the d2l chapter, so protocol=d2l "
             f"cannot reproduce it; use protocol=clean"
         )
+    check_schedule(cfg)  # builds the schedule with its derived lengths; momentum needs an optimizer with momentum
+    spec_from_config(cfg.model)
+    validate_sinks(cfg)  # logger=...: the extra is installed
 
 
 def canonical_config(cfg: Any) -> RunConfig:

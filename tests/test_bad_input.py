@@ -20,7 +20,7 @@ import pytest
 
 from harness.cli import compose_run, main, preflight
 from harness.data import OS_PACKAGE_DIR
-from harness.plan import horizon_warning
+from harness.plan_checks import horizon_warning
 from tests.conftest import run_cli
 
 # Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.

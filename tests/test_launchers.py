@@ -101,7 +101,7 @@ def test_slurm_cpu_preset_is_one_run_per_task_with_threads_from_its_cpus(monkeyp
 
     from harness.config import register_configs
     from harness.paths import CONF_DIR
-    from harness.runner import limit_cpu_threads
+    from harness.launch import limit_cpu_threads
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import preflight
 from harness.errors import HarnessError
-from harness.plan import check_zero_rate, zero_rate_epochs, zero_rate_warning
+from harness.plan_checks import check_zero_rate, zero_rate_epochs, zero_rate_warning
 from tests.conftest import PROJECT_ROOT, run_cli
 from tests.test_bad_input import snapshot
 

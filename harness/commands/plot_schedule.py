@@ -58,15 +58,12 @@ def curves(cfg) -> tuple[np.ndarray, np.ndarray | None, int]:
     """(rate of every update, momentum of every update or None, updates per epoch) of the run."""
     import numpy as np
 
-    from harness import d2l_tabs
     from harness.plan import build_plan
 
-    plan = build_plan(cfg)
-    if cfg.protocol == "d2l":
-        lrs = d2l_tabs.tab_learning_rates(cfg.framework.name, cfg.scheduler.kind, plan.params, cfg.epochs, plan.updates_per_epoch)
-        return np.asarray(lrs, dtype=np.float64), None, plan.updates_per_epoch
-    lrs = np.concatenate([plan.learning_rates(e) for e in range(cfg.epochs)])
-    momenta = None if plan.momentum_at is None else np.concatenate([plan.momenta(e) for e in range(cfg.epochs)])
+    plan = build_plan(cfg)  # protocol=d2l: the tab's own rates; plateau: as if it never reduced
+    lrs = np.concatenate([plan.rates(e) for e in range(cfg.epochs)]).astype(np.float64)
+    per_epoch = [plan.momenta(e) for e in range(cfg.epochs)]
+    momenta = None if per_epoch[0] is None else np.concatenate(per_epoch)
     return lrs, momenta, plan.updates_per_epoch
 
 
@@ -348,7 +345,7 @@ def _without_garbage_collection():
 def _main(args: list[str]) -> int:
     from harness.errors import fail
     from harness.preflight import preflight
-    from harness.plan import horizon_warning, zero_rate_warning
+    from harness.plan_checks import horizon_warning, zero_rate_warning
 
     try:
         options, overrides = split_args(args)
