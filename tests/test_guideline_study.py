@@ -184,7 +184,7 @@ def test_paired_sd_uses_the_seed_pairing(study):
 
 @needs_stats
 def test_claim_verdicts(study, built):
-    from harness.studies import report
+    from harness.studies import report_claims as report
 
     index = built
     found = {c.number: c for c in report.claims(*_inputs(study))}
@@ -213,7 +213,7 @@ def _inputs(study):
 
 @needs_stats
 def test_headline_names_a_failing_best(study):
-    from harness.studies import report
+    from harness.studies import report_sections as report
 
     last, *_ = _inputs(study)
     top = last[(last["arm"] == "warmup_linear") & (last["seed"] == 0)].index
@@ -256,7 +256,7 @@ def test_load_grid_of_a_missing_folder_is_empty(tmp_path):
 def test_frameworks_that_disagree_are_flagged():
     import pandas as pd
 
-    from harness.studies import report
+    from harness.studies import report_claims as report
 
     rows = []
     for f, sign in (("torch", 1), ("tf", -1)):
@@ -272,7 +272,7 @@ def test_frameworks_that_disagree_are_flagged():
 
 @needs_stats
 def test_short_budget_runs_decide_claim_4(study, tmp_path):
-    from harness.studies import report
+    from harness.studies import report_claims as report
 
     short = tmp_path / "short"
     shutil.copytree(study, short)

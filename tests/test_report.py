@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from harness.report import figures, findings, load, panels, render, summary, tables
+from harness.report import figures, findings, load, panels, render, run_table, summary, tables
 from harness.report.stats import accuracy_ci, mean_ci, paired_difference, prediction_half_width, ranks, spearman, t975
 from harness.report.style import PALETTE, assign_styles
 
@@ -111,7 +111,7 @@ def results_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def summaries(results_dir):
     df = load.load_results(results_dir)
-    runs = summary.summarise_runs(df)
+    runs = run_table.summarise_runs(df)
     pooled = summary.pooled_seed_sd(runs)
     published = load.load_published()
     return {p: summary.summarise_protocol(df, runs, p, published, pooled) for p in ("clean", "d2l")}
@@ -321,7 +321,7 @@ def test_runs_that_died_inside_a_learning_cell_are_named(tmp_path):
     assert "▼: single runs at chance by their verdict (never learned, or collapsed) where the schedule's other" in md
     assert "| 36.00%: seeds 10.0, 10.0, 88.0% |" in md  # bimodal: the seeds, not an interval
     df = load.load_results(tmp_path)
-    runs = summary.summarise_runs(df)
+    runs = run_table.summarise_runs(df)
     s = summary.summarise_protocol(df, runs, "clean", load.load_published(), summary.pooled_seed_sd(runs))
     (cell,) = panels.final_cells(s)
     assert cell["n_at_chance"] == 2 and cell["learned_seeds"] == [0.88] and not cell["off_scale"]
@@ -380,7 +380,7 @@ def test_learning_rate_panels_merge_only_identical_sequences(results_dir, summar
 
     write_epochs(other / "clean-tf-cosine-s0", rows)
     df2 = load.load_results(other)
-    runs = summary.summarise_runs(df2)
+    runs = run_table.summarise_runs(df2)
     s2 = summary.summarise_protocol(df2, runs, "clean", load.load_published(), {})
     _, _, labels2 = panels.lr_sequences(df2, s2)
     assert labels2 == {"torch": "PyTorch", "tf": "TensorFlow"}
@@ -419,7 +419,7 @@ def test_a_run_in_two_folders_is_counted_once(tmp_path):
 
 def _summary(results_dir: Path, protocol: str = "clean"):
     df = load.load_results(results_dir)
-    runs = summary.summarise_runs(df)
+    runs = run_table.summarise_runs(df)
     return summary.summarise_protocol(df, runs, protocol, load.load_published(), summary.pooled_seed_sd(runs))
 
 
@@ -592,13 +592,14 @@ def test_the_report_names_every_run_that_is_not_converging(tmp_path):
     assert all("converging" not in line.split(": **")[-1][:12] for line in flagged)
 
 
-def test_the_tuning_grid_is_chosen_on_validation_and_tested_apart(tmp_path):
+def test_the_tuning_grid_is_chosen_on_validation_and_tested_apart():
     """A 2-epoch grid over two base rates (val_acc decides, test_acc is deliberately the other
     way round) and one 3-epoch retrain of the chosen rate: the section picks by validation and
     shows the retrain's test accuracy on its own."""
     import pandas as pd
 
-    from harness.report.render import TUNING_PNG, tuning_section
+    from harness.report.blocks import Table, to_html, to_markdown
+    from harness.report.tuning_section import TUNING_PNG, tuning_blocks, tuning_choice, tuning_png
 
     rows = []
     for rid, lr, epochs, val_acc, test_acc in (("a", 0.1, 2, 0.80, 0.70), ("b", 0.3, 2, 0.75, 0.90),
@@ -607,7 +608,13 @@ def test_the_tuning_grid_is_chosen_on_validation_and_tested_apart(tmp_path):
             rows.append(dict(run_id=rid, framework="torch", scheduler="cosine", base_lr=lr, epochs=epochs, epoch=epoch,
                              val_acc=val_acc, val_loss=None if val_acc is None else 1 - val_acc, test_acc=test_acc,
                              status="complete"))
-    md, body = tuning_section(pd.DataFrame(rows), tmp_path)
+    choice = tuning_choice(pd.DataFrame(rows))
+    blocks = tuning_blocks(choice)
+    md = to_markdown(blocks)
     assert "| PyTorch | cosine | 0.1 | 80.00% (1 seed, mean) | 3 | 88.00% (one seed) |" in md
-    assert (tmp_path / TUNING_PNG).stat().st_size > 5_000 and any("<table" in part for part in body)
-    assert tuning_section(pd.DataFrame(rows).assign(val_acc=None), tmp_path) is None  # no split, no section
+    png = tuning_png(choice)
+    assert len(png) > 5_000 and f"![tuning grid]({TUNING_PNG})" in md
+    page = to_html(blocks, {TUNING_PNG: png})
+    assert "<th>chosen base_lr</th>" in page and "<td>88.00% (one seed)</td>" in page
+    assert sum(isinstance(b, Table) for b in blocks) == 1
+    assert tuning_choice(pd.DataFrame(rows).assign(val_acc=None)) is None  # no split, no section

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from harness.report import findings, load, render, summary
+from harness.report import findings, load, render, run_table, summary
 from harness.report.stats import (
     SMALLEST_EFFECT, accuracy_ci, blocked_comparison, holm, holm_comparisons, paired_comparison, prediction_half_width,
     rank_agreement, seeds_needed, success_rate,
@@ -169,7 +169,7 @@ def test_the_winner_is_compared_with_a_runner_up_of_its_own_budget(tmp_path):
     for r in rows:
         r["epochs"] = 3
     write_epochs(tmp_path / "long-constant", rows)
-    s = summary.summarise_protocol(*(lambda df: (df, summary.summarise_runs(df)))(load.load_results(tmp_path)),
+    s = summary.summarise_protocol(*(lambda df: (df, run_table.summarise_runs(df)))(load.load_results(tmp_path)),
                                    "clean", load.load_published(), {})
     text = findings.findings(s)[0]
     assert "**cosine · 5 epochs** has the best mean" in text and " vs constant" not in text

@@ -11,10 +11,13 @@ the leading ``_`` keeps parquet readers of the results directory off it):
   ``families_<protocol>.png`` when a protocol has more series than fit in one panel).
 
 The package follows the report's seams: ``load`` (results and published figures in),
-``summary`` (runs, series, cells: runs are pooled only when every setting is equal), ``stats``
-(intervals, paired differences, ranks), ``findings`` (the sentences), ``tables``, ``style`` (one
-colour and line style per series), ``panels`` (what each figure shows, as data), ``figures``
-(matplotlib) and ``render`` (the documents and the command).
+``run_table`` (one row per run), ``series`` (a label per set of settings), ``cells`` and
+``summary`` (one cell per framework × series: runs are pooled only when every setting is equal),
+``stats`` (intervals, paired differences, ranks), ``findings`` (the sentences), ``tables``,
+``tuning_section`` (the validation grid), ``style`` (one colour and line style per series),
+``panels`` (what each figure shows, as data), ``figures`` (matplotlib), ``blocks`` (the document
+as blocks, written as Markdown and HTML), ``files`` (writing only what changed) and ``render``
+(what the report says, laid out once, and the command).
 """
 
 from harness.report.load import DEFAULT_OUT, ReportError, load_published, load_results

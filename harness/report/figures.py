@@ -23,13 +23,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from harness.report.cells import ProtocolSummary  # noqa: E402
 from harness.report.findings import join_words  # noqa: E402
 from harness.report.load import fw_label  # noqa: E402
 from harness.report.panels import (  # noqa: E402
     TOP_K, curve_tables, families, final_cells, lr_sequences, primary_baselines, shown_series,
 )
 from harness.report.style import MAX_OVERLAID, Style  # noqa: E402
-from harness.report.summary import ProtocolSummary, mean_ranks  # noqa: E402
+from harness.report.summary import mean_ranks  # noqa: E402
 
 PUBLISHED_STYLE = dict(marker="D", s=46, facecolor="white", edgecolor="#444444", linewidth=1.4, zorder=5)
 DPI = 110

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from harness.report.load import CHANCE_ACC, FRAMEWORK_ORDER, fw_label
 from harness.report.stats import SMALLEST_EFFECT, Comparison, Estimate, paired_comparison
-from harness.report.summary import TIE, Cell, ProtocolSummary, _paired_seeds
+from harness.report.cells import Cell, ProtocolSummary
+from harness.report.summary import TIE, _paired_seeds
 
 
 def pct(x: float | None, digits: int = 1) -> str:

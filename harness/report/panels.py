@@ -10,7 +10,8 @@ import pandas as pd
 from harness.report.findings import join_words
 from harness.report.load import fw_label
 from harness.report.style import FAMILY_ORDER, MAX_OVERLAID
-from harness.report.summary import ProtocolSummary, mean_ranks
+from harness.report.cells import ProtocolSummary
+from harness.report.summary import mean_ranks
 
 TOP_K = 4
 

@@ -1,75 +1,40 @@
-"""The HTML and Markdown documents, and the command that writes them.
+"""The study report (``python -m harness report``): what it says, laid out once as blocks, and the
+command that writes it.
 
-The output is a function of the results only: no clock, no absolute paths beyond what the user
-typed, PNGs without metadata; a file whose bytes would not change is not rewritten, so
-``make report`` on unchanged results leaves the tree as it was.
+``build_report`` loads the results, summarises them, draws the figures, computes every finding and
+table (``content``), lays them out once as blocks (``document``, no analysis in it) and writes the
+blocks as HTML and as Markdown (harness.report.blocks). The output is a function of the results
+only: no clock, no absolute paths beyond what the user typed, PNGs without metadata; a file whose
+bytes would not change is not rewritten, so ``make report`` on unchanged results leaves the tree as
+it was.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import html
-import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from harness.report.findings import findings, headline, pct
+from harness.report.blocks import (
+    CSS, Block, BulletList, Details, Figure, Heading, Paragraph, Warnings, html_page, to_markdown,
+)
+from harness.report.cells import ProtocolSummary
+from harness.report.files import staging, write_if_changed
+from harness.report.findings import findings, headline
 from harness.report.load import (
     DEFAULT_OUT, FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, ReportError, failed_without_rows, fw_label,
     load_published, load_results, ordered,
 )
+from harness.report.run_table import summarise_runs
 from harness.report.style import assign_styles
-from harness.report.summary import ProtocolSummary, pooled_seed_sd, summarise_protocol, summarise_runs
-from harness.report.tables import columns, html_table, markdown_table, ranking_rows, table_rows
+from harness.report.summary import pooled_seed_sd, summarise_protocol
+from harness.report.tables import columns, ranking_rows, results_table, table_rows
+from harness.report.tuning_section import TUNING_PNG, TuningChoice, tuning_blocks, tuning_choice, tuning_png
 
 OPTIMIZER_ORDER = ["sgd", "adam", "adamw", "adagrad", "rmsprop", "schedule_free_adamw"]
-
-CSS = """
-:root { --ink:#1d1d1f; --muted:#6b6b70; --rule:#e2e2e6; --accent:#0072B2; }
-* { box-sizing: border-box; }
-body { margin:0; background:#f6f6f8; color:var(--ink);
-  font: 16px/1.55 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1320px; margin: 0 auto; padding: 32px 40px 64px; background:#fff; min-height:100vh; }
-h1 { font-size: 30px; line-height:1.2; margin: 0 0 6px; letter-spacing:-0.01em; }
-h2 { font-size: 23px; margin: 48px 0 8px; padding-top: 16px; border-top: 2px solid var(--rule); }
-h3 { font-size: 18px; margin: 28px 0 6px; }
-.meta { color: var(--muted); font-size: 14px; margin: 0 0 20px; }
-.headline { font-size: 20px; line-height: 1.45; background: #eef5fb; border-left: 5px solid var(--accent);
-  padding: 14px 18px; margin: 18px 0 8px; border-radius: 0 6px 6px 0; }
-.findings li { margin: 4px 0; }
-.warn { background:#fff6e5; border-left: 5px solid #E69F00; padding: 8px 14px; border-radius: 0 6px 6px 0; }
-figure { margin: 18px 0 26px; }
-figure img { display:block; max-width:100%; height:auto; border:1px solid var(--rule); border-radius:4px; }
-figcaption { color: var(--muted); font-size: 14px; margin-top: 6px; }
-table { border-collapse: collapse; font-size: 13px; margin: 8px 0 12px; width: 100%; }
-th, td { padding: 5px 6px; border-bottom: 1px solid var(--rule); vertical-align: top; }
-th { background: #fafafc; font-weight: 600; border-bottom: 2px solid #cfcfd6; white-space: nowrap; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.txt, th.txt { text-align: left; white-space: nowrap; }
-tr.group td { border-top: 2px solid #cfcfd6; }
-tr.muted td { color: var(--muted); }
-tbody tr:hover td { background: #f7fbff; }
-.notes { color: var(--muted); font-size: 14px; }
-.scroll { overflow-x: auto; }
-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.92em;
-  background:#f2f2f5; padding: 1px 4px; border-radius: 3px; }
-"""
-CSS += """
-.swatch { display:inline-block; width:22px; height:10px; margin-right:7px; vertical-align:0; border-radius:0; }
-table.ranking { width:auto; min-width: 50%; }
-td.wrap { white-space: normal; min-width: 130px; max-width: 180px; }
-td.num.wrap { min-width: 120px; max-width: 170px; }
-"""
-
-
-def _inline_md(text: str) -> str:
-    """The findings' tiny Markdown (**bold**, `code`) as HTML."""
-    text = html.escape(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
 def inventory(runs: pd.DataFrame) -> list[str]:
@@ -140,63 +105,6 @@ def verdict_lines(df: pd.DataFrame, failed: list[dict] = ()) -> tuple[str, list[
     return summary, flagged + early, every + [line.replace("**", "") for line in early]
 
 
-TUNING_PNG = "tuning_grid.png"
-
-
-def tuning_section(df: pd.DataFrame, out: Path) -> tuple[list[str], list[str]] | None:
-    """experiments/tune_lr: the grid on validation (val_acc against base rate, the choice
-    starred), then, apart, the test accuracy of each chosen setting retrained with a longer
-    budget, when its runs are in the folders reported. None when no grid is there."""
-    from harness import tuning
-
-    with_split = df[df["val_acc"].notna()]
-    if with_split.empty:
-        return None
-    budget = int(with_split["epochs"].min())  # the grid's short budget; a retrain runs longer
-    table = tuning.grid(with_split[with_split["epochs"] == budget])
-    if table.empty or table.groupby(["framework", "scheduler"]).base_lr.nunique().max() < 2:
-        return None
-    chosen = tuning.select(table)
-    (out / TUNING_PNG).write_bytes(tuning.grid_figure(table, chosen))
-    last = df[df.status == "complete"].sort_values("epoch").groupby("run_id").tail(1)
-    md = [f"Each schedule's base rate is chosen on the final validation accuracy of a {budget}-epoch grid "
-          f"(ties: the lower validation loss); no test metric chose anything.", "",
-          "![tuning grid](tuning_grid.png)", "", "| framework | schedule | chosen base_lr | val_acc (grid runs) | "
-          "retrained: epochs | retrained: test_acc (runs) |", "|---|---|---|---|---|---|"]
-    grid_runs = with_split[with_split["epochs"] == budget]
-    for row in chosen.itertuples():
-        # a retrain is the grid point's settings (schedule, rate, unit, optimizer) at a longer budget
-        # with no split, one cell of one budget: not whatever else ran that schedule at that rate
-        point = grid_runs[(grid_runs.framework == row.framework) & (grid_runs.scheduler == row.scheduler)
-                          & (grid_runs.base_lr == row.base_lr)]
-        same = last[(last.framework == row.framework) & (last.scheduler == row.scheduler)
-                    & (last.base_lr == row.base_lr) & (last.epochs > budget) & last.val_acc.isna()]
-        for col in ("unit", "optimizer", "optimizer_params", "model", "batch_size"):
-            if col in same and col in point:
-                same = same[same[col].isin(set(point[col]))]
-        if len(same):
-            longest = same[same.epochs == same.epochs.max()]
-            if "train_size" in longest:
-                longest = longest[longest.train_size == longest.train_size.max()]
-            n = longest.run_id.nunique()
-            tested = (f"{int(longest.epochs.iloc[0])} | {pct(longest.test_acc.mean(), 2)} "
-                      f"({'mean of ' + str(n) + ' seeds' if n > 1 else 'one seed'})")
-        else:
-            tested = "— | not in these folders (run the printed retrain, report both folders)"
-        md.append(f"| {fw_label(row.framework)} | {row.scheduler} | {row.base_lr:g} | {pct(row.val_acc, 2)} "
-                  f"({int(row.runs)} seed{'s' if int(row.runs) != 1 else ''}, mean) | {tested} |")
-    html_rows = []
-    for line in md[5:]:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        html_rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{html.escape(c.strip())}</th>" for c in md[3].strip("|").split("|"))
-    data = base64.b64encode((out / TUNING_PNG).read_bytes()).decode("ascii")
-    body = [f'<p class="notes">{html.escape(md[0])}</p>',
-            f'<figure><img alt="tuning grid" src="data:image/png;base64,{data}"></figure>',
-            f'<table class="results"><tr>{head}</tr>{"".join(html_rows)}</table>']
-    return md, body
-
-
 def method_notes(several_dirs: bool) -> list[str]:
     notes = [
         "A row is one set of settings: the schedule and every one of its parameters, the optimizer and its "
@@ -252,8 +160,35 @@ def _where(dirs: list[Path]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.DataFrame, results_dirs: list[Path],
-           out: Path, styles: dict, df: pd.DataFrame) -> tuple[str, str]:
+@dataclass(frozen=True)
+class ProtocolPart:
+    """What one protocol's section shows, computed before it is laid out."""
+
+    summary: ProtocolSummary
+    findings: list[str]
+    ranking: tuple[list, list] | None  # (columns, rows) where more than one series ran
+    numbers: tuple[list, list]  # (rows, columns)
+    figures: list[tuple[str, str, str]]  # (file name, alt text, caption)
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything the report says, computed from the results; ``document`` only lays it out."""
+
+    title: str
+    headline: str
+    meta: str
+    parts: list[ProtocolPart]
+    tuning: TuningChoice | None
+    verdicts: tuple[str, list[str], list[str]]  # verdict_lines' (summary, flagged, every)
+    notes: list[str]
+    inventory: list[str]
+    styles: dict
+
+
+def content(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.DataFrame, results_dirs: list[Path],
+            styles: dict, df: pd.DataFrame, failed: list[dict]) -> ReportContent:
+    """The report's text and rows: the findings, tables, verdicts and notes of these results."""
     frameworks = ordered(runs.framework, FRAMEWORK_ORDER)
     title = "Learning-rate schedules on Fashion-MNIST: " + ", ".join(fw_label(f) for f in frameworks)
     commits = sorted(set(runs.git_sha))
@@ -263,59 +198,47 @@ def render(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.
     optimizers = ", ".join(o.upper() if o == "sgd" else o for o in ordered(runs.optimizer, OPTIMIZER_ORDER))
     meta = (f"{len(runs)} runs from {_where(results_dirs)} · {model}, batch "
             f"{', '.join(map(str, sorted(set(runs.batch_size))))}, {optimizers} · code {shas}")
-    head = headline(summaries)
+    parts = [ProtocolPart(s, findings(s), ranking_rows(s) if len(s.schedules) > 1 else None,
+                          (table_rows(s), columns(s)), figures[s.protocol]) for s in summaries]
+    return ReportContent(title, headline(summaries), meta, parts, tuning_choice(df), verdict_lines(df, failed),
+                         method_notes(len(results_dirs) > 1), inventory(runs), styles)
 
-    md = [f"# {title}", "", f"**{head}**", "", f"_{meta}_", ""]
-    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="headline">{_inline_md(head)}</p>',
-            f'<p class="meta">{html.escape(meta)}</p>']
-    for s in summaries:
-        sec_title = PROTOCOL_TITLES.get(s.protocol, f"{s.protocol} protocol")
-        md += [f"## {sec_title}", ""]
-        body.append(f"<h2>{html.escape(sec_title)}</h2>")
-        if s.warnings:
-            md += [f"> ⚠ {w}" for w in s.warnings] + [""]
-            body += [f'<p class="warn">⚠ {html.escape(w)}</p>' for w in s.warnings]
-        found = findings(s)
-        md += ["### Findings", ""] + [f"- {f}" for f in found] + [""]
-        body.append('<h3>Findings</h3><ul class="findings">' + "".join(f"<li>{_inline_md(f)}</li>" for f in found) + "</ul>")
-        if len(s.schedules) > 1:
-            rcols, rrows = ranking_rows(s)
-            intro = "Every schedule, best mean rank over the frameworks first: rank in each framework · mean final test accuracy."
-            md += ["### Ranking", "", intro, "", markdown_table(rrows, rcols), ""]
-            body += ["<h3>Ranking</h3>", f'<p class="notes">{html.escape(intro)}</p>',
-                     html_table(rrows, styles, rcols, group_key="").replace('class="results"', 'class="results ranking"')]
-        for name, alt, caption in figures[s.protocol]:
-            md += [f"![{alt}]({name})", "", f"_{caption}_", ""]
-            data = base64.b64encode((out / name).read_bytes()).decode("ascii")
-            body.append(f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-        rows, cols = table_rows(s), columns(s)
-        md += ["### Numbers", "", markdown_table(rows, cols), ""]
-        body += ["<h3>Numbers</h3>", html_table(rows, styles, cols)]
-    tuned = tuning_section(df, out)
-    if tuned:
-        md += ["## Tuning on validation, tested once", ""] + tuned[0] + [""]
-        body += ["<h2>Tuning on validation, tested once</h2>", *tuned[1]]
-    summary, flagged, every = verdict_lines(df, failed_without_rows(results_dirs))
-    intro = ("How each run's curves behave (harness/verdicts.py, thresholds in one place there): "
-             "converging, plateaued, oscillating, overfitting, too short, diverged, collapsed or never learned. " + summary + ".")
-    md += ["## Verdicts", "", intro, ""] + [f"- {line}" for line in flagged] + [""]
-    md += ["<details><summary>Every run's verdict</summary>", ""] + [f"- {line}" for line in every] + ["", "</details>", ""]
-    body.append(f"<h2>Verdicts</h2><p class=\"notes\">{html.escape(intro)}</p><ul class=\"findings\">"
-                + "".join(f"<li>{_inline_md(line)}</li>" for line in flagged) + "</ul>"
-                + "<details><summary>Every run's verdict</summary><ul class=\"notes\">"
-                + "".join(f"<li>{html.escape(line)}</li>" for line in every) + "</ul></details>")
-    notes = method_notes(len(results_dirs) > 1)
-    md += ["## How to read the numbers", ""] + [f"- {n}" for n in notes] + [""]
-    md += ["## Runs", ""] + [f"- {line}" for line in inventory(runs)] + [""]
-    body.append("<h2>How to read the numbers</h2><ul class=\"notes\">"
-                + "".join(f"<li>{_inline_md(n)}</li>" for n in notes) + "</ul>")
-    body.append("<h2>Runs</h2><ul class=\"notes\">" + "".join(f"<li>{html.escape(x)}</li>" for x in inventory(runs)) + "</ul>")
-    page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
-            f"<body><main>{''.join(body)}</main></body></html>\n")
-    return page, "\n".join(md)
+
+RANKING_INTRO = "Every schedule, best mean rank over the frameworks first: rank in each framework · mean final test accuracy."
+VERDICTS_INTRO = ("How each run's curves behave (harness/verdicts.py, thresholds in one place there): "
+                  "converging, plateaued, oscillating, overfitting, too short, diverged, collapsed or never learned. ")
+
+
+def protocol_blocks(part: ProtocolPart, styles: dict) -> list[Block]:
+    s = part.summary
+    blocks: list[Block] = [Heading(2, PROTOCOL_TITLES.get(s.protocol, f"{s.protocol} protocol"))]
+    if s.warnings:
+        blocks.append(Warnings(tuple(s.warnings)))
+    blocks += [Heading(3, "Findings"), BulletList(tuple(part.findings))]
+    if part.ranking is not None:
+        rcols, rrows = part.ranking
+        blocks += [Heading(3, "Ranking"), Paragraph(RANKING_INTRO, "notes", markup=False),
+                   results_table(rrows, styles, rcols, group_key="", css_class="results ranking")]
+    blocks += [Figure(name, alt, caption) for name, alt, caption in part.figures]
+    rows, cols = part.numbers
+    return blocks + [Heading(3, "Numbers"), results_table(rows, styles, cols)]
+
+
+def document(c: ReportContent) -> list[Block]:
+    """The report, once, as blocks: to_markdown and to_html write it."""
+    blocks: list[Block] = [Heading(1, c.title), Paragraph(c.headline, "headline", emphasis="strong"),
+                           Paragraph(c.meta, "meta", markup=False, emphasis="em")]
+    for part in c.parts:
+        blocks += protocol_blocks(part, c.styles)
+    if c.tuning is not None:
+        blocks += tuning_blocks(c.tuning)
+    summary, flagged, every = c.verdicts
+    blocks += [Heading(2, "Verdicts"), Paragraph(VERDICTS_INTRO + summary + ".", "notes", markup=False),
+               BulletList(tuple(flagged)),
+               Details("Every run's verdict", (BulletList(tuple(every), "notes", markup=False),)),
+               Heading(2, "How to read the numbers"), BulletList(tuple(c.notes), "notes"),
+               Heading(2, "Runs"), BulletList(tuple(c.inventory), "notes", markup=False)]
+    return blocks
 
 
 def report_styles(summaries: list[ProtocolSummary]) -> dict:
@@ -323,15 +246,6 @@ def report_styles(summaries: list[ProtocolSummary]) -> dict:
     return assign_styles([(label, s.series[label].scheduler, s.series[label].kind,
                            optimizers.index(s.series[label].optimizer), int((s.runs.label == label).sum()))
                           for s in summaries for label in s.schedules])
-
-
-def _write_if_changed(path: Path, data: bytes) -> None:
-    """Leave a file alone when its bytes would not change (no mtime churn for make)."""
-    if path.exists() and path.read_bytes() == data:
-        return
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def build_report(results_dirs: Path | list[Path], out: Path | None = None) -> Path:
@@ -349,35 +263,21 @@ def build_report(results_dirs: Path | list[Path], out: Path | None = None) -> Pa
     styles = report_styles(summaries)
     from harness.report.figures import write_figures
 
-    figures = {}
-    with _staging(out) as stage:
+    figures, images = {}, {}
+    with staging(out) as stage:
         for s in summaries:
             figures[s.protocol] = write_figures(df, s, styles, stage)
-        page, md = render(summaries, figures, runs, dirs, stage, styles, df)
-        for name in [n for f in figures.values() for n, _, _ in f] + [TUNING_PNG]:
-            if (stage / name).exists():
-                _write_if_changed(out / name, (stage / name).read_bytes())
-    _write_if_changed(out / "index.html", page.encode("utf-8"))
-    _write_if_changed(out / "report.md", md.encode("utf-8"))
+            images.update({name: (stage / name).read_bytes() for name, _, _ in figures[s.protocol]})
+    c = content(summaries, figures, runs, dirs, styles, df, failed_without_rows(dirs))
+    if c.tuning is not None:
+        images[TUNING_PNG] = tuning_png(c.tuning)
+    blocks = document(c)
+    page, md = html_page(c.title, CSS, blocks, images), to_markdown(blocks)
+    for name, data in images.items():
+        write_if_changed(out / name, data)
+    write_if_changed(out / "index.html", page.encode("utf-8"))
+    write_if_changed(out / "report.md", md.encode("utf-8"))
     return out / "index.html"
-
-
-class _staging:
-    """A hidden scratch folder inside ``out`` for the PNGs (one per process), removed afterwards."""
-
-    def __init__(self, out: Path):
-        self.out = out
-
-    def __enter__(self) -> Path:
-        import tempfile
-
-        self.path = Path(tempfile.mkdtemp(dir=self.out, prefix=".staging-"))
-        return self.path
-
-    def __exit__(self, *exc) -> None:
-        import shutil
-
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,16 +1,17 @@
-"""Markdown and HTML tables: the numbers per framework × series, and the ranking."""
+"""The tables: the numbers per framework × series, and the ranking, as rows and as table blocks."""
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
+
+from harness.report.blocks import Column, Table, TableCell, TableRow
 
 from harness.report.findings import pct, pp
 from harness.report.load import TARGET_ACC, fw_label
 from harness.report.stats import Estimate
-from harness.report.style import MAX_OVERLAID, Style, swatch_svg
-from harness.report.summary import TIE, Cell, ProtocolSummary, mean_ranks
+from harness.report.style import MAX_OVERLAID, Style
+from harness.report.cells import Cell, ProtocolSummary
+from harness.report.summary import TIE, mean_ranks
 
 TABLE_COLUMNS = [
     # key, header, numeric (right-aligned)
@@ -122,16 +123,11 @@ def table_rows(s: ProtocolSummary) -> list[dict[str, str]]:
     return rows
 
 
-def markdown_table(rows: list[dict[str, str]], cols: list[tuple[str, str, bool]] = TABLE_COLUMNS) -> str:
-    head = "| " + " | ".join(h for _, h, _ in cols) + " |"
-    align = "|" + "|".join("---:" if num else ":---" for _, _, num in cols) + "|"
-    body = ["| " + " | ".join(r[k].replace("|", "\\|") for k, _, _ in cols) + " |" for r in rows]
-    return "\n".join([head, align, *body])
-
-
-def html_table(rows: list[dict[str, str]], styles: dict[str, Style],
-               cols: list[tuple[str, str, bool]] = TABLE_COLUMNS, group_key: str = "framework") -> str:
-    head = "".join(f'<th class="{"num" if num else "txt"}">{html.escape(h)}</th>' for _, h, num in cols)
+def results_table(rows: list[dict[str, str]], styles: dict[str, Style],
+                  cols: list[tuple[str, str, bool]] = TABLE_COLUMNS, group_key: str = "framework",
+                  css_class: str = "results") -> Table:
+    """The rows as a table block: a schedule's swatch beside its name, a rule where ``group_key``
+    changes, muted rows for cells without a number or at chance."""
     body = []
     previous = None
     for r in rows:
@@ -143,13 +139,11 @@ def html_table(rows: list[dict[str, str]], styles: dict[str, Style],
             classes.append("muted")
         cells = []
         for key, _, num in cols:
-            value = html.escape(r[key])
-            if key == "scheduler" and r[key] in styles:
-                value = swatch_svg(styles[r[key]]) + value
             cls = ("num wrap" if "seeds" in r[key] else "num") if num else ("txt wrap" if key == "params" else "txt")
-            cells.append(f'<td class="{cls}">{value}</td>')
-        body.append(f'<tr class="{" ".join(classes)}">' + "".join(cells) + "</tr>")
-    return f'<div class="scroll"><table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+            swatch = styles.get(r[key]) if key == "scheduler" else None
+            cells.append(TableCell(r[key], cls, swatch))
+        body.append(TableRow(tuple(cells), " ".join(classes)))
+    return Table(tuple(Column(h, num) for _, h, num in cols), tuple(body), css_class)
 
 
 def ranking_rows(s: ProtocolSummary) -> tuple[list[tuple[str, str, bool]], list[dict[str, str]]]:

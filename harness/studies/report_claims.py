@@ -1,0 +1,318 @@
+"""The guideline study's claims, each tested on the final runs (or, for Adam's, on the grid).
+
+The claims are tested on the final runs' last-epoch test accuracy, each arm at the rate its grid
+chose on validation, as paired differences (same framework and seed: same initial weights and
+batch order), with harness.report.stats: each claim declares its family of comparisons, and
+Holm's step-down correction runs over that family on scipy's p-values; each interval is at its
+Holm step's level. A comparison supports a claim only if its corrected interval clears the
+smallest effect (``SMALLEST_EFFECT``) in the claimed direction.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from harness.report.findings import join_words, pp
+from harness.report.load import FRAMEWORK_ORDER, fw_label
+from harness.studies.arms import ARMS, EPOCHS
+
+SHORT_BUDGETS = (5, 10)  # epochs of the short-budget runs claim 4 needs (same arms, in final/)
+STANDARD = ("constant", "step", "cosine")  # what a reader would otherwise use
+OTHERS = ("constant", "exponential", "sqrt", "warmup_linear", "wsd", "onecycle", "cyclic", "plateau")  # claim 2
+SUPPORTED, CONTRADICTED, UNDECIDED = "supported", "contradicted", "not decidable at this budget"
+
+
+# ------------------------------------------------------------------------------- final runs
+
+
+def final_values(last: pd.DataFrame, arm: str, budget: int = EPOCHS, metric: str = "test") -> dict[tuple, float]:
+    """(framework, seed) -> the metric, for the arm's finished final runs of that budget."""
+    g = last[(last["arm"] == arm) & (last["epochs"] == budget) & last["finished"]]
+    return {(str(f), int(s)): float(v) for f, s, v in zip(g["framework"], g["seed"], g[metric])}
+
+
+@dataclass
+class Test:
+    """One comparison of a claim's family: a - b, the claimed direction, and its result."""
+
+    a: str
+    b: str
+    direction: str  # "better": a > b by the smallest effect; "not worse": a > b - smallest effect
+    keys: list = field(default_factory=list)
+    result: object = None  # stats.Comparison, None without two paired seeds
+    per_framework: dict = field(default_factory=dict)  # framework -> mean difference
+    disagree_p: float | None = None  # one-way ANOVA of the differences by framework
+
+    @property
+    def verdict(self) -> str:
+        from harness.report.stats import SMALLEST_EFFECT as d
+
+        r = self.result
+        if r is None:
+            return UNDECIDED
+        if self.direction == "better":
+            if r.ci_low > d:
+                return SUPPORTED
+            if r.ci_high < 0 or (r.ci_low > -d and r.ci_high < d):
+                return CONTRADICTED
+            return UNDECIDED
+        if r.ci_low > -d:
+            return SUPPORTED
+        return CONTRADICTED if r.ci_high < -d else UNDECIDED
+
+    def text(self) -> str:
+        if self.result is None:
+            return f"{self.a} − {self.b}: fewer than two paired runs"
+        r = self.result
+        where = "pooled over " + join_words([fw_label(f) for f in self.per_framework]) if len(self.per_framework) > 1 \
+            else fw_label(next(iter(self.per_framework), "torch"))
+        s = (f"{self.a} − {self.b} {pp(r.mean_diff, 2)} [{pp(r.ci_low, 2)}, {pp(r.ci_high, 2)}], n={r.n} ({where})")
+        if self.disagree_p is not None and self.disagree_p < 0.05:
+            s += (" ⚠ the frameworks disagree (" + ", ".join(f"{fw_label(f)} {pp(v, 2)}" for f, v in
+                                                         self.per_framework.items()) + f"; ANOVA p={self.disagree_p:.2g})")
+        return s
+
+
+def run_family(last: pd.DataFrame, tests: list[Test], budget: int = EPOCHS) -> list[Test]:
+    """Pair each test's arms by (framework, seed) and apply Holm over the tests that have runs."""
+    from harness.report.stats import holm_comparisons
+
+    ready = []
+    for t in tests:
+        va, vb = final_values(last, t.a, budget), final_values(last, t.b, budget)
+        t.keys = sorted(set(va) & set(vb), key=lambda k: (FRAMEWORK_ORDER.index(k[0]) if k[0] in FRAMEWORK_ORDER
+                                                            else 9, k[1]))
+        if len(t.keys) < 2:
+            continue
+        diffs: dict[str, list[float]] = {}
+        for k in t.keys:
+            diffs.setdefault(k[0], []).append(va[k] - vb[k])
+        t.per_framework = {f: float(np.mean(v)) for f, v in diffs.items()}
+        groups = [v for v in diffs.values() if len(v) >= 2]
+        if len(groups) > 1 and np.ptp(np.concatenate(groups)) > 0:
+            from scipy.stats import f_oneway
+
+            with warnings.catch_warnings():  # a framework whose differences are all equal: scipy warns, p stands
+                warnings.simplefilter("ignore")
+                p = float(f_oneway(*groups).pvalue)
+            t.disagree_p = p if math.isfinite(p) else None
+        ready.append((t, np.array([va[k] for k in t.keys]), np.array([vb[k] for k in t.keys])))
+    if ready:
+        for (t, _, _), c in zip(ready, holm_comparisons([(a, b) for _, a, b in ready])):
+            t.result = c
+    return tests
+
+
+def combine(verdicts: list[str], mode: str) -> str:
+    """``all``: every test must support the claim, one contradiction refutes it; ``any``: one
+    supporting test is enough, and only contradictions in all refute it."""
+    if not verdicts:
+        return UNDECIDED
+    if mode == "all":
+        return CONTRADICTED if CONTRADICTED in verdicts else SUPPORTED if all(v == SUPPORTED for v in verdicts) \
+            else UNDECIDED
+    return SUPPORTED if SUPPORTED in verdicts else CONTRADICTED if all(v == CONTRADICTED for v in verdicts) \
+        else UNDECIDED
+
+
+@dataclass
+class Claim:
+    number: str
+    claim: str
+    question: str
+    family: str  # the comparisons, declared
+    verdict: str
+    evidence: list[str]
+    tests: list = field(default_factory=list)
+
+
+def _family_note(tests: list[Test], declared: int) -> tuple[str, bool]:
+    have = sum(t.result is not None for t in tests)
+    if have == declared:
+        return f"Holm over {declared}", True
+    if have == 0:
+        return f"Holm over {declared}; none has runs yet", False
+    return f"Holm over the {have} of {declared} with runs; verdict withheld", False
+
+
+def _detectable(tests: list[Test]) -> str:
+    vals = [t.result.detectable for t in tests
+            if t.result is not None and t.result.detectable is not None and math.isfinite(t.result.detectable)]
+    return f"; the smallest difference these runs could detect: {pp(max(vals), 2)}" if vals else ""
+
+
+MARK = {SUPPORTED: "✓", CONTRADICTED: "✗", UNDECIDED: "?"}
+
+
+def evidence_lines(tests: list[Test]) -> list[str]:
+    """One line per comparison with runs (✓ supports, ✗ contradicts, ? undecided), then one line
+    naming the comparisons that have no paired runs yet."""
+    lines = [f"{MARK[t.verdict]} {t.text()}" for t in tests if t.result is not None]
+    missing = [f"{t.a} − {t.b}" for t in tests if t.result is None]
+    if missing:
+        lines.append("no paired final runs yet: " + ", ".join(missing))
+    return lines
+
+
+def _tested_claim(number, claim, question, family, tests, mode, declared, extra=()) -> Claim:
+    note, complete = _family_note(tests, declared)
+    verdict = combine([t.verdict for t in tests], mode) if complete else UNDECIDED
+    evidence = evidence_lines(tests) + list(extra)
+    if verdict == UNDECIDED and any(t.result is not None for t in tests):
+        evidence.append("not decidable: " + ("the family is incomplete" if not complete else
+                                             "an interval straddles the smallest effect") + _detectable(tests))
+    return Claim(number, claim, question, f"{family} ({note})", verdict, evidence, list(tests))
+
+
+def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: pd.DataFrame) -> list[Claim]:
+    from harness.report.stats import SMALLEST_EFFECT
+
+    out = []
+    # 1. the challenger is chosen on validation (the grid), never on the test set it is judged on
+    sgd = chosen[~chosen["arm"].isin(["constant", "step"]) & ~chosen["arm"].str.endswith("+adam")]
+    sgd = sgd.sort_values(["val_acc", "rate"], ascending=[False, True], kind="mergesort")
+    if len(sgd):
+        best = str(sgd["arm"].iloc[0])
+        among = len(sgd)
+        pending = sum(not a.label.endswith("+adam") for a in ARMS) - 2 - among
+        tests = run_family(last, [Test("constant", best, "not worse"), Test("step", best, "not worse")])
+        out.append(_tested_claim(
+            "1", "Small models: a fixed rate or step decay is simple and effective",
+            f"Is the best other SGD schedule on validation ({best}"
+            + (f", among the {among} whose grid is finished; {pending} pending" if pending else "")
+            + f") more than {pp(SMALLEST_EFFECT, 1)} better than a tuned constant rate or a tuned step decay? "
+            "Supported if constant or step is within the smallest effect.",
+            "constant − best, step − best", tests, "any", 2))
+    else:
+        out.append(Claim("1", "Small models: a fixed rate or step decay is simple and effective",
+                         "Is the best schedule meaningfully better than a tuned constant rate or step decay?",
+                         "constant − best, step − best", UNDECIDED, ["no arm besides constant and step has a finished "
+                                                                      "grid yet: no challenger to choose"]))
+    # 2. step and cosine against every schedule outside their families, one Holm family of 16
+    tests = run_family(last, [Test(a, b, "better") for a in ("step", "cosine") for b in OTHERS])
+    for i, a in enumerate(("step", "cosine")):
+        mine = tests[i * len(OTHERS):(i + 1) * len(OTHERS)]
+        c = _tested_claim(f"2{'ab'[i]}", "Computer vision: step decay or cosine annealing is standard practice",
+                          f"Does {a} beat each schedule outside the step-wise and cosine families "
+                          f"({', '.join(OTHERS)})?", "step − other, cosine − other",
+                          mine, "all", len(OTHERS))
+        note, complete = _family_note(tests, 2 * len(OTHERS))
+        c.family = f"step − other, cosine − other, one family ({note})"
+        if not complete:
+            c.verdict = UNDECIDED
+        out.append(c)
+    # 3. does warmup help once the rate is tuned: the same schedule with and without a warmup
+    failures = {a: int(table.loc[table["arm"] == a, ["diverged", "never_learned", "collapsed"]].to_numpy().sum())
+                for a in ("cosine", "warmup", "warmup_linear")}
+    stability = ("stability on the grid: seeds that failed over the 6 rates: " +
+                 ", ".join(f"{a} {k}" for a, k in failures.items()))
+    tests = run_family(last, [Test("warmup", "cosine", "better"), Test("warmup_linear", "cosine", "better")])
+    out.append(_tested_claim(
+        "3a", "Warmup + cosine gives stability and good convergence",
+        "Does a 5-epoch warmup before the cosine decay help, each at its tuned rate? warmup − cosine: the same "
+        "cosine to 0, with and without the warmup.", "warmup − cosine, warmup_linear − cosine", tests[:1], "all", 1,
+        [stability]))
+    out[-1].family = "warmup − cosine, warmup_linear − cosine (" + _family_note(tests, 2)[0] + ")"
+    out.append(_tested_claim(
+        "3b", "Warmup + linear decay",
+        "Does warmup + linear decay beat the schedule without warmup nearest to it? There is no plain linear-decay "
+        "arm; cosine to 0 over the same 30 epochs has the same start, end and mean rate (half the peak) as a linear "
+        "decay to 0, so warmup_linear − cosine.", "warmup − cosine, warmup_linear − cosine", tests[1:], "all", 1))
+    out[-1].family = out[-2].family
+    if _family_note(tests, 2)[1] is False:
+        out[-1].verdict = out[-2].verdict = UNDECIDED
+    # 4. super-convergence, at a short budget if the lead ran one. One family per arm and budget:
+    # "one-cycle trains faster" and "cyclic rates train faster" are two claims of the guides.
+    short = sorted(int(b) for b in set(last.loc[last["finished"], "epochs"]) if int(b) in SHORT_BUDGETS)
+    long_text = ("30 epochs, for reference (not a short budget: these schedules' shapes span all 30 epochs, so "
+                 "epochs 5 and 10 of these runs are mid-schedule, not a short run):")
+    for i, a in enumerate(("onecycle", "cyclic")):
+        long_tests = run_family(last, [Test(a, b, "better") for b in STANDARD])
+        reference = [long_text] + evidence_lines(long_tests)
+        title = "Cyclic rates / one-cycle train faster (super-convergence)"
+        family = f"{a} − constant, step, cosine (Holm over 3 per budget)"
+        if not short:
+            out.append(Claim(f"4{'ab'[i]}", title, f"At a short budget, is {a} better than each of constant, step and "
+                             "cosine?", family, UNDECIDED, ["no short-budget runs (epochs=5 or 10 in final/): the "
+                                                            "short budget is not measured"] + reference, long_tests))
+            continue
+        verdicts, evidence, tested = [], [], []
+        for budget in short:
+            tests = run_family(last, [Test(a, b, "better") for b in STANDARD], budget)
+            complete = all(t.result is not None for t in tests)
+            verdicts.append(combine([t.verdict for t in tests], "all") if complete else UNDECIDED)
+            evidence += [f"{budget} epochs: {line}" for line in evidence_lines(tests)]
+            tested += tests
+        # faster means better at some short budget; a budget without its runs decides nothing
+        verdict = combine(verdicts, "any")
+        out.append(Claim(f"4{'ab'[i]}", title, f"At a short budget ({', '.join(map(str, short))} epochs), is {a} "
+                         "better than each of constant, step and cosine at one of them?", family, verdict,
+                         evidence + reference, tested))
+    # 5. plateau against the tuned fixed schedules (it trains on 50,000 images: it keeps its split)
+    tests = run_family(last, [Test("plateau", b, "not worse") for b in STANDARD])
+    out.append(_tested_claim(
+        "5", "Reduce-on-plateau adapts without a schedule",
+        "Is plateau, at its tuned rate, within the smallest effect of each tuned fixed schedule (constant, step, "
+        "cosine)? It trains on 50,000 images (10,000 kept to monitor), the others on 60,000.",
+        "plateau − constant, step, cosine", tests, "all", 3))
+    # 6. Adam's band of good rates against SGD's, from the grid
+    for i, (s, a) in enumerate((("constant", "constant+adam"), ("cosine", "cosine+adam"))):
+        out.append(band_claim(f"6{'ab'[i]}", s, a, band))
+    return out
+
+
+GRID_STEP = 0.45  # decades: the grid's rates are 1, 3, 10, ...: one step is 0.48 or 0.52 decades
+
+
+def band_text(row) -> str:
+    lo = "≤" if row["censored_low"] else ""
+    hi = "≥" if row["censored_high"] else ""
+    return (f"{row['arm']}: {row['low']:g}–{row['high']:g} ({row['decades']:.2f} decades on the grid; "
+            f"interpolated {lo}{row['interp_low']:.2g}–{hi}{row['interp_high']:.2g}, {row['interp_decades']:.2f}); "
+            "each seed alone: " + ", ".join(f"{v:.2f}" for v in row["seed_decades"].values()))
+
+
+def band_claim(number: str, sgd: str, adam: str, band: pd.DataFrame) -> Claim:
+    claim, question = ("Adam needs less tuning than SGD",
+                       f"Is the band of base rates within 1 point of the best validation accuracy wider for {adam} "
+                       f"than for {sgd} (SGD, momentum 0.9)? Supported if wider by at least one grid step (half a "
+                       "decade) in the mean over seeds and in each seed alone; contradicted if narrower by that much.")
+    family = "band widths from the grid (not a test: two seeds per rate)"
+    rows = {r["arm"]: r for _, r in band.iterrows()} if len(band) else {}
+    if sgd not in rows or adam not in rows:
+        missing = [x for x in (sgd, adam) if x not in rows]
+        return Claim(number, claim, question, family, UNDECIDED, [f"grid not finished for {join_words(missing)}"])
+    s, a = rows[sgd], rows[adam]
+    diffs = [a["decades"] - s["decades"]] + [a["seed_decades"][k] - s["seed_decades"][k]
+                                             for k in sorted(set(a["seed_decades"]) & set(s["seed_decades"]))]
+    if all(d >= GRID_STEP for d in diffs) and not s["censored_low"] and not s["censored_high"]:
+        verdict = SUPPORTED
+    elif all(d <= -GRID_STEP for d in diffs) and not a["censored_low"] and not a["censored_high"]:
+        verdict = CONTRADICTED
+    else:
+        verdict = UNDECIDED
+    evidence = [band_text(s), band_text(a),
+                f"{adam} − {sgd}: {diffs[0]:+.2f} decades (mean), " + ", ".join(f"{d:+.2f}" for d in diffs[1:])
+                + " (each seed)"]
+    if s["censored_low"] or s["censored_high"] or a["censored_low"] or a["censored_high"]:
+        evidence.append("≤/≥: the band reaches the grid's end and may be wider")
+    return Claim(number, claim, question, family, verdict, evidence)
+
+
+def framework_sentence(found: list[Claim]) -> str:
+    """Whether the frameworks agree on the comparisons pooled over them."""
+    pooled = {(t.a, t.b): t for c in found for t in c.tests if t.result is not None and len(t.per_framework) > 1}
+    if not pooled:
+        return "Frameworks: no comparison has runs in more than one framework yet."
+    split = [t for t in pooled.values() if t.disagree_p is not None and t.disagree_p < 0.05]
+    if not split:
+        return (f"Frameworks: on the {len(pooled)} comparisons pooled over frameworks, the paired differences do not "
+                "differ between frameworks (one-way ANOVA by framework, p ≥ 0.05 each).")
+    return ("Frameworks: ⚠ they disagree on " + join_words([f"{t.a} − {t.b} (p={t.disagree_p:.2g})" for t in split])
+            + f" of the {len(pooled)} pooled comparisons (one-way ANOVA of the paired differences by framework); the "
+            "pooled verdict there averages over a framework effect.")
