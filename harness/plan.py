@@ -16,7 +16,7 @@ The checks and warnings built on a plan live in ``harness.plan_checks``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -88,8 +88,8 @@ class D2LTabPlan(Plan):
     """protocol=d2l: the rates as the framework's d2l tab ran them (its own schedule class, and
     MXNet's per-update stepping), computed for the whole run at once; momentum is never varied."""
 
-    framework: str = ""
-    tab_rates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (epochs, updates per epoch)
+    framework: str
+    tab_rates: np.ndarray  # (epochs, updates per epoch)
 
     @property
     def trained_unit(self) -> str:
@@ -107,16 +107,15 @@ class PlateauPlan(Plan):
     """scheduler=plateau: the warmup ramp (or base_lr) capped by the rate the plateau rule has
     reached, which each observed epoch may lower (PyTorch's ReduceLROnPlateau)."""
 
-    rule: plateau.PlateauParams | None = None
-    monitor: str = plateau.DEFAULT_MONITOR
-    warmup_steps: int | None = None
-    current: plateau.PlateauState | None = None
+    rule: plateau.PlateauParams
+    monitor: str  # the row's column the rule watches (val_loss unless scheduler.monitor says)
+    warmup_steps: int | None  # epochs that began in warmup are not fed to the rule
+    current: plateau.PlateauState
 
     def rates(self, epoch: int) -> np.ndarray:
         return plateau.rates(self.current, self.learning_rates(epoch))
 
     def observe(self, epoch: int, row: dict) -> None:
-        # The metric of an epoch that began in warmup is not fed to the rule.
         if plateau.feeds(epoch, self.unit, self.updates_per_epoch, self.warmup_steps):
             self.current = plateau.update(self.current, row[self.monitor], self.rule)
 
