@@ -22,14 +22,17 @@ INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--
 
 
 def _task(cfg) -> None:
+    """One job: a launcher's (Hydra's composed config, validated here) or, for a finished sweep,
+    the preflight's ``RunConfig``."""
     from harness.identity import shown
     from harness.progress import reported
     from harness.runner import Interrupted, run
     from harness.validate import validate
 
     try:
+        cfg = validate(cfg)
         with reported(cfg):  # in a sweep: "harness: [7/18] torch cosine seed=2 starting (12 left, ...)"
-            summary = run(validate(cfg))  # Hydra's DictConfig (or the preflight's) becomes the run, here
+            summary = run(cfg)
     except HarnessError as exc:
         fail(str(exc))
     except Interrupted as stop:

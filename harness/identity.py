@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.schema import LayerConfig, as_dict, cached_defaults, schema_defaults
-from harness.validate import RunConfig, canonical_config
+from harness.validate import RunConfig
 
 # Settings that do not change what a run computes, only where or how visibly it runs.
 NOT_IDENTITY = ("results_dir", "progress", "threads", "keep_checkpoint", "rerun", "logger")
@@ -88,11 +88,9 @@ def run_dir(cfg: RunConfig, results_dir: Path) -> Path:
     return folder
 
 
-def folder_of(cfg: Any) -> Path:
-    """The folder of the run a validated config describes (absolute path); canonical first, so a
-    composed config and its ``RunConfig`` name the same folder."""
-    canonical = canonical_config(cfg)
-    return run_dir(canonical, results_path(canonical.results_dir))
+def folder_of(cfg: RunConfig) -> Path:
+    """The run's folder as an absolute path (``results_dir`` resolved where the command started)."""
+    return run_dir(cfg, results_path(cfg.results_dir))
 
 
 # Short names for the variant label; any other parameter keeps its own name.
@@ -111,14 +109,20 @@ def schedule_column(cfg: RunConfig) -> dict:
 def variant(cfg: RunConfig) -> str:
     """A short human label of the schedule with every parameter that is set:
     ``cosine(lr=0.3, final=0.01, T=20)``; ``, per step`` when ``unit=step``."""
-    params = schedule_column(cfg)
-    params.pop("kind", None)
+    return variant_label(cfg.scheduler.name, schedule_column(cfg))
+
+
+def variant_label(name: str, scheduler: dict) -> str:
+    """The ``variant`` label from a schedule's name and its settings (the ``scheduler`` section of
+    a run's ``_config.yaml``, or ``schedule_column``): the one labeller, for the runs the runner
+    writes and for the files written before the parquet had a ``variant`` column."""
+    params = {k: v for k, v in scheduler.items() if v is not None and k not in ("name", "kind")}
     unit = params.pop("unit", "epoch")
     # The kind is left out: validation makes the name decide it.
     parts = [f"{_LABELS.get(k, k)}={_short(v)}" for k, v in params.items()]
     if unit != "epoch":
         parts.append(f"per {unit}")
-    return f"{cfg.scheduler.name}({', '.join(parts)})"
+    return f"{name}({', '.join(parts)})"
 
 
 def _short(value: Any) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from harness.errors import HarnessError
 from harness.paths import CONF_DIR, EXPERIMENTS_DIR
-from harness.schema import CONFIG_GROUPS
+from harness.schema import CONFIG_GROUPS, Plain
+from harness.validate import RunConfig, validate
 
 MULTIRUN_FLAGS = {"-m", "--multirun"}
 
@@ -82,8 +83,9 @@ def compose_run(overrides: list[str]):
         return compose(config_name="config", overrides=overrides)
 
 
-def preflight(args: list[str], cached: bool = False) -> list:
-    """Compose and validate every run, a preset's own sweep included; return their configs.
+def preflight(args: list[str], cached: bool = False) -> list[RunConfig]:
+    """Compose and validate every run, a preset's own sweep included; return each as the
+    ``RunConfig`` that ``runner.run`` trains (``harness.validate.validate``).
 
     ``cached=True`` (plot-schedule) first looks for the configs Hydra composed before for the same
     command line and the same conf/, schema and Hydra (harness/compose_cache.py), and keeps them
@@ -91,23 +93,18 @@ def preflight(args: list[str], cached: bool = False) -> list:
     """
     if cached:
         from harness import compose_cache
-        from harness.schema import Plain
-        from harness.validate import check
 
         stored = compose_cache.load(args)
         if stored is not None:
-            configs = [Plain.of(plain) for plain in stored]
-            for cfg in configs:
-                check(cfg)
-            return configs
+            return [validate(Plain.of(plain)) for plain in stored]
     configs, plains = _compose_and_validate(args)
     if cached and plains is not None:
         compose_cache.store(args, plains)
     return configs
 
 
-def _compose_and_validate(args: list[str]) -> tuple[list, list | None]:
-    """The preflight with Hydra: every run's validated config, and the plain dicts they were made
+def _compose_and_validate(args: list[str]) -> tuple[list[RunConfig], list | None]:
+    """The preflight with Hydra: every run, validated, and the plain dicts they were made
     from (None when an interpolation took part, which may read the environment or the clock: such
     configs are not cached).
 
@@ -129,8 +126,6 @@ def _compose_and_validate(args: list[str]) -> tuple[list, list | None]:
     from omegaconf.errors import OmegaConfBaseException
 
     from harness.config import register_configs
-    from harness.schema import Plain
-    from harness.validate import check
 
     def composed(overrides: list[str], hydra_node: bool = False):
         try:
@@ -210,9 +205,7 @@ def _compose_and_validate(args: list[str]) -> tuple[list, list | None]:
                 plain = OmegaConf.to_container(applied(groups, values), resolve=True)
                 if bases[groups][1] is None or any("${" in v.input_line for v in values):
                     reusable = False  # resolved: it may have read the environment, the clock, a resolver
-            cfg = Plain.of(plain)  # a copy: checking cfg leaves plain as Hydra composed it
-            check(cfg)
-            configs.append(cfg)
+            configs.append(validate(Plain.of(plain)))  # a copy: plain stays as Hydra composed it
             plains.append(plain)
     return configs, plains if reusable else None
 

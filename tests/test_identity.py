@@ -16,7 +16,7 @@ from harness.schema import HarnessConfig
 from harness.validate import validate
 from harness.errors import HarnessError
 from harness.identity import model_hash, run_dir, run_id, variant
-from harness.schema import Plain
+from harness.schema import Plain, as_dict
 from harness.validate import canonical_config
 from harness.results import EPOCHS_SCHEMA, SCHEMA_VERSION, CorruptFile, read_epochs
 from tests.conftest import PROJECT_ROOT, run_cli
@@ -73,6 +73,24 @@ def test_different_experiments_get_different_ids_and_labels():
     assert model_hash(wide.model) != model_hash(default.model) and wide.model.name == default.model.name
 
 
+@pytest.mark.parametrize("overrides", [
+    ["scheduler=warmup", "scheduler.unit=step"],
+    ["scheduler=multifactor", "scheduler.milestones=[3,6]"],
+    ["scheduler=onecycle", "scheduler.cycle_momentum=true", "optimizer.momentum=0.9"],
+    ["scheduler=constant", "scheduler.base_lr=0.05"],
+])
+def test_the_report_labels_a_run_without_a_variant_column_as_the_runner_does(tmp_path, overrides):
+    """Files written before the parquet had a ``variant`` column (the committed d2l study's) are
+    labelled from their ``_config.yaml``, by the runner's own labeller."""
+    from harness.report.load import _from_config
+
+    (cfg,) = preflight(overrides)
+    (tmp_path / "_config.yaml").write_text(OmegaConf.to_yaml(as_dict(cfg)))  # as runner._train writes it
+    assert _from_config(tmp_path / "_config.yaml")["variant"] == variant(cfg)
+    d2l_cosine = next(f for f in STUDY_RUNS if f.name.startswith("torch-cosine-s0-"))
+    assert _from_config(d2l_cosine / "_config.yaml")["variant"] == "cosine(lr=0.3, final=0.01, T=20)"
+
+
 def test_the_fast_preflight_gives_hydras_own_configs():
     """Composed once per group choice, values applied with Hydra's override code: the same
     configs as Hydra's full composition of each run, for group and value overrides, lists,
@@ -83,15 +101,18 @@ def test_the_fast_preflight_gives_hydras_own_configs():
         ["-m", "scheduler.total_steps=${epochs}", "epochs=4,6", "++batch_size=128"],
         ["-m", "model.layers.0.channels=8,12", "optimizer.momentum=0.5"],
     ]
+    def hydras(overrides):  # Hydra's full composition, made the run the preflight makes of it
+        return as_dict(validate(compose_run(overrides)))
+
     for args in commands:
         fast = preflight(args)
-        slow = [OmegaConf.to_container(compose_run(overrides), resolve=True) for overrides in expand_runs(args)]
-        assert [dict(cfg) for cfg in fast] == slow
+        slow = [hydras(overrides) for overrides in expand_runs(args)]
+        assert [as_dict(cfg) for cfg in fast] == slow
     preset = preflight(["-m", "experiments=d2l_tabs", "epochs=2"])
-    composed = [OmegaConf.to_container(compose_run(o), resolve=True) for o in expand_runs(
+    composed = [hydras(o) for o in expand_runs(
         ["-m", "framework=torch,tf,mxnet", "scheduler=constant,sqrt,multifactor,cosine,warmup", "seed=0",
          "experiments=d2l_tabs", "epochs=2"])]
-    assert len(preset) == 15 and [dict(cfg) for cfg in preset] == composed
+    assert len(preset) == 15 and [as_dict(cfg) for cfg in preset] == composed
 
 
 def test_a_bad_value_anywhere_in_a_sweep_fails_before_anything_runs():

@@ -37,7 +37,9 @@ def test_curves_are_the_runs_plan_with_derived_lengths():
 
 def test_labels_tell_twins_apart_and_plot_keys_are_checked():
     configs = preflight(["-m", "scheduler=cosine,wsd", "epochs=10,20"])
-    assert labels(configs) == ["cosine (epochs=10)", "cosine (epochs=20)", "wsd (epochs=10)", "wsd (epochs=20)"]
+    # cosine's horizon is its own (T=20); wsd's follows the run, so the preflight's run says so
+    assert labels(configs) == ["cosine (epochs=10)", "cosine (epochs=20)", "wsd (scheduler.total_steps=10, epochs=10)",
+                               "wsd (scheduler.total_steps=20, epochs=20)"]
     assert split_args(["plot.log=true", "epochs=3"]) == ({"out": None, "log": "true", "x": "epoch", "grid": "false"}, ["epochs=3"])
     with pytest.raises(HarnessError, match="plot.colour is not a plot-schedule key"):
         split_args(["plot.colour=red"])

@@ -11,7 +11,6 @@ def main(args: list[str]) -> int:
     from harness.errors import fail
     from harness.preflight import preflight
     from harness.identity import results_path, run_dir, run_id, shown, variant
-    from harness.validate import canonical_config
     from harness.results import CorruptFile, read_epochs
     from harness.runner import FINISHED
 
@@ -22,8 +21,7 @@ def main(args: list[str]) -> int:
     seen: set = set()
     counts: dict[str, int] = {}
     print(f"{'#':>4}  {'state':<13} {'run_id':<16}  {'framework':<9} {'optimizer':<19} {'variant':<44} {'seed':>5}  folder")
-    for number, cfg in enumerate(configs, 1):
-        canonical = canonical_config(cfg)
+    for number, canonical in enumerate(configs, 1):  # the preflight's runs are canonical
         folder = run_dir(canonical, results_path(canonical.results_dir))
         if folder in seen:
             state = "same as above"

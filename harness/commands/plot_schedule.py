@@ -67,15 +67,6 @@ def curves(cfg) -> tuple[np.ndarray, np.ndarray | None, int]:
     return lrs, momenta, plan.updates_per_epoch
 
 
-def variant_of(cfg) -> str:
-    """The schedule's variant label as the run records it (``cosine(lr=0.3, final=0.01, T=20,
-    warmup=5)``): from the canonical config, derived lengths written out."""
-    from harness.identity import variant
-    from harness.validate import canonical_config
-
-    return variant(canonical_config(cfg))
-
-
 MAX_STEM = 120  # characters of a file name before the hash takes over (filesystems allow 255 bytes)
 # Settings that change the figure without being part of the variant label, with the value that
 # leaves them out of the file name (the schema's defaults) and how they are spelled in it.
@@ -106,6 +97,7 @@ def file_stem(configs: list, options: dict) -> str:
     different figures never share a file."""
     import hashlib
 
+    from harness.identity import variant
     from harness.schema import as_dict
 
     labels_, tags = [], []
@@ -117,7 +109,7 @@ def file_stem(configs: list, options: dict) -> str:
                 value = value[part]
             if value != default:
                 tag += f"_{word}{value}" if word else f"_{value}-{plain['framework']['name']}"
-        labels_.append(safe_label(variant_of(cfg)))
+        labels_.append(safe_label(variant(cfg)))
         tags.append(tag)
     plot_tags = "".join(tag for key, tag in (("grid", "_grid"), ("log", "_log")) if options[key].lower() in TRUE)
     plot_tags += "_by-update" if options["x"] == "update" else ""
@@ -144,9 +136,11 @@ TITLE_WIDTH = 105  # characters of a 10-point title line across the 9-inch figur
 
 def title(configs: list, names: list[str], per_epoch: set) -> str:
     """One schedule: its variant label; several: theirs when they fit on two lines, else the names."""
+    from harness.identity import variant
+
     epochs = sorted({cfg.epochs for cfg in configs})
     length = f"{'/'.join(map(str, epochs))} epochs of {'/'.join(map(str, sorted(per_epoch)))} updates"
-    variants = list(dict.fromkeys(variant_of(cfg) for cfg in configs))
+    variants = list(dict.fromkeys(variant(cfg) for cfg in configs))
     if len(variants) == 1 or len("; ".join(variants)) <= 2 * TITLE_WIDTH:
         text = "; ".join(variants)
     else:

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from harness.identity import variant_label
 from harness.results import CONFIG_FILE, EPOCHS_FILE, EPOCHS_SCHEMA, failure_of
 
 REFERENCE_CSV = Path(__file__).resolve().parent.parent / "reference" / "d2l_published.csv"
@@ -190,13 +191,6 @@ def param_items(params: dict) -> list[tuple[str, object]]:
     return [(k, params[k]) for k in keys]
 
 
-def variant_label(scheduler: str, params: dict) -> str:
-    """``cosine(T=20, final=0.01)``: the schedule's name and the parameters that shape it."""
-    shown = [f"{_SHORT.get(k, k)}={_num(v)}" for k, v in param_items(params)
-             if v is not None and k not in ("name", "kind", "unit", "base_lr")]
-    return f"{scheduler}({', '.join(shown)})" if shown else scheduler
-
-
 def _from_config(path: Path) -> dict[str, str | None]:
     """variant, schedule_params and optimizer_params read from a run's ``_config.yaml``."""
     import yaml
@@ -211,7 +205,7 @@ def _from_config(path: Path) -> dict[str, str | None]:
     sched, opt = cfg.get("scheduler") or {}, cfg.get("optimizer") or {}
     out: dict[str, str | None] = {}
     if isinstance(sched, dict) and sched:
-        out["variant"] = variant_label(str(sched.get("name", "")), sched)
+        out["variant"] = variant_label(str(sched.get("name", "")), sched)  # the runner's own labeller
         out["schedule_params"] = json.dumps({k: v for k, v in sched.items() if v is not None}, sort_keys=True)
     if isinstance(opt, dict) and opt:
         out["optimizer_params"] = json.dumps({k: v for k, v in opt.items() if v is not None}, sort_keys=True)
