@@ -182,7 +182,7 @@ def spec_from_config(cfg: Any, model_spec) -> OptimizerSpec:
             raise HarnessError(f"optimizer.{key}={value} must be a finite number >= 0")
     if "eps" in USES[name] and spec.eps == 0:
         # a parameter whose gradient is exactly zero (a dead unit) would get 0/0 = NaN
-        raise HarnessError(f"optimizer.eps=0 divides 0 by 0 for a zero gradient; use a small positive eps such as 1e-8")
+        raise HarnessError("optimizer.eps=0 divides 0 by 0 for a zero gradient; use a small positive eps such as 1e-8")
     if spec.nesterov and spec.momentum == 0:
         raise HarnessError("optimizer.nesterov=true needs optimizer.momentum > 0 (e.g. optimizer.momentum=0.9)")
     lr_mult = plain.get("lr_mult") or {}

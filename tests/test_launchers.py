@@ -7,13 +7,10 @@ from __future__ import annotations
 import os
 import sys
 
-import json
-import time
-
 import pandas as pd
 import pytest
 
-from harness.cli import compose_run, preflight
+from harness.cli import preflight
 from harness.identity import folder_of
 from harness.runner import run
 from harness.validate import validate

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from harness.report import figures, findings, load, panels, render, run_table, summary, tables
-from harness.report.stats import accuracy_ci, mean_ci, paired_difference, prediction_half_width, ranks, spearman, t975
+from harness.report import findings, load, panels, plotting, render, run_table, summary, tables
+from harness.report.estimates import accuracy_ci, mean_ci, paired_difference, prediction_half_width, t975
+from harness.report.stats import ranks, spearman
 from harness.report.style import PALETTE, assign_styles
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -510,10 +511,11 @@ def test_old_runs_take_their_variant_from_config_yaml(tmp_path):
             f"scheduler:\n  name: cosine\n  kind: cosine\n  unit: epoch\n  base_lr: 0.3\n  final_lr: 0.01\n"
             f"  total_steps: {total}\n  warmup_steps: null\noptimizer:\n  name: sgd\n  momentum: 0.0\n")
     df = load.load_results(tmp_path)
-    assert sorted(set(df.variant)) == ["cosine(T=20, final=0.01)", "cosine(T=5, final=0.01)"]
+    # the runner's own label (identity.variant): the same text a newer run writes into its rows
+    assert sorted(set(df.variant)) == ["cosine(lr=0.3, final=0.01, T=20)", "cosine(lr=0.3, final=0.01, T=5)"]
     # momentum 0.0 is the schema default: in the canonical form it says nothing, as a newer run's would
     assert set(df.optimizer_params) == {"{}"} and df.model_hash.isna().all()
-    assert _summary(tmp_path).schedules == ["cosine(T=20, final=0.01)", "cosine(T=5, final=0.01)"]
+    assert _summary(tmp_path).schedules == ["cosine(lr=0.3, final=0.01, T=20)", "cosine(lr=0.3, final=0.01, T=5)"]
 
 
 def test_styles_are_unique_and_stable():
@@ -547,7 +549,7 @@ def test_epoch_axis_of_a_one_epoch_run():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    figures._epoch_axis(ax, 1)
+    plotting.epoch_axis(ax, 1)
     assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0.5, 1.5)
     plt.close(fig)
 

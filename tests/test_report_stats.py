@@ -12,9 +12,10 @@ import pytest
 from scipy import stats as sps
 
 from harness.report import findings, load, render, run_table, summary
+from harness.report.estimates import accuracy_ci, prediction_half_width
 from harness.report.stats import (
-    SMALLEST_EFFECT, accuracy_ci, blocked_comparison, holm, holm_comparisons, paired_comparison, prediction_half_width,
-    rank_agreement, seeds_needed, success_rate,
+    SMALLEST_EFFECT, blocked_comparison, holm, holm_comparisons, paired_comparison, rank_agreement, seeds_needed,
+    success_rate,
 )
 from harness.results import FAILED_FILE, write_config, write_epochs
 

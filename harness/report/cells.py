@@ -9,7 +9,8 @@ import pandas as pd
 
 from harness.report.load import CHANCE_ACC
 from harness.report.series import Series
-from harness.report.stats import Comparison, Estimate, success_rate
+from harness.report.estimates import Estimate
+from harness.report.stats import Comparison, success_rate
 
 
 @dataclass

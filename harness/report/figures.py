@@ -13,218 +13,25 @@ report of unchanged results is the same files.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from harness.report.cells import ProtocolSummary  # noqa: E402
-from harness.report.findings import join_words  # noqa: E402
-from harness.report.load import fw_label  # noqa: E402
-from harness.report.panels import (  # noqa: E402
+from harness.report.cells import ProtocolSummary
+from harness.report.findings import join_words
+from harness.report.load import fw_label
+from harness.report.panels import (
     TOP_K, curve_tables, families, final_cells, lr_sequences, primary_baselines, shown_series,
 )
-from harness.report.style import MAX_OVERLAID, Style  # noqa: E402
-from harness.report.summary import mean_ranks  # noqa: E402
-
-PUBLISHED_STYLE = dict(marker="D", s=46, facecolor="white", edgecolor="#444444", linewidth=1.4, zorder=5)
-DPI = 110
-PANEL_WIDTH = 4.0  # inches per framework: three panels fit the page's 1160 px column at DPI
-PNG_METADATA = {"Software": None}  # matplotlib's version would change the bytes of unchanged results
-
-plt.rcParams.update(
-    {
-        "font.size": 11,
-        "axes.titlesize": 12,
-        "axes.labelsize": 11,
-        "legend.fontsize": 10,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.color": "#e3e3e3",
-        "grid.linewidth": 0.8,
-        "figure.dpi": DPI,
-        "savefig.dpi": DPI,
-        "savefig.bbox": "tight",
-    }
+from harness.report.plotting import (
+    PANEL_WIDTH, PUBLISHED_STYLE, accuracy_limits, epoch_axis, family_grid, finish_with_legend, draw_line,
+    percent_axis, plt, row_legend, save,
 )
-
-
-def _save(fig, path: Path) -> None:
-    fig.savefig(path, format="png", facecolor="white", metadata=PNG_METADATA)
-    plt.close(fig)
-
-
-def _line(ax, x, y, style: Style, lw: float = 1.8, **kw):
-    n = len(x)
-    marker = {"marker": "o", "ms": 4.5} if n <= 3 else {}  # one or two epochs: a line alone would not show
-    return ax.plot(x, y, color=style.colour, ls=style.dash, lw=lw, **marker, **kw)[0]
-
-
-def _finish_with_legend(fig, handles, labels) -> None:
-    """Lay the axes out above a legend that fits the figure's width (in as few rows as needed)."""
-    width = fig.get_figwidth()
-    item = [0.75 + 0.075 * len(label) for label in labels]  # inches: marker + text at legend.fontsize
-    ncol = max(1, len(labels))
-    while ncol > 1 and max(sum(item[i:i + ncol]) for i in range(0, len(item), ncol)) > width - 0.3:
-        ncol -= 1
-    rows = math.ceil(len(labels) / ncol) if labels else 0
-    ncol = math.ceil(len(labels) / rows) if rows else 1  # balanced rows: 4 + 3, not 6 + 1
-    fig.tight_layout(rect=(0, (0.2 + 0.25 * rows) / fig.get_figheight(), 1, 1))
-    if labels:
-        fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, 0.0),
-                   handlelength=2.6)
-
-
-def _epoch_axis(ax, last_epoch: int) -> None:
-    """Integer epochs; a short run gets half an epoch of room either side, not 1.002, 1.004 …"""
-    if last_epoch <= 5:
-        ax.set_xlim(0.5, last_epoch + 0.5)
-        ax.set_xticks(range(1, last_epoch + 1))
-    else:
-        ax.set_xlim(1, last_epoch)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-
-
-# --------------------------------------------------------------------------------------- plots
-
-
-def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_epoch: dict[str, int],
-                        fw_labels: dict[str, str], schedules: list[str], styles: dict[str, Style], title: str,
-                        path: Path) -> None:
-    """One column per framework key (a key may name several frameworks that share sequences).
-    Top row: linear axes against epochs, every update drawn. Bottom row: both axes logarithmic
-    against the update count, so that what happens within the first epoch (per-update
-    schedules) and small final rates (0.01 vs 0.001) are visible too."""
-    keys = list(sequences)
-    if len(keys) == 1:  # one panel pair: side by side
-        fig, grid = plt.subplots(1, 2, figsize=(10.0, 3.9), squeeze=False)
-        pairs = [(grid[0][0], grid[0][1])]
-    else:
-        fig, grid = plt.subplots(2, len(keys), figsize=(PANEL_WIDTH * len(keys) + 0.8, 6.6), sharey="row",
-                                 squeeze=False)
-        pairs = [(grid[0][c], grid[1][c]) for c in range(len(keys))]
-    handles = {}
-    for (top, bottom), key in zip(pairs, keys):
-        spe = steps_per_epoch[key]
-        for sched in schedules:
-            lrs = sequences[key].get(sched)
-            if lrs is None:
-                continue
-            st = styles[sched]
-            updates = np.arange(lrs.size)
-            (line,) = top.plot(updates / spe, lrs, color=st.colour, ls=st.dash, lw=1.8, alpha=0.9, drawstyle="steps-post")
-            handles[sched] = line
-            positive = lrs > 0  # a rate of 0 (a warmup's first update) has no logarithm
-            bottom.plot(updates[positive] + 1, lrs[positive], color=st.colour, ls=st.dash, lw=1.8, alpha=0.9,
-                        drawstyle="steps-post")
-        top.set_title(fw_labels[key] if len(keys) > 1 else "linear")
-        if len(keys) == 1:
-            bottom.set_title("log–log: the first updates and small rates")
-        top.set_xlabel("epoch")
-        top.set_xlim(left=0)
-        top.set_ylim(bottom=0)
-        top.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        bottom.set_xscale("log")
-        bottom.set_yscale("log")
-        bottom.set_xlabel("update (log scale; 1 = first)")
-        bottom.axvline(spe + 1, color="#999999", lw=1, ls=":")
-        bottom.text(spe + 1, 0.03, " end of epoch 1", transform=bottom.get_xaxis_transform(), va="bottom",
-                    ha="left", fontsize=9, color="#777777")
-    pairs[0][0].set_ylabel("learning rate")
-    pairs[0][1].set_ylabel("learning rate (log)")
-    if len(keys) == 1:
-        title = f"{title} ({fw_labels[keys[0]]})"
-    fig.suptitle(title, x=0.01, ha="left", fontsize=13)
-    ordered = [s for s in schedules if s in handles]
-    _finish_with_legend(fig, [handles[s] for s in ordered], ordered)
-    _save(fig, path)
-
-
-def _family_grid(n_rows: int, n_cols: int, sharey: bool = True):
-    """Small multiples: one row per schedule family, one column per framework, room on the right
-    for each row's legend."""
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(PANEL_WIDTH * n_cols + 3.4, 2.35 * n_rows + 0.9),
-                             sharex=True, sharey=sharey, squeeze=False)
-    return fig, axes
-
-
-def _row_legend(ax, handles: dict, members: list[str], extra: list[str] = ()) -> None:
-    names = [m for m in [*extra, *members] if m in handles]
-    if names:
-        ax.legend([handles[m] for m in names], names, loc="center left", bbox_to_anchor=(1.03, 0.5), frameon=False,
-                  fontsize=9, handlelength=2.6)
-
-
-def plot_learning_rates_by_family(sequences, steps_per_epoch, fw_labels, groups: list[tuple[str, list[str]]],
-                                  styles: dict[str, Style], title: str, path: Path) -> None:
-    """Small multiples, linear axes, each panel on its own scale (a family's peak rates differ):
-    one panel per family in rows of three, each with its legend below it, when every framework
-    ran the same rates; else one row per family and one column per framework."""
-    keys = list(sequences)
-    if len(keys) == 1:
-        ncols = min(3, len(groups))
-        nrows = math.ceil(len(groups) / ncols)
-        longest = max(len(m) for _, m in groups)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL_WIDTH * ncols + 0.8, (2.5 + 0.19 * longest) * nrows + 0.7),
-                                 squeeze=False)
-        cells = [(axes[i // ncols][i % ncols], keys[0], fam, members) for i, (fam, members) in enumerate(groups)]
-        for ax in list(axes.flat)[len(groups):]:
-            ax.set_visible(False)
-    else:
-        fig, axes = _family_grid(len(groups), len(keys), sharey=False)
-        cells = [(axes[r][c], key, fam, members) for r, (fam, members) in enumerate(groups) for c, key in enumerate(keys)]
-    for ax, key, fam, members in cells:
-        spe = steps_per_epoch[key]
-        handles = {}
-        for sched in members:
-            lrs = sequences[key].get(sched)
-            if lrs is None:
-                continue
-            st = styles[sched]
-            handles[sched] = ax.plot(np.arange(lrs.size) / spe, lrs, color=st.colour, ls=st.dash, lw=1.6,
-                                     drawstyle="steps-post")[0]
-        ax.set_ylim(bottom=0)
-        ax.set_xlim(left=0)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=6))
-        ax.set_xlabel("epoch")
-        if len(keys) == 1:
-            ax.set_title(fam)
-            ax.set_ylabel("learning rate")
-            names = [m for m in members if m in handles]
-            ax.legend([handles[m] for m in names], names, loc="upper center", bbox_to_anchor=(0.5, -0.34),
-                      frameon=False, fontsize=9, ncol=1, handlelength=2.6)
-        else:
-            if ax is axes[0][keys.index(key)]:
-                ax.set_title(fw_labels[key])
-            if key == keys[0]:
-                ax.set_ylabel(f"{fam}\nlearning rate")
-            if key == keys[-1]:
-                _row_legend(ax, handles, members)
-    fig.suptitle(title + (f" ({fw_labels[keys[0]]})" if len(keys) == 1 else ""), x=0.01, ha="left", fontsize=13)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-    _save(fig, path)
-
-
-def _accuracy_limits(values: list[np.ndarray]) -> tuple[float, float] | None:
-    vals = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
-    if vals.size == 0:
-        return None
-    lo, hi = float(np.min(vals)), float(np.max(vals))
-    pad = max(0.01, 0.06 * (hi - lo))
-    return max(0.0, lo - pad), min(1.0, hi + pad)
-
-
-def _percent_axis(ax, lim) -> None:
-    ax.set_ylim(*lim)
-    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0 if lim[1] - lim[0] > 0.03 else 1))
-
+from harness.report.rate_figures import plot_learning_rates, plot_learning_rates_by_family
+from harness.report.style import MAX_OVERLAID, Style
+from harness.report.summary import mean_ranks
 
 LOOSE_MARKERS = {"diverged": "x", "never learned": "v"}  # anything else: incomplete, ">"
 
@@ -262,7 +69,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
                 if not g.empty:
                     x = g.epoch.to_numpy() + 1 + dodge[sched]
                     ax.fill_between(x, g.lo, g.hi, color=st.colour, alpha=0.16, lw=0)
-                    handles.setdefault(sched, _line(ax, x, g["mean"], st))
+                    handles.setdefault(sched, draw_line(ax, x, g["mean"], st))
                     if metric != "train_loss" and (fw, sched) not in off_scale:
                         # the first tenth of training is far below the rest (a warmup most of
                         # all): zoom the accuracy axes on where schedules differ
@@ -270,7 +77,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
                         limit_values.append(g["mean"].to_numpy()[skip:])
                 lg = loose[(loose.framework == fw) & (loose.label == sched) & (loose.metric == metric)]
                 for _, run in lg.groupby("run_id"):
-                    line = _line(ax, run.epoch.to_numpy() + 1 + dodge[sched], run.value, st, lw=0.9, alpha=0.75)
+                    line = draw_line(ax, run.epoch.to_numpy() + 1 + dodge[sched], run.value, st, lw=0.9, alpha=0.75)
                     handles.setdefault(sched, line)
                     last = run.iloc[-1]
                     ends.append((ax, last.epoch + 1 + dodge[sched], last.value, last.status, st.colour, metric))
@@ -283,11 +90,11 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
             if c == 0:
                 ax.set_ylabel(label)
         if metric != "train_loss":
-            lim = _accuracy_limits(limit_values)
+            lim = accuracy_limits(limit_values)
             if lim:
-                _percent_axis(axes[r][0], lim)
+                percent_axis(axes[r][0], lim)
     for ax in axes.flat:
-        _epoch_axis(ax, last_epoch)
+        epoch_axis(ax, last_epoch)
     for ax, x, y, status, colr, metric in ends:
         # a diverged run's last loss is not finite and its accuracy is usually below the zoomed
         # axis: pin the marker to the edge so the reader still sees where it stopped
@@ -309,8 +116,8 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
     if "never learned" in statuses:
         extra_h.append(plt.Line2D([], [], color="#555555", lw=0.9, marker="v", ms=7, mew=2))
         extra_l.append("one run at chance: never learned or collapsed (▼; others of its schedule learned)")
-    _finish_with_legend(fig, [handles[s] for s in ordered] + extra_h, ordered + extra_l)
-    _save(fig, path)
+    finish_with_legend(fig, [handles[s] for s in ordered] + extra_h, ordered + extra_l)
+    save(fig, path)
 
 
 def plot_test_accuracy_by_family(curves: pd.DataFrame, frameworks: list[str], fw_labels: dict[str, str],
@@ -320,7 +127,7 @@ def plot_test_accuracy_by_family(curves: pd.DataFrame, frameworks: list[str], fw
     """Small multiples of test accuracy: one row per schedule family, one column per framework;
     the constant-rate baseline drawn thin in every other family's panels for reference."""
     acc = curves[curves.metric == "test_acc"]
-    fig, axes = _family_grid(len(groups), len(frameworks))
+    fig, axes = family_grid(len(groups), len(frameworks))
     limit_values = []
     last_epoch = int(acc.epoch.max()) + 1 if not acc.empty else 1
     for r, (fam, members) in enumerate(groups):
@@ -337,7 +144,7 @@ def plot_test_accuracy_by_family(curves: pd.DataFrame, frameworks: list[str], fw
                 thin = sched in reference
                 if not thin:
                     ax.fill_between(x, g.lo, g.hi, color=st.colour, alpha=0.14, lw=0)
-                handles.setdefault(sched, _line(ax, x, g["mean"], st, lw=1.0 if thin else 1.7, alpha=0.55 if thin else 1.0))
+                handles.setdefault(sched, draw_line(ax, x, g["mean"], st, lw=1.0 if thin else 1.7, alpha=0.55 if thin else 1.0))
                 if (fw, sched) not in off_scale:
                     skip = min(len(g) - 1, max(1, round(0.1 * len(g)))) if len(g) > 2 else 0
                     limit_values.append(g["mean"].to_numpy()[skip:])
@@ -347,15 +154,15 @@ def plot_test_accuracy_by_family(curves: pd.DataFrame, frameworks: list[str], fw
                 ax.set_ylabel(f"{fam}\ntest accuracy")
             if r == len(groups) - 1:
                 ax.set_xlabel("epoch")
-        _row_legend(axes[r][-1], handles, members, extra=reference)
-    lim = _accuracy_limits(limit_values)
+        row_legend(axes[r][-1], handles, members, extra=reference)
+    lim = accuracy_limits(limit_values)
     if lim:
-        _percent_axis(axes[0][0], lim)
+        percent_axis(axes[0][0], lim)
     for ax in axes.flat:
-        _epoch_axis(ax, last_epoch)
+        epoch_axis(ax, last_epoch)
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dict[str, str],
@@ -442,8 +249,8 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
     if any(c["published"] is not None and c["scheduler"] in schedules for c in cells):
         legend.append(plt.Line2D([], [], color="#444444", marker="D", lw=0, ms=7, mfc="white", mew=1.4))
         names.append("published d2l figure")
-    _finish_with_legend(fig, legend, names)
-    _save(fig, path)
+    finish_with_legend(fig, legend, names)
+    save(fig, path)
 
 
 # ------------------------------------------------------------------------------ all of a protocol

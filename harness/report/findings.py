@@ -7,8 +7,9 @@ accuracy at or above CHANCE_ACC) and be ahead by more than a tie.
 
 from __future__ import annotations
 
-from harness.report.load import CHANCE_ACC, FRAMEWORK_ORDER, fw_label
-from harness.report.stats import SMALLEST_EFFECT, Comparison, Estimate, paired_comparison
+from harness.report.load import FRAMEWORK_ORDER, fw_label
+from harness.report.estimates import Estimate
+from harness.report.stats import SMALLEST_EFFECT, Comparison, paired_comparison
 from harness.report.cells import Cell, ProtocolSummary
 from harness.report.summary import TIE, _paired_seeds
 

@@ -21,9 +21,8 @@ from harness.report.cells import Cell, ProtocolSummary
 from harness.report.load import _SHORT, CHANCE_ACC, D2L_BUDGET, FRAMEWORK_ORDER, _num, fw_label, ordered, param_items, params_of
 from harness.report.run_table import CONTEXT_KEYS, OPTIMIZER_KEYS, plain_value
 from harness.report.series import Series, _optimizer_text, label_series, series_order
-from harness.report.stats import (
-    accuracy_ci, holm_comparisons, mean_ci, paired_difference, prediction_half_width, rank_agreement,
-)
+from harness.report.estimates import accuracy_ci, mean_ci, paired_difference, prediction_half_width
+from harness.report.stats import holm_comparisons, rank_agreement
 from harness.report.style import family
 from harness.verdicts import FAILED_VERDICTS
 

@@ -8,7 +8,7 @@ from harness.report.blocks import Column, Table, TableCell, TableRow
 
 from harness.report.findings import pct, pp
 from harness.report.load import TARGET_ACC, fw_label
-from harness.report.stats import Estimate
+from harness.report.estimates import Estimate
 from harness.report.style import MAX_OVERLAID, Style
 from harness.report.cells import Cell, ProtocolSummary
 from harness.report.summary import TIE, mean_ranks

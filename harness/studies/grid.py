@@ -288,9 +288,8 @@ def grid_figure(table: pd.DataFrame, chosen: pd.DataFrame, path: Path, styles: d
     star, a red ✕ where a seed diverged, never learned or collapsed; the constant rate drawn thin in
     every other panel for reference. Points below the axis (a grid point at chance) sit on its
     lower edge as ▼ with their value."""
-    from harness.report import figures  # noqa: F401  (the report's rcParams)
+    from harness.report.plotting import PNG_METADATA, percent_axis  # first: the report's rcParams and backend
     import matplotlib.pyplot as plt
-    from harness.report.figures import PNG_METADATA, _percent_axis
 
     labels = [a for a in ARM_ORDER if a in set(table["arm"])]
     styles = styles or arm_styles(labels)
@@ -340,7 +339,7 @@ def grid_figure(table: pd.DataFrame, chosen: pd.DataFrame, path: Path, styles: d
                 ax.plot(pick["rate"], pick["val_acc"], marker="*", ms=15, color=st.colour, mec="black", ls="none",
                         zorder=6)
         ax.set_xscale("log")
-        _percent_axis(ax, (lo, hi))
+        percent_axis(ax, (lo, hi))
         ax.set_title(fam)
         if i % ncols == 0:
             ax.set_ylabel("final val accuracy")
