@@ -17,6 +17,16 @@ def write_if_changed(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+def write_report(out: Path, page: str, markdown: str, images: dict[str, bytes]) -> Path:
+    """A report's files in ``out``: its PNGs, ``index.html`` and ``report.md``, each rewritten only
+    if its bytes changed; returns the page's path."""
+    for name, data in images.items():
+        write_if_changed(out / name, data)
+    write_if_changed(out / "index.html", page.encode("utf-8"))
+    write_if_changed(out / "report.md", markdown.encode("utf-8"))
+    return out / "index.html"
+
+
 class staging:
     """A hidden scratch folder inside ``out`` for the PNGs (one per process), removed afterwards."""
 

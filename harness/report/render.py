@@ -22,7 +22,7 @@ from harness.report.blocks import (
     CSS, Block, BulletList, Details, Figure, Heading, Paragraph, Warnings, html_page, to_markdown,
 )
 from harness.report.cells import ProtocolSummary
-from harness.report.files import staging, write_if_changed
+from harness.report.files import staging, write_report
 from harness.report.findings import findings, headline
 from harness.report.load import (
     DEFAULT_OUT, FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, ReportError, failed_without_rows, fw_label,
@@ -272,12 +272,7 @@ def build_report(results_dirs: Path | list[Path], out: Path | None = None) -> Pa
     if c.tuning is not None:
         images[TUNING_PNG] = tuning_png(c.tuning)
     blocks = document(c)
-    page, md = html_page(c.title, CSS, blocks, images), to_markdown(blocks)
-    for name, data in images.items():
-        write_if_changed(out / name, data)
-    write_if_changed(out / "index.html", page.encode("utf-8"))
-    write_if_changed(out / "report.md", md.encode("utf-8"))
-    return out / "index.html"
+    return write_report(out, html_page(c.title, CSS, blocks, images), to_markdown(blocks), images)
 
 
 def main(argv: list[str] | None = None) -> int:

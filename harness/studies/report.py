@@ -23,7 +23,7 @@ import pandas as pd
 from harness.report.blocks import (
     CSS, Block, BulletList, Column, Figure, Heading, Paragraph, Table, TableCell, TableRow, html_page, to_markdown,
 )
-from harness.report.files import staging, write_if_changed
+from harness.report.files import staging, write_report
 from harness.report.findings import pp
 from harness.report.load import FRAMEWORK_ORDER, fw_label
 from harness.report.style import Style
@@ -178,13 +178,7 @@ def build(study_dir: Path | str = STUDY_DIR, out: Path | None = None) -> Path:
             grid.grid_figure(table, chosen, stage / GRID_PNG, styles)
             images[GRID_PNG] = (stage / GRID_PNG).read_bytes()
     blocks = document(c)
-    page, md = html_page(TITLE, CSS + CSS_EXTRA, blocks, images), to_markdown(blocks)
-    for name, data in images.items():
-        write_if_changed(out / name, data)
-    write_if_changed(out / "index.html", page.encode("utf-8"))
-    write_if_changed(out / "report.md", md.encode("utf-8"))
-    return out / "index.html"
-
+    return write_report(out, html_page(TITLE, CSS + CSS_EXTRA, blocks, images), to_markdown(blocks), images)
 
 
 def main(argv: list[str] | None = None) -> int:
