@@ -107,6 +107,7 @@ def test_the_fast_preflight_gives_hydras_own_configs():
         fast = preflight(args)
         slow = [hydras(overrides) for overrides in expand_runs(args)]
         assert [as_dict(cfg) for cfg in fast] == slow
+        assert all(validate(cfg) is cfg for cfg in fast)  # a finished sweep's jobs take them as they are
     preset = preflight(["-m", "experiments=d2l_tabs", "epochs=2"])
     composed = [hydras(o) for o in expand_runs(
         ["-m", "framework=torch,tf,mxnet", "scheduler=constant,sqrt,multifactor,cosine,warmup", "seed=0",
