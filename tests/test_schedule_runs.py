@@ -43,7 +43,8 @@ def test_cyclic_momentum_schedule_trains_and_is_recorded(framework, tmp_path):
     assert row["step_lrs"] == plan.learning_rates(0).tolist() and len(row["step_lrs"]) == 8
     assert np.argmax(row["step_lrs"]) == 2  # the peak of an 8-update cycle is at t = pct_start * 8 - 1 = 1.4
     written = yaml.safe_load((summary.run_dir / "_config.yaml").read_text())
-    assert cfg.scheduler.total_steps is None and written["scheduler"]["total_steps"] == 8  # derived, recorded
+    # left unset on the command line: the preflight's canonical run derives it (8 updates), the run records it
+    assert cfg.scheduler.total_steps == 8 and written["scheduler"]["total_steps"] == 8
     if cycles:
         assert row["step_momenta"] == plan.momenta(0).tolist() and row["momentum"] == 0.95
         assert min(row["step_momenta"]) < 0.9  # it moved, opposite to the rate
