@@ -49,8 +49,9 @@ class RunConfig(Plain):
 
 def validate(cfg: Any) -> RunConfig:
     """Check values the schema cannot; raise HarnessError naming the value and the fix; return
-    the canonical run. A ``RunConfig`` is returned as it is: only this function makes one, and it
-    cannot be changed after (the preflight's runs reach ``cli._task`` already validated)."""
+    the canonical run. A ``RunConfig`` is returned as it is: it was made here (``canonical_config``
+    is only ever given a config that passed ``check``) and cannot be changed after, so the
+    preflight's runs reach ``cli._task`` already validated."""
     if isinstance(cfg, RunConfig):
         return cfg
     check(cfg)
