@@ -245,6 +245,19 @@ def test_cli_refuses_a_folder_without_a_study(tmp_path):
     assert "has neither tuning/ nor final/" in done.stderr and not (tmp_path / "_report").exists()
 
 
+def test_the_plan_phase_reports_each_sweep_and_survives_a_bad_one(tmp_path, capsys):
+    from harness.studies.guideline import _harness
+
+    sweep = ["-m", "scheduler=constant", "seed=0,1", "epochs=2", f"results_dir={tmp_path}"]
+    assert _harness(sweep, dry_run=True) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("$ python -m harness plan -m scheduler=constant")
+    assert out.rstrip().endswith("harness: plan: 2 jobs, 2 runs: 2 new; nothing was trained")
+    assert _harness([*sweep[:3], "epochs=0", sweep[4]], dry_run=True) == 2  # its error, and the driver goes on
+    assert "epochs=0 must be at least 1" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # a plan writes nothing
+
+
 def test_load_grid_of_a_missing_folder_is_empty(tmp_path):
     frame = grid.load_grid(tmp_path / "nothing")
     assert frame.empty and {"arm", "rate", "val_acc"} <= set(frame.columns)
