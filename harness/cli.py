@@ -214,17 +214,12 @@ def _remove_empty_sweep_folders(before: set) -> None:
 
 
 def _final_status(cfg) -> str | None:
-    """'complete' or 'diverged' if the run's results say it is finished, else None. Read from
-    disk, so that it works whichever launcher (in-process, joblib workers) trains the runs."""
+    """'complete' or 'diverged' if the run's results say it is finished, else None (whichever
+    launcher, in-process or joblib workers, trained it)."""
     from harness.identity import folder_of
-    from harness.results import CorruptFile, read_epochs
-    from harness.runner import FINISHED
+    from harness.results import finished_status
 
-    try:
-        rows = read_epochs(folder_of(cfg))
-    except CorruptFile:
-        return None
-    return rows[-1]["status"] if rows and rows[-1]["status"] in FINISHED else None
+    return finished_status(folder_of(cfg))
 
 
 def sweep_counts(configs: list, finished_before: list[str | None]) -> str:

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from harness.identity import folder_of
+from harness.results import FINISHED
 
 ENV = "HARNESS_SWEEP"
-FINISHED = ("complete", "diverged")
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ SCHEMA_VERSION = 3  # 2: variant, schedule_params, optimizer_params, model_hash,
 EPOCHS_FILE = "epochs.parquet"
 CONFIG_FILE = "_config.yaml"  # the leading _ makes pyarrow's directory reader skip it
 FAILED_FILE = "_failed.txt"  # a run that raised before its first epoch: the error, where no row can hold it
+FINISHED = ("complete", "diverged")  # a run whose last row says either is never trained again (unless rerun=true)
 
 EPOCHS_SCHEMA = pa.schema(
     [
@@ -141,6 +142,16 @@ def read_epochs(run_dir: Path) -> list[dict] | None:
     except (OSError, pa.ArrowException) as exc:
         raise CorruptFile(f"{path} ({exc})") from None
     return upgrade(table, path).to_pylist()
+
+
+def finished_status(run_dir: Path) -> str | None:
+    """'complete' or 'diverged' when the run's rows say it is finished, else None (no rows yet,
+    interrupted, or unreadable). Read from disk, so it holds whichever process trained the run."""
+    try:
+        rows = read_epochs(run_dir)
+    except CorruptFile:
+        return None
+    return rows[-1]["status"] if rows and rows[-1]["status"] in FINISHED else None
 
 
 def upgrade(table: pa.Table, path: Path) -> pa.Table:

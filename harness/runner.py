@@ -21,6 +21,7 @@ from harness.errors import HarnessError
 from harness.launch import limit_cpu_threads
 from harness.results import (
     FAILED_FILE,
+    FINISHED,
     CorruptFile,
     claim_run,
     ensure_writable,
@@ -38,7 +39,6 @@ from harness.plan_checks import horizon_warning, zero_rate_warning
 from harness.schema import as_dict
 from harness.validate import RunConfig
 
-FINISHED = ("complete", "diverged")  # a run in either state is never trained again (unless rerun=true)
 # A mean cross-entropy this large means logits in the thousands: the run has blown up, even when
 # the NaN has not come yet (lr 100 on 1,024 images gives 4e16 and then a finite, dead network).
 DIVERGED_LOSS = 1e3

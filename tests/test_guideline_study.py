@@ -258,6 +258,28 @@ def test_the_plan_phase_reports_each_sweep_and_survives_a_bad_one(tmp_path, caps
     assert not any(tmp_path.iterdir())  # a plan writes nothing
 
 
+def test_a_finished_sweep_starts_no_process(tmp_path, capsys, monkeypatch):
+    from harness.studies import guideline
+    from tests.synthetic_results import write_run
+
+    sweep = ["-m", "scheduler=constant", "seed=0,1", "epochs=2", f"results_dir={tmp_path}"]
+    started = []
+    monkeypatch.setattr(guideline.subprocess, "run", lambda command: started.append(command) or
+                        subprocess.CompletedProcess(command, 0))
+    assert guideline._harness(sweep, dry_run=False) == 0 and len(started) == 1  # nothing finished: its process
+    from harness.identity import folder_of
+    from harness.preflight import preflight
+
+    folders = [folder_of(cfg) for cfg in preflight(sweep)]
+    for folder in folders:  # each run's folder, its rows finished
+        write_run(folder.parent, "x", "y", "z", 0, [0.5, 0.8], "complete")
+        (folder.parent / "x-y-z-s0").rename(folder)
+    capsys.readouterr()
+    assert guideline._harness(sweep, dry_run=False) == 0 and len(started) == 1  # none started
+    assert capsys.readouterr().out.splitlines()[-1] == "harness: sweep done: 2 runs, every one finished before: skipped"
+    assert guideline._harness([*sweep, "rerun=true"], dry_run=False) == 0 and len(started) == 2  # rerun: trains again
+
+
 def test_load_grid_of_a_missing_folder_is_empty(tmp_path):
     frame = grid.load_grid(tmp_path / "nothing")
     assert frame.empty and {"arm", "rate", "val_acc"} <= set(frame.columns)

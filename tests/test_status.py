@@ -119,3 +119,16 @@ def test_exit_codes_are_in_the_help():
     help_text = " ".join(proc.stdout.split())
     assert "exit status: 0 every run's results could be read (or there are none); 1 at least one run's " \
            "epochs.parquet is unreadable" in help_text and "2 RESULTS_DIR does not exist" in help_text
+
+
+def test_finished_status_reads_the_last_row_and_calls_no_results_unfinished(tmp_path):
+    from harness.results import finished_status
+
+    for status in ("complete", "diverged", "running"):
+        write_run(tmp_path, "clean", "torch", status, 0, [0.5, 0.8], status)
+    assert finished_status(tmp_path / "clean-torch-complete-s0") == "complete"
+    assert finished_status(tmp_path / "clean-torch-diverged-s0") == "diverged"
+    assert finished_status(tmp_path / "clean-torch-running-s0") is None  # interrupted: it resumes
+    assert finished_status(tmp_path / "never-started") is None
+    (tmp_path / "clean-torch-complete-s0" / "epochs.parquet").write_bytes(b"not parquet")
+    assert finished_status(tmp_path / "clean-torch-complete-s0") is None  # unreadable: set aside and retrained

@@ -11,8 +11,7 @@ def main(args: list[str]) -> int:
     from harness.errors import fail
     from harness.preflight import preflight
     from harness.identity import results_path, run_dir, run_id, shown, variant
-    from harness.results import CorruptFile, read_epochs
-    from harness.runner import FINISHED
+    from harness.results import FINISHED, CorruptFile, read_epochs
 
     try:
         configs = preflight(args)

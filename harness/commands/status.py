@@ -28,11 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-EPOCHS_FILE = "epochs.parquet"  # harness.results.EPOCHS_FILE (not imported: it pulls in Hydra)
-CONFIG_FILE = "_config.yaml"  # harness.results.CONFIG_FILE
+from harness.results import CONFIG_FILE, EPOCHS_FILE, FAILED_FILE, FINISHED
+
 COLUMNS = ["framework", "protocol", "scheduler", "optimizer", "seed", "epoch", "epochs", "test_acc", "status"]
-FINISHED = ("complete", "diverged")
-FAILED_FILE = "_failed.txt"  # harness.results.FAILED_FILE: a run that raised, and its error
 
 
 def held_locks() -> set[tuple[int, int, int]] | None:

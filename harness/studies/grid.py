@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.results import EPOCHS_FILE, EPOCHS_SCHEMA
+from harness.results import EPOCHS_FILE, EPOCHS_SCHEMA, FINISHED
 from harness.studies.arms import ARMS, Arm
 from harness.verdicts import FAILED_VERDICTS
 
 CHANCE = 0.1  # ten classes
-FINISHED = ("complete", "diverged")  # harness.runner.FINISHED: never trained again
 BAND_POINTS = 0.01  # claim 6: rates within 1 point of the arm's best validation accuracy
 EFFECT = 0.01  # the seeds-needed computation: detect 1 point
 TIE = 1e-9  # two means of 10,000-image accuracies closer than this are equal (float rounding)

@@ -107,6 +107,11 @@ def _harness(args: list[str], dry_run: bool) -> int:
     command = [sys.executable, "-m", "harness", *(["plan"] if dry_run else []), *args]
     print("$ python -m harness " + " ".join(command[3:]), flush=True)
     if not dry_run:
+        finished = _finished_runs(args)
+        if finished:  # nothing to train: no process, no Hydra, no launcher for it
+            print(f"harness: sweep done: {finished} {'run' if finished == 1 else 'runs'}, every one finished before: "
+                  f"skipped", flush=True)
+            return 0
         return subprocess.run(command).returncode
     from harness.commands import dry_run as plan
 
@@ -114,6 +119,25 @@ def _harness(args: list[str], dry_run: bool) -> int:
         return plan.main(args)
     except SystemExit as failed:  # a bad sweep: its one-line error is printed; the next sweep goes on
         return failed.code if isinstance(failed.code, int) else 1
+
+
+def _finished_runs(args: list[str]) -> int:
+    """The number of distinct runs in the sweep when every one of them has finished (its rows say
+    complete or diverged) and none asks for ``rerun=true``; else 0, and the sweep's own process
+    trains what is left (or says what is wrong with the command line)."""
+    from harness.errors import HarnessError
+    from harness.identity import folder_of
+    from harness.preflight import preflight
+    from harness.results import finished_status
+
+    try:
+        runs = preflight(args)
+    except HarnessError:
+        return 0
+    folders = {folder_of(cfg) for cfg in runs}
+    if any(cfg.rerun for cfg in runs) or not all(finished_status(folder) for folder in folders):
+        return 0
+    return len(folders)
 
 
 def main(argv: list[str] | None = None) -> int:
