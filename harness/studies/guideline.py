@@ -102,7 +102,7 @@ def chosen_rates(tuning_dir: str = TUNING_DIR) -> dict[str, float]:
 def _harness(args: list[str], dry_run: bool) -> int:
     """One sweep: ``python -m harness -m ...`` in its own process (Hydra's launcher and the
     frameworks start fresh for every sweep), or for ``plan`` its ``python -m harness plan``, here:
-    it trains nothing and imports no framework, and 69 sweeps in one process take a quarter of the
+    it trains nothing and imports no framework, and 69 sweeps in one process take a fifth of the
     time of 69 processes that each start Python and compose again."""
     command = [sys.executable, "-m", "harness", *(["plan"] if dry_run else []), *args]
     print("$ python -m harness " + " ".join(command[3:]), flush=True)
