@@ -12,6 +12,7 @@ import numpy as np
 from harness.report.plotting import PANEL_WIDTH, family_grid, finish_with_legend, plt, row_legend, save
 from harness.report.style import Style
 
+
 def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_epoch: dict[str, int],
                         fw_labels: dict[str, str], schedules: list[str], styles: dict[str, Style], title: str,
                         path: Path) -> None:
