@@ -170,7 +170,6 @@ def test_the_cli_runs_it_in_pytorch_and_tensorflow_and_records_it(tmp_path):
     assert (rows["test_acc"] > 0.3).all()  # 8 updates from a LeNet at chance (0.1): it learned
 
 
-
 @pytest.mark.skipif("mxnet" not in INSTALLED_FRAMEWORKS, reason="needs MXNet")
 def test_the_mxnet_adapter_itself_refuses_it():
     """Code that builds an adapter without the CLI gets the CLI's error, not another rule's update."""
