@@ -280,6 +280,20 @@ def test_a_finished_sweep_starts_no_process(tmp_path, capsys, monkeypatch):
     assert guideline._harness([*sweep, "rerun=true"], dry_run=False) == 0 and len(started) == 2  # rerun: trains again
 
 
+def test_the_finished_checks_run_two_at_a_time_and_agree_with_one_at_a_time(tmp_path):
+    from harness.identity import folder_of
+    from harness.preflight import preflight
+    from harness.studies import guideline
+    from tests.synthetic_results import write_run
+
+    done = ["-m", "scheduler=constant", "seed=0,1", "epochs=2", f"results_dir={tmp_path}"]
+    for folder in {folder_of(cfg) for cfg in preflight(done)}:
+        write_run(folder.parent, "x", "y", "z", 0, [0.5, 0.8], "complete")
+        (folder.parent / "x-y-z-s0").rename(folder)
+    sweeps = [done, [*done[:2], "seed=2", *done[3:]], done]  # finished, not started, finished
+    assert guideline._finished_counts(sweeps, jobs=2) == guideline._finished_counts(sweeps, jobs=1) == [2, 0, 2]
+
+
 def test_load_grid_of_a_missing_folder_is_empty(tmp_path):
     frame = grid.load_grid(tmp_path / "nothing")
     assert frame.empty and {"arm", "rate", "val_acc"} <= set(frame.columns)
