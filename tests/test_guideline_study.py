@@ -219,8 +219,16 @@ def test_headline_names_a_failing_best(study):
     top = last[(last["arm"] == "warmup_linear") & (last["seed"] == 0)].index
     last.loc[top, ["failed"]] = True
     text = report.headline(last, [])
-    assert text.startswith("In PyTorch, warmup_linear has the highest mean final test accuracy")
+    assert text.startswith("In PyTorch with SGD (momentum 0.9), warmup_linear has the highest mean final test "
+                           "accuracy")
     assert "but 1 of its 10 seeds diverged, never learned or collapsed" in text
+    import pandas as pd
+
+    adam = last[last["arm"] == "cosine"].assign(arm="cosine+adam", test=0.99)  # above every SGD arm
+    text = report.headline(pd.concat([last, adam]), [])
+    sgd_part, adam_part = text.split(". Of the guides' claims")[0].split("; With Adam, ")
+    assert sgd_part.startswith("In PyTorch with SGD (momentum 0.9), warmup_linear has the highest")  # never across optimizers
+    assert adam_part == f"cosine+adam has the highest mean final test accuracy, 99.00% over {int((adam['framework'] == 'torch').sum())} seeds"
 
 
 @needs_stats

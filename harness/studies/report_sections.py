@@ -12,7 +12,7 @@ import pandas as pd
 from harness.report.findings import pct
 from harness.report.load import FRAMEWORK_ORDER, fw_label
 from harness.studies import grid
-from harness.studies.arms import ALL, EPOCHS, GRID_SEEDS, OTHER_SEEDS, TORCH_SEEDS
+from harness.studies.arms import ALL, ARMS, EPOCHS, GRID_SEEDS, OTHER_SEEDS, SGD, TORCH_SEEDS
 from harness.studies.report_claims import CONTRADICTED, SHORT_BUDGETS, SUPPORTED, UNDECIDED, Claim, band_text
 
 
@@ -90,23 +90,37 @@ def final_curves(final: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline(last: pd.DataFrame, found: list[Claim]) -> str:
+    """The best PyTorch arm at 30 epochs, named among the SGD arms (the study's schedules all use
+    SGD with momentum 0.9) and, apart, among the Adam arms: a winner is never picked across
+    optimizers or budgets. Which differences are real is the claims table's job, not this line's."""
     done = last[last["finished"] & (last["epochs"] == EPOCHS) & (last["framework"] == "torch")]
     which = {v: [c.number for c in found if c.verdict == v] for v in (SUPPORTED, CONTRADICTED, UNDECIDED)}
     tally = "; ".join(f"{v} {len(n)}" + (f" ({', '.join(n)})" if n and v != UNDECIDED else "")
                       for v, n in which.items())
     if done.empty:
         return f"No final run has finished yet: the claims cannot be tested ({tally}). The tuning grid is below."
+    sgd = {arm.label for arm in ARMS if arm.optimizer == SGD}
+    parts = [_best_of(done[done["arm"].isin(sgd)], "In PyTorch with SGD (momentum 0.9), "),
+             _best_of(done[~done["arm"].isin(sgd)], "With Adam, ")]
+    return "; ".join(p for p in parts if p) + f". Of the guides' claims: {tally}."
+
+
+def _best_of(done: pd.DataFrame, lead: str) -> str:
+    """"<lead><arm> has the highest mean final test accuracy, ... over n seeds[, but ...]; next ..."."""
+    if done.empty:
+        return ""
     means = done.groupby("arm")["test"].mean().sort_values(ascending=False, kind="mergesort")
+    seeds = done.groupby("arm").size()
     top = means.index[0]
-    n = int((done["arm"] == top).sum())
+    n = int(seeds[top])
     failed = int(done.loc[done["arm"] == top, "failed"].sum())
-    text = (f"In PyTorch, {top} has the highest mean final test accuracy, {pct(means.iloc[0], 2)} over {n} seed"
-            f"{'s' if n != 1 else ''}")
+    text = f"{lead}{top} has the highest mean final test accuracy, {pct(means.iloc[0], 2)} over {n} seed{'s' * (n != 1)}"
     if failed:
         text += f" — but {failed} of its {n} seeds diverged, never learned or collapsed"
     if len(means) > 1:
-        text += f"; next {means.index[1]} {pct(means.iloc[1], 2)}"
-    return text + f". Of the guides' claims: {tally}."
+        runner_up = means.index[1]
+        text += f", next {runner_up} {pct(means.iloc[1], 2)} ({int(seeds[runner_up])})"
+    return text
 
 
 def rank_agreement_lines(last: pd.DataFrame) -> str:
