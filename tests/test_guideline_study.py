@@ -226,7 +226,7 @@ def test_headline_names_a_failing_best(study):
 
     adam = last[last["arm"] == "cosine"].assign(arm="cosine+adam", test=0.99)  # above every SGD arm
     text = report.headline(pd.concat([last, adam]), [])
-    sgd_part, adam_part = text.split(". Of the guides' claims")[0].split("; With Adam, ")
+    sgd_part, adam_part = text.split(". Of the guides' claims")[0].split(". With Adam, ")
     assert sgd_part.startswith("In PyTorch with SGD (momentum 0.9), warmup_linear has the highest")  # never across optimizers
     assert adam_part == f"cosine+adam has the highest mean final test accuracy, 99.00% over {int((adam['framework'] == 'torch').sum())} seeds"
 

@@ -102,7 +102,7 @@ def headline(last: pd.DataFrame, found: list[Claim]) -> str:
     sgd = {arm.label for arm in ARMS if arm.optimizer == SGD}
     parts = [_best_of(done[done["arm"].isin(sgd)], "In PyTorch with SGD (momentum 0.9), "),
              _best_of(done[~done["arm"].isin(sgd)], "With Adam, ")]
-    return "; ".join(p for p in parts if p) + f". Of the guides' claims: {tally}."
+    return ". ".join(p for p in parts if p) + f". Of the guides' claims: {tally}."
 
 
 def _best_of(done: pd.DataFrame, lead: str) -> str:
