@@ -194,6 +194,7 @@ def test_claim_verdicts(study, built):
     assert found["3a"].verdict == report.CONTRADICTED  # warmup = cosine: equivalent where the claim says better
     assert found["3b"].verdict == report.SUPPORTED  # warmup_linear 0.8 points above cosine
     assert found["4a"].verdict == report.UNDECIDED and "no short-budget runs" in found["4a"].evidence[0]
+    assert found["4a"].family.endswith("at 5 and 10 epochs (Holm over 6)")  # one family over both budgets
     assert found["5"].verdict == report.CONTRADICTED  # plateau a point below constant
     assert found["6a"].verdict == report.SUPPORTED  # Adam's band 1.52 decades, SGD's 1.0 (each seed alike)
     assert found["6b"].verdict == report.UNDECIDED  # cosine+adam's grid is not finished
@@ -341,6 +342,7 @@ def test_short_budget_runs_decide_claim_4(study, tmp_path):
     assert found["4a"].verdict == report.SUPPORTED  # 1.2-2 points above each at 5 epochs
     assert any(line.startswith("5 epochs: ✓ onecycle − cosine +1.20 pp") for line in found["4a"].evidence)
     assert found["4b"].verdict == report.UNDECIDED  # cyclic has no short-budget runs
+    assert found["4a"].family == "onecycle − constant, step, cosine at 5 epochs (Holm over 3)"  # the budgets run
     # the 30-epoch ranking is untouched by the 5-epoch runs
     last = _inputs(short)[0]
     assert report.final_values(last, "constant") == report.final_values(_inputs(study)[0], "constant")

@@ -167,9 +167,10 @@ def seeds_lines(table: pd.DataFrame) -> list[str]:
     sd = grid.paired_sd(table, grid.ARM_ORDER)
     if sd["sd_diff"] is None:
         return ["Not yet: the grid needs two arms with both seeds finished at a point with no failed seed."]
-    # the claims' families (claims() declares them): 1 and 3 have 2 comparisons, 4 (per arm and budget) and 5
-    # have 3, 2 has 16
-    families = {"one comparison": 1, "2 comparisons (claims 1, 3)": 2, "3 (claims 4, 5)": 3, "16 (claim 2)": 16}
+    # the claims' families (claims() declares them): 1 and 3 have 2 comparisons, 5 has 3, 4 (per arm,
+    # 3 at each short budget) 6, 2 has 16
+    families = {"one comparison": 1, "2 comparisons (claims 1, 3)": 2, "3 (claim 5)": 3, "6 (claim 4)": 6,
+                "16 (claim 2)": 16}
     lines = [f"From the grid: the SD of a paired difference between two arms (at each arm's best point so far with "
              f"both seeds and no failed seed, seeds 0 and 1, "
              f"pooled over {sd['pairs']} pairs of {sd['arms']} arms) is {100 * sd['sd_diff']:.2f} pp; unpaired it would "
