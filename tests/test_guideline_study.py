@@ -346,3 +346,19 @@ def test_short_budget_runs_decide_claim_4(study, tmp_path):
     # the 30-epoch ranking is untouched by the 5-epoch runs
     last = _inputs(short)[0]
     assert report.final_values(last, "constant") == report.final_values(_inputs(study)[0], "constant")
+
+
+def test_the_final_phase_runs_three_seeds_of_everything_then_the_short_budgets_then_the_rest():
+    from harness.studies import guideline
+    from harness.studies.arms import ARMS
+
+    sweeps = guideline.final_sweeps({arm.label: 0.03 for arm in ARMS})
+
+    def seeds(sweep):
+        return len(next(a for a in sweep if a.startswith("seed=")).split(","))
+
+    budget = [next((a for a in s if a.startswith("epochs=")), "epochs=30") for s in sweeps]
+    assert [seeds(s) for s in sweeps] == [3] * 25 + [10] * 10 + [7] * 15
+    assert budget == ["epochs=30"] * 25 + ["epochs=5"] * 5 + ["epochs=10"] * 5 + ["epochs=30"] * 15
+    assert sum(seeds(s) for s in sweeps) == 280  # the README's 150 PyTorch + 30 TensorFlow and MXNet + 100 short-budget runs
+    assert sum("framework=torch" in s for s in sweeps[:25]) == 15  # then 5 TensorFlow and 5 MXNet
