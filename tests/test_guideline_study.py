@@ -362,3 +362,21 @@ def test_the_final_phase_runs_three_seeds_of_everything_then_the_short_budgets_t
     assert budget == ["epochs=30"] * 25 + ["epochs=5"] * 5 + ["epochs=10"] * 5 + ["epochs=30"] * 15
     assert sum(seeds(s) for s in sweeps) == 280  # the README's 150 PyTorch + 30 TensorFlow and MXNet + 100 short-budget runs
     assert sum("framework=torch" in s for s in sweeps[:25]) == 15  # then 5 TensorFlow and 5 MXNet
+
+
+def test_a_decided_claim_names_the_comparisons_it_rests_on():
+    from harness.studies import report_claims as report
+
+    class Result:  # a comparison's interval, in accuracy (0.01 = 1 point)
+        def __init__(self, low, high):
+            self.ci_low, self.ci_high = low, high
+
+    tests = [report.Test("step", "onecycle", "better"), report.Test("step", "constant", "better"),
+             report.Test("onecycle", "cosine", "better", 5)]
+    tests[0].result, tests[1].result, tests[2].result = Result(-0.013, -0.0002), Result(0.001, 0.01), Result(0.004, 0.02)
+    assert [t.verdict for t in tests] == [report.CONTRADICTED, report.UNDECIDED, report.SUPPORTED]
+    contradicted = report.Claim("2a", "c", "q", "f", report.CONTRADICTED, [], tests)
+    assert report.decided_by(contradicted) == ["contradicted by step − onecycle"]
+    supported = report.Claim("4a", "c", "q", "f", report.SUPPORTED, [], tests)
+    assert report.decided_by(supported) == ["supported by onecycle − cosine at 5 epochs"]
+    assert report.decided_by(report.Claim("1", "c", "q", "f", report.UNDECIDED, [], tests)) == []

@@ -269,7 +269,17 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
     # 6. Adam's band of good rates against SGD's, from the grid
     for i, (s, a) in enumerate((("constant", "constant+adam"), ("cosine", "cosine+adam"))):
         out.append(band_claim(f"6{'ab'[i]}", s, a, band))
+    for claim in out:
+        claim.evidence += decided_by(claim)
     return out
+
+
+def decided_by(claim: Claim) -> list[str]:
+    """The line that names the comparisons a supported or contradicted claim rests on, so that a
+    reader need not scan the ✓ and ✗ of a long family."""
+    decisive = [f"{t.a} − {t.b}" + (f" at {t.budget} epochs" if t.budget != EPOCHS else "") for t in claim.tests
+                if claim.verdict in (SUPPORTED, CONTRADICTED) and t.verdict == claim.verdict]
+    return [f"{claim.verdict} by {join_words(decisive)}"] if decisive else []
 
 
 GRID_STEP = 0.45  # decades: the grid's rates are 1, 3, 10, ...: one step is 0.48 or 0.52 decades
