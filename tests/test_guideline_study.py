@@ -380,3 +380,20 @@ def test_a_decided_claim_names_the_comparisons_it_rests_on():
     supported = report.Claim("4a", "c", "q", "f", report.SUPPORTED, [], tests)
     assert report.decided_by(supported) == ["supported by onecycle − cosine at 5 epochs"]
     assert report.decided_by(report.Claim("1", "c", "q", "f", report.UNDECIDED, [], tests)) == []
+
+
+@needs_stats
+def test_every_comparison_reads_against_the_smallest_effect():
+    import numpy as np
+
+    from harness.report.stats import paired_comparison
+    from harness.studies.report_claims import reading
+
+    base = np.array([0.90, 0.91, 0.89, 0.905, 0.895, 0.90])
+    wobble = np.array([0.0005, -0.0005, 0.0004, -0.0004, 0.0002, -0.0002])
+    assert reading(paired_comparison(base + 0.01 + wobble, base)).startswith("better by at least 0.9")
+    assert reading(paired_comparison(base - 0.01 + wobble, base)).startswith("worse by at least 0.9")
+    assert reading(paired_comparison(base + wobble, base)) == "equivalent within ±0.30 pp"
+    assert reading(paired_comparison(base, base)) == "identical on all 6 seeds"
+    noisy = reading(paired_comparison(base + 10 * wobble, base))
+    assert noisy.startswith("inconclusive at 6 seeds (detects ≥ ") and noisy.endswith(" pp)")

@@ -86,7 +86,7 @@ def _verdict_class(key: str, row: dict) -> str:
 
 def document(c: StudyContent) -> list[Block]:
     """The report, once, as blocks: to_markdown and to_html write it."""
-    from harness.report.stats import SMALLEST_EFFECT
+    from harness.report.stats import EXACT_PERMUTATIONS, RESAMPLES, SMALLEST_EFFECT
 
     rows = [{"n": x.number, "claim": f"**{x.claim}**\n{x.question}", "family": x.family,
              "evidence": "\n".join(x.evidence), "verdict": x.verdict} for x in c.claims]
@@ -101,7 +101,12 @@ def document(c: StudyContent) -> list[Block]:
                   f"comparisons on scipy's p-values, and every interval is at its Holm step's level. Arms run in all "
                   f"three frameworks are pooled with the framework as a block (pairs within a framework); ⚠ marks a "
                   f"comparison whose frameworks disagree.", "notes"),
-        Paragraph("In the evidence: a − b, the mean paired difference [its Holm-level interval], n pairs; ✓ the "
+        Paragraph("In the evidence: a − b, the mean paired difference [its Holm-level interval], n pairs, then "
+                  f"what it reads against the smallest effect (better or worse by at least the interval's near end, "
+                  f"equivalent within ±{pp(SMALLEST_EFFECT, 1).lstrip('+')}, or inconclusive with the smallest "
+                  "difference the design detects), the Holm-adjusted p of the paired t-test and, as the "
+                  f"distribution-free check, the paired permutation test's p (sign flips, unadjusted; all 2^n of them up "
+                  f"to {EXACT_PERMUTATIONS} pairs, else {RESAMPLES:,} seeded resamples); ✓ the "
                   "comparison supports the claim, ✗ it contradicts it, ? undecided.", "notes"),
         study_table(CLAIM_COLS, rows, c.styles, "results claims", _verdict_class),
         Paragraph(c.frameworks, "notes"),

@@ -36,6 +36,20 @@ def final_values(last: pd.DataFrame, arm: str, budget: int = EPOCHS, metric: str
     return {(str(f), int(s)): float(v) for f, s, v in zip(g["framework"], g["seed"], g[metric])}
 
 
+def reading(r) -> str:
+    """A comparison in words, against the smallest effect: better or worse by at least the interval's
+    near end, equivalent (both ends inside ±the smallest effect), identical, or inconclusive with the
+    smallest difference this design detects."""
+    def unsigned(x: float) -> str:
+        return f"{100 * abs(x):.2f} pp"
+
+    if r.label == "identical":
+        return f"identical on all {r.n} seeds" if r.mean_diff == 0 else f"the same difference on all {r.n} seeds"
+    return {"better": f"better by at least {unsigned(r.ci_low)}", "worse": f"worse by at least {unsigned(r.ci_high)}",
+            "equivalent": f"equivalent within ±{unsigned(r.smallest_effect)}"}.get(
+        r.label, f"inconclusive at {r.n} seeds (detects ≥ {unsigned(r.detectable)})")
+
+
 @dataclass
 class Test:
     """One comparison of a claim's family: a - b, the claimed direction, and its result."""
@@ -72,7 +86,8 @@ class Test:
         r = self.result
         where = "pooled over " + join_words([fw_label(f) for f in self.per_framework]) if len(self.per_framework) > 1 \
             else fw_label(next(iter(self.per_framework), "torch"))
-        s = (f"{self.a} − {self.b} {pp(r.mean_diff, 2)} [{pp(r.ci_low, 2)}, {pp(r.ci_high, 2)}], n={r.n} ({where})")
+        s = (f"{self.a} − {self.b} {pp(r.mean_diff, 2)} [{pp(r.ci_low, 2)}, {pp(r.ci_high, 2)}], n={r.n} ({where}): "
+             f"{reading(r)}; Holm p={r.p_holm:.2g}, permutation p={r.p_perm:.2g}")
         if self.disagree_p is not None and self.disagree_p < 0.05:
             s += (" ⚠ the frameworks disagree (" + ", ".join(f"{fw_label(f)} {pp(v, 2)}" for f, v in
                                                          self.per_framework.items()) + f"; ANOVA p={self.disagree_p:.2g})")
