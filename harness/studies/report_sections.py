@@ -106,7 +106,7 @@ def headline(last: pd.DataFrame, found: list[Claim]) -> str:
 
 
 def _best_of(done: pd.DataFrame, lead: str) -> str:
-    """"<lead><arm> has the highest mean final test accuracy, ... over n seeds[, but ...]; next ..."."""
+    """The lead, the arm with the highest mean, its seeds (and failures), and the runner-up."""
     if done.empty:
         return ""
     means = done.groupby("arm")["test"].mean().sort_values(ascending=False, kind="mergesort")
