@@ -343,8 +343,15 @@ def test_short_budget_runs_decide_claim_4(study, tmp_path):
     assert any(line.startswith("5 epochs: ✓ onecycle − cosine +1.20 pp") for line in found["4a"].evidence)
     assert found["4b"].verdict == report.UNDECIDED  # cyclic has no short-budget runs
     assert found["4a"].family == "onecycle − constant, step, cosine at 5 epochs (Holm over 3)"  # the budgets run
+    from harness.studies.report_sections import ranking
+
+    last, _, chosen, _ = _inputs(short)
+    at5 = ranking(last, "torch", chosen, 5)  # the short budget's own table: its arms, best first
+    assert [(r["rank"], r["arm"], r["runs"]) for r in at5] == [
+        ("1", "onecycle", "10 of 10"), ("2", "cosine", "10 of 10"), ("3", "step", "10 of 10"),
+        ("4", "constant", "10 of 10"), ("—", "cyclic", "0 of 10")]
+    assert at5[0]["success"] == "10/10 [69–100%]"
     # the 30-epoch ranking is untouched by the 5-epoch runs
-    last = _inputs(short)[0]
     assert report.final_values(last, "constant") == report.final_values(_inputs(study)[0], "constant")
 
 

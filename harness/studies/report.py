@@ -28,7 +28,7 @@ from harness.report.findings import pp
 from harness.report.load import FRAMEWORK_ORDER, fw_label
 from harness.report.style import Style
 from harness.studies import grid
-from harness.studies.arms import ALL, ARMS, STUDY_DIR
+from harness.studies.arms import ALL, ARMS, SHORT_BUDGETS, STUDY_DIR
 from harness.studies.report_claims import CONTRADICTED, SUPPORTED, Claim, claims, framework_sentence
 from harness.studies.report_sections import (
     RANK_COLS, chosen_rows, final_curves, headline, limits, rank_agreement_lines, ranking, seeds_lines,
@@ -159,6 +159,10 @@ def build(study_dir: Path | str = STUDY_DIR, out: Path | None = None) -> Path:
         if rows:
             rankings.append((fw_label(framework) + (" (every arm, 10 seeds)" if framework == "torch" else
                                                     " (the five arms run in every framework, 3 seeds)"), rows))
+    for budget in SHORT_BUDGETS:  # claim 4's evidence, arm by arm, with its failures
+        if (last["finished"] & (last["epochs"] == budget)).any():
+            rankings.append((f"PyTorch at {budget} epochs (claim 4's short budget: each shape scaled to it, at the "
+                             f"rate chosen for 30, 10 seeds)", ranking(last, "torch", chosen, budget)))
     curves = final_curves(final)
     n_final = int(last["finished"].sum())
     c = StudyContent(

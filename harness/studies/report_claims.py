@@ -19,9 +19,8 @@ import pandas as pd
 
 from harness.report.findings import join_words, pp
 from harness.report.load import FRAMEWORK_ORDER, fw_label
-from harness.studies.arms import ARMS, EPOCHS
+from harness.studies.arms import ARMS, EPOCHS, SHORT_BUDGETS
 
-SHORT_BUDGETS = (5, 10)  # epochs of the short-budget runs claim 4 needs (same arms, in final/)
 STANDARD = ("constant", "step", "cosine")  # what a reader would otherwise use
 OTHERS = ("constant", "exponential", "sqrt", "warmup_linear", "wsd", "onecycle", "cyclic", "plateau")  # claim 2
 SUPPORTED, CONTRADICTED, UNDECIDED = "supported", "contradicted", "not decidable at this budget"

@@ -12,8 +12,8 @@ import pandas as pd
 from harness.report.findings import pct
 from harness.report.load import FRAMEWORK_ORDER, fw_label
 from harness.studies import grid
-from harness.studies.arms import ALL, ARMS, EPOCHS, GRID_SEEDS, OTHER_SEEDS, SGD, TORCH_SEEDS
-from harness.studies.report_claims import CONTRADICTED, SHORT_BUDGETS, SUPPORTED, UNDECIDED, Claim, band_text
+from harness.studies.arms import ALL, ARMS, EPOCHS, GRID_SEEDS, OTHER_SEEDS, SGD, SHORT_ARMS, SHORT_BUDGETS, TORCH_SEEDS
+from harness.studies.report_claims import CONTRADICTED, SUPPORTED, UNDECIDED, Claim, band_text
 
 
 def t_interval(values) -> tuple[float, float | None, float | None]:
@@ -37,28 +37,32 @@ def _acc(values) -> str:
     return f"{100 * mean:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]"
 
 
-def planned(arm: str, framework: str) -> int:
+def planned(arm: str, framework: str, budget: int = EPOCHS) -> int:
+    """Final runs the design plans for the arm in the framework at the budget (in epochs)."""
     a = grid.ARM_OF[arm]
     if framework not in a.frameworks:
         return 0
+    if budget != EPOCHS:  # claim 4's short budgets: PyTorch only, its few arms
+        return len(TORCH_SEEDS) if framework == "torch" and arm in SHORT_ARMS else 0
     return len(TORCH_SEEDS) if framework == "torch" else len(OTHER_SEEDS)
 
 
-def ranking(last: pd.DataFrame, framework: str, chosen: pd.DataFrame) -> list[dict]:
+def ranking(last: pd.DataFrame, framework: str, chosen: pd.DataFrame, budget: int = EPOCHS) -> list[dict]:
+    """The ranking table's rows: each planned arm's finished runs at the budget, best mean first."""
     from harness.report.stats import success_rate
 
     rates = dict(zip(chosen["arm"], chosen["rate"]))
     rows = []
     for arm in grid.ARM_ORDER:
-        if planned(arm, framework) == 0:
+        if planned(arm, framework, budget) == 0:
             continue
-        g = last[(last["arm"] == arm) & (last["framework"] == framework) & (last["epochs"] == EPOCHS)]
+        g = last[(last["arm"] == arm) & (last["framework"] == framework) & (last["epochs"] == budget)]
         done = g[g["finished"]]
         ok = int((~done["failed"]).sum())
         rate, low, high = success_rate(ok, len(done)) if len(done) else (None, None, None)
         rows.append({"arm": arm, "rate": f"{rates[arm]:g}" if arm in rates else "grid not finished",
                      "_mean": float(done["test"].mean()) if len(done) else -1.0,
-                     "runs": f"{len(done)} of {planned(arm, framework)}" + (f" (+{len(g) - len(done)} running)"
+                     "runs": f"{len(done)} of {planned(arm, framework, budget)}" + (f" (+{len(g) - len(done)} running)"
                                                                           if len(g) > len(done) else ""),
                      "success": "—" if rate is None else f"{ok}/{len(done)} [{100 * low:.0f}–{100 * high:.0f}%]",
                      "final": _acc(done["test"].to_numpy()), "last5": _acc(done["test_last5"].to_numpy()),
