@@ -351,6 +351,13 @@ def test_short_budget_runs_decide_claim_4(study, tmp_path):
         ("1", "onecycle", "10 of 10"), ("2", "cosine", "10 of 10"), ("3", "step", "10 of 10"),
         ("4", "constant", "10 of 10"), ("—", "cyclic", "0 of 10")]
     assert at5[0]["success"] == "10/10 [69–100%]"
+    assert not any("never learned" in line for line in found["4a"].evidence)
+    inputs = list(_inputs(short))
+    dead = inputs[0].index[(inputs[0]["arm"] == "constant") & (inputs[0]["epochs"] == 5) & (inputs[0]["seed"] == 3)]
+    inputs[0].loc[dead, "failed"] = True  # one dead seed at 5 epochs: the claim says so beside its interval
+    evidence = {c.number: c for c in report.claims(*inputs)}["4a"].evidence
+    assert "5 epochs: seeds that diverged, never learned or collapsed (each counted at chance): constant 1 of 10" \
+        in evidence
     # the 30-epoch ranking is untouched by the 5-epoch runs
     assert report.final_values(last, "constant") == report.final_values(_inputs(study)[0], "constant")
 

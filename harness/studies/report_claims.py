@@ -93,6 +93,12 @@ class Test:
         return s
 
 
+def failed_runs(last: pd.DataFrame, arm: str, budget: int = EPOCHS) -> tuple[int, int]:
+    """(failed, finished) final runs of the arm at the budget, every framework together."""
+    g = last[(last["arm"] == arm) & (last["epochs"] == budget) & last["finished"]]
+    return int(g["failed"].sum()), len(g)
+
+
 def run_family(last: pd.DataFrame, tests: list[Test]) -> list[Test]:
     """Pair each test's arms by (framework, seed) at its budget and apply Holm over the tests that
     have runs."""
@@ -268,6 +274,10 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
             complete = all(t.result is not None for t in tests)
             verdicts.append(combine([t.verdict for t in tests], "all") if complete else UNDECIDED)
             evidence += [f"{budget} epochs: {line}" for line in evidence_lines(tests)]
+            failed = [f"{arm} {n} of {k}" for arm in (a, *STANDARD) for n, k in [failed_runs(last, arm, budget)] if n]
+            if failed:  # a dead seed counts at chance: it alone can widen an interval by tens of points
+                evidence.append(f"{budget} epochs: seeds that diverged, never learned or collapsed (each counted at "
+                                f"chance): {', '.join(failed)}")
         # faster means better at some short budget; a budget without its runs decides nothing
         verdict = combine(verdicts, "any")
         out.append(Claim(f"4{'ab'[i]}", title, f"At a short budget ({', '.join(map(str, short))} epochs), is {a} "
