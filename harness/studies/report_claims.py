@@ -294,8 +294,17 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
     for i, (s, a) in enumerate((("constant", "constant+adam"), ("cosine", "cosine+adam"))):
         out.append(band_claim(f"6{'ab'[i]}", s, a, band))
     for claim in out:
-        claim.evidence += decided_by(claim)
+        claim.evidence += dead_seeds(last, claim) + decided_by(claim)
     return out
+
+
+def dead_seeds(last: pd.DataFrame, claim: Claim) -> list[str]:
+    """The 30-epoch arms of the claim's comparisons with seeds that failed: each counts at chance,
+    so one alone can widen an interval by tens of points (claim 4 names its short budgets' own)."""
+    arms = dict.fromkeys(arm for t in claim.tests if t.budget == EPOCHS for arm in (t.a, t.b))
+    failed = [f"{arm} {n} of {k}" for arm in arms for n, k in [failed_runs(last, arm)] if n]
+    return [f"seeds that diverged, never learned or collapsed (each counted at chance): {', '.join(failed)}"] \
+        if failed else []
 
 
 def decided_by(claim: Claim) -> list[str]:
