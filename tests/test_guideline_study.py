@@ -228,8 +228,10 @@ def test_headline_names_a_failing_best(study):
     adam = last[last["arm"] == "cosine"].assign(arm="cosine+adam", test=0.99)  # above every SGD arm
     text = report.headline(pd.concat([last, adam]), [])
     sgd_part, adam_part = text.split(". Of the guides' claims")[0].split(". With Adam, ")
-    assert sgd_part.startswith("In PyTorch with SGD (momentum 0.9), warmup_linear has the highest")  # never across optimizers
-    assert adam_part == f"cosine+adam has the highest mean final test accuracy, 99.00% over {int((adam['framework'] == 'torch').sum())} seeds"
+    # never across optimizers
+    assert sgd_part.startswith("In PyTorch with SGD (momentum 0.9), warmup_linear has the highest")
+    torch_seeds = int((adam["framework"] == "torch").sum())
+    assert adam_part == f"cosine+adam has the highest mean final test accuracy, 99.00% over {torch_seeds} seeds"
 
 
 @needs_stats
@@ -383,7 +385,8 @@ def test_the_final_phase_runs_three_seeds_of_everything_then_the_short_budgets_t
     budget = [next((a for a in s if a.startswith("epochs=")), "epochs=30") for s in sweeps]
     assert [seeds(s) for s in sweeps] == [3] * 25 + [10] * 10 + [7] * 15
     assert budget == ["epochs=30"] * 25 + ["epochs=5"] * 5 + ["epochs=10"] * 5 + ["epochs=30"] * 15
-    assert sum(seeds(s) for s in sweeps) == 280  # the README's 150 PyTorch + 30 TensorFlow and MXNet + 100 short-budget runs
+    # the README's 150 PyTorch + 30 TensorFlow and MXNet + 100 short-budget runs
+    assert sum(seeds(s) for s in sweeps) == 280
     assert sum("framework=torch" in s for s in sweeps[:25]) == 15  # then 5 TensorFlow and 5 MXNet
 
 
@@ -396,7 +399,8 @@ def test_a_decided_claim_names_the_comparisons_it_rests_on():
 
     tests = [report.Test("step", "onecycle", "better"), report.Test("step", "constant", "better"),
              report.Test("onecycle", "cosine", "better", 5)]
-    tests[0].result, tests[1].result, tests[2].result = Result(-0.013, -0.0002), Result(0.001, 0.01), Result(0.004, 0.02)
+    for t, (low, high) in zip(tests, [(-0.013, -0.0002), (0.001, 0.01), (0.004, 0.02)]):
+        t.result = Result(low, high)
     assert [t.verdict for t in tests] == [report.CONTRADICTED, report.UNDECIDED, report.SUPPORTED]
     contradicted = report.Claim("2a", "c", "q", "f", report.CONTRADICTED, [], tests)
     assert report.decided_by(contradicted) == ["contradicted by step − onecycle"]
@@ -410,13 +414,12 @@ def test_every_comparison_reads_against_the_smallest_effect():
     import numpy as np
 
     from harness.report.stats import paired_comparison
-    from harness.studies.report_claims import reading
 
     base = np.array([0.90, 0.91, 0.89, 0.905, 0.895, 0.90])
     wobble = np.array([0.0005, -0.0005, 0.0004, -0.0004, 0.0002, -0.0002])
-    assert reading(paired_comparison(base + 0.01 + wobble, base)).startswith("better by at least 0.9")
-    assert reading(paired_comparison(base - 0.01 + wobble, base)).startswith("worse by at least 0.9")
-    assert reading(paired_comparison(base + wobble, base)) == "equivalent within ±0.30 pp"
-    assert reading(paired_comparison(base, base)) == "identical on all 6 seeds"
-    noisy = reading(paired_comparison(base + 10 * wobble, base))
+    assert paired_comparison(base + 0.01 + wobble, base).reading().startswith("better by at least 0.9")
+    assert paired_comparison(base - 0.01 + wobble, base).reading().startswith("worse by at least 0.9")
+    assert paired_comparison(base + wobble, base).reading() == "equivalent within ±0.30 pp"
+    assert paired_comparison(base, base).reading() == "identical on all 6 seeds"
+    noisy = paired_comparison(base + 10 * wobble, base).reading()
     assert noisy.startswith("inconclusive at 6 seeds (detects ≥ ") and noisy.endswith(" pp)")

@@ -114,6 +114,21 @@ class Comparison:
     def interval_text(self, digits: int = 2) -> str:
         return f"{pts(self.ci_low, digits)} to {pts(self.ci_high, digits)}"
 
+    def reading(self) -> str:
+        """The label in a few words, for a line that already gives the interval: better or worse by
+        at least the interval's near end, equivalent, identical, or inconclusive with the smallest
+        difference this design detects."""
+        def unsigned(x: float) -> str:
+            return f"{100 * abs(x):.2f} pp"
+
+        if self.label == "identical":
+            return f"identical on all {self.n} seeds" if self.mean_diff == 0 else \
+                f"the same difference on all {self.n} seeds"
+        return {"better": f"better by at least {unsigned(self.ci_low)}",
+                "worse": f"worse by at least {unsigned(self.ci_high)}",
+                "equivalent": f"equivalent within ±{unsigned(self.smallest_effect)}"}.get(
+            self.label, f"inconclusive at {self.n} seeds (detects ≥ {unsigned(self.detectable)})")
+
     def sentence(self, what_a: str, what_b: str) -> str:
         """One of the report's readings of this comparison, in points."""
         n, eps = self.n, self.smallest_effect

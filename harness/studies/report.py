@@ -105,9 +105,9 @@ def document(c: StudyContent) -> list[Block]:
                   f"what it reads against the smallest effect (better or worse by at least the interval's near end, "
                   f"equivalent within ±{pp(SMALLEST_EFFECT, 1).lstrip('+')}, or inconclusive with the smallest "
                   "difference the design detects), the Holm-adjusted p of the paired t-test and, as the "
-                  f"distribution-free check, the paired permutation test's p (sign flips, unadjusted; all 2^n of them up "
-                  f"to {EXACT_PERMUTATIONS} pairs, else {RESAMPLES:,} seeded resamples); ✓ the "
-                  "comparison supports the claim, ✗ it contradicts it, ? undecided.", "notes"),
+                  "distribution-free check, the paired permutation test's p (sign flips, unadjusted; all 2^n of "
+                  f"them up to {EXACT_PERMUTATIONS} pairs, else {RESAMPLES:,} seeded resamples); ✓ the comparison "
+                  "supports the claim, ✗ it contradicts it, ? undecided.", "notes"),
         study_table(CLAIM_COLS, rows, c.styles, "results claims", _verdict_class),
         Paragraph(c.frameworks, "notes"),
         Heading(2, "Ranking of the final runs"),

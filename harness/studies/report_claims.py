@@ -35,20 +35,6 @@ def final_values(last: pd.DataFrame, arm: str, budget: int = EPOCHS, metric: str
     return {(str(f), int(s)): float(v) for f, s, v in zip(g["framework"], g["seed"], g[metric])}
 
 
-def reading(r) -> str:
-    """A comparison in words, against the smallest effect: better or worse by at least the interval's
-    near end, equivalent (both ends inside ±the smallest effect), identical, or inconclusive with the
-    smallest difference this design detects."""
-    def unsigned(x: float) -> str:
-        return f"{100 * abs(x):.2f} pp"
-
-    if r.label == "identical":
-        return f"identical on all {r.n} seeds" if r.mean_diff == 0 else f"the same difference on all {r.n} seeds"
-    return {"better": f"better by at least {unsigned(r.ci_low)}", "worse": f"worse by at least {unsigned(r.ci_high)}",
-            "equivalent": f"equivalent within ±{unsigned(r.smallest_effect)}"}.get(
-        r.label, f"inconclusive at {r.n} seeds (detects ≥ {unsigned(r.detectable)})")
-
-
 @dataclass
 class Test:
     """One comparison of a claim's family: a - b, the claimed direction, and its result."""
@@ -86,7 +72,7 @@ class Test:
         where = "pooled over " + join_words([fw_label(f) for f in self.per_framework]) if len(self.per_framework) > 1 \
             else fw_label(next(iter(self.per_framework), "torch"))
         s = (f"{self.a} − {self.b} {pp(r.mean_diff, 2)} [{pp(r.ci_low, 2)}, {pp(r.ci_high, 2)}], n={r.n} ({where}): "
-             f"{reading(r)}; Holm p={r.p_holm:.2g}, permutation p={r.p_perm:.2g}")
+             f"{r.reading()}; Holm p={r.p_holm:.2g}, permutation p={r.p_perm:.2g}")
         if self.disagree_p is not None and self.disagree_p < 0.05:
             s += (" ⚠ the frameworks disagree (" + ", ".join(f"{fw_label(f)} {pp(v, 2)}" for f, v in
                                                          self.per_framework.items()) + f"; ANOVA p={self.disagree_p:.2g})")
@@ -274,10 +260,7 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
             complete = all(t.result is not None for t in tests)
             verdicts.append(combine([t.verdict for t in tests], "all") if complete else UNDECIDED)
             evidence += [f"{budget} epochs: {line}" for line in evidence_lines(tests)]
-            failed = [f"{arm} {n} of {k}" for arm in (a, *STANDARD) for n, k in [failed_runs(last, arm, budget)] if n]
-            if failed:  # a dead seed counts at chance: it alone can widen an interval by tens of points
-                evidence.append(f"{budget} epochs: seeds that diverged, never learned or collapsed (each counted at "
-                                f"chance): {', '.join(failed)}")
+            evidence += [f"{budget} epochs: {line}" for line in dead_seeds(last, (a, *STANDARD), budget)]
         # faster means better at some short budget; a budget without its runs decides nothing
         verdict = combine(verdicts, "any")
         out.append(Claim(f"4{'ab'[i]}", title, f"At a short budget ({', '.join(map(str, short))} epochs), is {a} "
@@ -293,16 +276,16 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
     # 6. Adam's band of good rates against SGD's, from the grid
     for i, (s, a) in enumerate((("constant", "constant+adam"), ("cosine", "cosine+adam"))):
         out.append(band_claim(f"6{'ab'[i]}", s, a, band))
-    for claim in out:
-        claim.evidence += dead_seeds(last, claim) + decided_by(claim)
+    for claim in out:  # claim 4 names its short budgets' dead seeds itself, per budget
+        at_30 = dict.fromkeys(arm for t in claim.tests if t.budget == EPOCHS for arm in (t.a, t.b))
+        claim.evidence += dead_seeds(last, at_30) + decided_by(claim)
     return out
 
 
-def dead_seeds(last: pd.DataFrame, claim: Claim) -> list[str]:
-    """The 30-epoch arms of the claim's comparisons with seeds that failed: each counts at chance,
-    so one alone can widen an interval by tens of points (claim 4 names its short budgets' own)."""
-    arms = dict.fromkeys(arm for t in claim.tests if t.budget == EPOCHS for arm in (t.a, t.b))
-    failed = [f"{arm} {n} of {k}" for arm in arms for n, k in [failed_runs(last, arm)] if n]
+def dead_seeds(last: pd.DataFrame, arms, budget: int = EPOCHS) -> list[str]:
+    """The line naming the arms with seeds that failed at the budget: each counts at chance, so one
+    alone can widen an interval by tens of points."""
+    failed = [f"{arm} {n} of {k}" for arm in arms for n, k in [failed_runs(last, arm, budget)] if n]
     return [f"seeds that diverged, never learned or collapsed (each counted at chance): {', '.join(failed)}"] \
         if failed else []
 

@@ -118,7 +118,8 @@ def _best_of(done: pd.DataFrame, lead: str) -> str:
     top = means.index[0]
     n = int(seeds[top])
     failed = int(done.loc[done["arm"] == top, "failed"].sum())
-    text = f"{lead}{top} has the highest mean final test accuracy, {pct(means.iloc[0], 2)} over {n} seed{'s' * (n != 1)}"
+    text = (f"{lead}{top} has the highest mean final test accuracy, {pct(means.iloc[0], 2)} over {n} "
+            f"seed{'s' * (n != 1)}")
     if failed:
         text += f" — but {failed} of its {n} seeds diverged, never learned or collapsed"
     if len(means) > 1:
