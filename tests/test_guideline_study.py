@@ -29,10 +29,6 @@ from harness.studies.arms import SGD_RATES_FIRST as SGD_RATES  # the 6-rate grid
 # Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
 pytestmark = pytest.mark.slow
 
-stats = pytest.importorskip("harness.report.stats")
-HAS_API = hasattr(stats, "holm_comparisons")
-needs_stats = pytest.mark.skipif(not HAS_API, reason="harness.report.stats's scipy API (branch stats) not merged yet")
-
 # Validation accuracy per grid rate index (SGD_RATES / ADAM_RATES order), the mean of the two
 # seeds (seed 0 +0.001, seed 1 -0.001).
 GRID = {
@@ -182,7 +178,6 @@ def test_paired_sd_uses_the_seed_pairing(study):
     assert sd["arms"] == 9 and sd["pairs"] == 36
 
 
-@needs_stats
 def test_claim_verdicts(study, built):
     from harness.studies import report_claims as report
 
@@ -212,7 +207,6 @@ def _inputs(study):
     return grid.last_rows(final[final["arm"].notna()]), table, chosen, grid.bands(table, list(chosen["arm"]))
 
 
-@needs_stats
 def test_headline_names_a_failing_best(study):
     from harness.studies import report_sections as report
 
@@ -234,7 +228,6 @@ def test_headline_names_a_failing_best(study):
     assert adam_part == f"cosine+adam has the highest mean final test accuracy, 99.00% over {torch_seeds} seeds"
 
 
-@needs_stats
 def test_report_deterministic_and_on_an_empty_final(study, built, tmp_path):
     from harness.studies import report
 
@@ -312,7 +305,6 @@ def test_load_grid_of_a_missing_folder_is_empty(tmp_path):
     assert grid.study_choice(grid.grid_table(frame)).empty
 
 
-@needs_stats
 def test_frameworks_that_disagree_are_flagged():
     import pandas as pd
 
@@ -330,7 +322,6 @@ def test_frameworks_that_disagree_are_flagged():
     assert t.verdict == report.UNDECIDED  # the pooled mean is 0.1 points: its interval straddles ±0.3
 
 
-@needs_stats
 def test_short_budget_runs_decide_claim_4(study, tmp_path):
     from harness.studies import report_claims as report
 
@@ -409,7 +400,6 @@ def test_a_decided_claim_names_the_comparisons_it_rests_on():
     assert report.decided_by(report.Claim("1", "c", "q", "f", report.UNDECIDED, [], tests)) == []
 
 
-@needs_stats
 def test_every_comparison_reads_against_the_smallest_effect():
     import numpy as np
 
