@@ -11,6 +11,8 @@ its own base rate tuned on validation, then trained on the full data with enough
 ``python -m harness.studies.guideline report``  the study's report (harness.studies.report): the claims
                                                tested, the ranking, the grid; works on a partial study
 ``python -m harness.studies.guideline all``     tune, final, then the report
+``python -m harness.studies.guideline confirm`` the confirmatory phase declared in studies/guideline.yaml
+                                               (fresh PyTorch seeds, and the claim-6 re-grid), in its order
 
 Every phase is an ordinary sweep of ``python -m harness -m ...`` (two runs at a time with one
 thread each), so finished runs are skipped and a killed one resumes: run the same command again.
@@ -46,6 +48,9 @@ from harness.studies.arms import (
     arm_overrides,
     rate_overrides,
 )
+
+
+STUDY_FILE = "studies/guideline.yaml"  # the confirmatory phase, declared before its runs
 
 
 def sweep_common(preset: str, jobs: int) -> list[str]:
@@ -164,7 +169,7 @@ def _run_phase(sweeps: list[list[str]], dry_run: bool, jobs: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.studies.guideline", description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("phase", choices=["tune", "choose", "final", "plan", "report", "all"])
+    parser.add_argument("phase", choices=["tune", "choose", "final", "plan", "report", "all", "confirm"])
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2, one thread each)")
     args = parser.parse_args(argv)
     failed = 0
@@ -179,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"guideline: the grid is not finished for {', '.join(missing)}: no final runs for them yet")
         if args.phase != "choose":
             failed += _run_phase(final_sweeps(chosen, args.jobs), args.phase == "plan", args.jobs)
+    if args.phase == "confirm":
+        from harness.studies.study_file import load, study_sweeps
+
+        failed += _run_phase(study_sweeps(load(STUDY_FILE), args.jobs), False, args.jobs)
     if args.phase in ("report", "all"):
         from harness.studies.report import build
 
