@@ -613,7 +613,8 @@ def test_the_tuning_grid_is_chosen_on_validation_and_tested_apart():
     choice = tuning_choice(pd.DataFrame(rows))
     blocks = tuning_blocks(choice)
     md = to_markdown(blocks)
-    assert "| PyTorch | cosine | 0.1 | 80.00% (1 seed, mean) | 3 | 88.00% (one seed) |" in md
+    assert "| PyTorch cosine | 0.1 | 80.00% (1 seed, mean) | at the smallest rate tried: at the edge of the grid, widen " \
+           "it | 3 | 88.00% (one seed) |" in md
     png = tuning_png(choice)
     assert len(png) > 5_000 and f"![tuning grid]({TUNING_PNG})" in md
     page = to_html(blocks, {TUNING_PNG: png})

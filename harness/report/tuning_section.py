@@ -13,7 +13,7 @@ from harness.report.findings import pct
 from harness.report.load import fw_label
 
 TUNING_PNG = "tuning_grid.png"
-HEADERS = ("framework", "schedule", "chosen base_lr", "val_acc (grid runs)", "retrained: epochs",
+HEADERS = ("setting", "chosen base_lr", "val_acc (grid runs)", "note", "retrained: epochs",
            "retrained: test_acc (runs)")
 
 
@@ -35,17 +35,16 @@ def tuning_choice(df: pd.DataFrame) -> TuningChoice | None:
         return None
     budget = int(with_split["epochs"].min())  # the grid's short budget; a retrain runs longer
     table = tuning.grid(with_split[with_split["epochs"] == budget])
-    if table.empty or table.groupby(["framework", "scheduler"]).base_lr.nunique().max() < 2:
+    if table.empty or table.groupby("setting").base_lr.nunique().max() < 2:
         return None
     chosen = tuning.select(table)
     last = df[df.status == "complete"].sort_values("epoch").groupby("run_id").tail(1)
     grid_runs = with_split[with_split["epochs"] == budget]
     rows = []
-    for row in chosen.itertuples():
-        # a retrain is the grid point's settings (schedule, rate, unit, optimizer) at a longer budget
-        # with no split, one cell of one budget: not whatever else ran that schedule at that rate
-        point = grid_runs[(grid_runs.framework == row.framework) & (grid_runs.scheduler == row.scheduler)
-                          & (grid_runs.base_lr == row.base_lr)]
+    for _, row in chosen.iterrows():
+        # a retrain is the grid point's setting (everything but the seed and the rate: harness.tuning's
+        # SETTING_COLUMNS) at a longer budget with no split: one setting of one budget, never pooled
+        point = grid_runs_of(grid_runs, row)
         same = last[(last.framework == row.framework) & (last.scheduler == row.scheduler)
                     & (last.base_lr == row.base_lr) & (last.epochs > budget) & last.val_acc.isna()]
         for col in ("unit", "optimizer", "optimizer_params", "model", "batch_size"):
@@ -60,9 +59,20 @@ def tuning_choice(df: pd.DataFrame) -> TuningChoice | None:
                       f"{pct(longest.test_acc.mean(), 2)} ({'mean of ' + str(n) + ' seeds' if n > 1 else 'one seed'})"]
         else:
             tested = ["—", "not in these folders (run the printed retrain, report both folders)"]
-        rows.append([fw_label(row.framework), str(row.scheduler), f"{row.base_lr:g}",
-                     f"{pct(row.val_acc, 2)} ({int(row.runs)} seed{'s' if int(row.runs) != 1 else ''}, mean)", *tested])
+        seeds = int(row.seeds)
+        label = fw_label(row.framework) + str(row.setting_label)[len(str(row.framework)):]
+        rows.append([label, f"{row.base_lr:g}",
+                     f"{pct(row.val_acc, 2)} ({seeds} seed{'s' if seeds != 1 else ''}, mean)",
+                     "; ".join(tuning.choice_notes(row)) or "—", *tested])
     return TuningChoice(budget, table, chosen, rows)
+
+
+def grid_runs_of(grid_runs: pd.DataFrame, row) -> pd.DataFrame:
+    """The grid's runs of one chosen setting at its chosen rate."""
+    from harness import tuning
+
+    runs = tuning.with_settings(grid_runs)
+    return runs[(runs["setting"] == row.setting) & (runs["base_lr"] == row.base_lr)]
 
 
 def tuning_png(t: TuningChoice) -> bytes:
@@ -74,8 +84,11 @@ def tuning_png(t: TuningChoice) -> bytes:
 
 def tuning_blocks(t: TuningChoice) -> list[Block]:
     return [Heading(2, "Tuning on validation, tested once"),
-            Paragraph(f"Each schedule's base rate is chosen on the final validation accuracy of a {t.budget}-epoch "
-                      f"grid (ties: the lower validation loss); no test metric chose anything.", "notes", markup=False),
+            Paragraph(f"Each setting's base rate is chosen on the final validation accuracy of a {t.budget}-epoch "
+                      f"grid (ties: the lower validation loss); a setting is everything but the seed and the rate "
+                      f"(optimizer, schedule shape and warmup, unit, batch size, data sizes, model), so runs that differ "
+                      f"in any of them are never averaged together. No test metric chose anything.", "notes",
+                      markup=False),
             Figure(TUNING_PNG, "tuning grid"),
             Table(tuple(Column(h) for h in HEADERS), tuple(TableRow(tuple(TableCell(c) for c in r)) for r in t.rows),
                   scroll=False)]
