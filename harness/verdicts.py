@@ -11,20 +11,29 @@ order, and the first that fires wins:
    ``DIVERGED_LOSS``; the reason names the first epoch where that happened.
 2. ``never_learned``: no epoch's train or evaluation accuracy rose more than ``CHANCE_MARGIN``
    above chance (1 / number of classes). The whole curve decides, not the final epoch.
-3. ``collapsed``: the run learned (its best evaluation accuracy was more than ``CHANCE_MARGIN``
-   above chance) and ended at chance: a network that fell to uniform predictions.
+3. ``collapsed``: the run learned (an accuracy rose more than ``CHANCE_MARGIN`` above chance: the
+   evaluation accuracy when it did, else the train accuracy) and ended at chance: a network that
+   fell to uniform predictions. The reason names the peak and where the same accuracy ended.
 4. ``too_short``: fewer than ``MIN_WINDOW`` epochs, so there is no trend to judge (not diverged,
    not at chance).
-5. ``oscillating``: over the last ``window`` epochs the train loss swings around its linear trend
-   by more than ``OSCILLATION_TRAIN`` of its mean *and* by more than ``OSCILLATION_TRAIN_FLOOR``
-   in absolute terms (a converged loss of 0.005 ± 0.0005 is not oscillating), or the evaluation
-   loss by more than ``OSCILLATION_EVAL`` and ``OSCILLATION_EVAL_FLOOR`` (an evaluation loss is
-   noisier, so its bars are higher).
-6. ``overfitting``: the evaluation loss ended more than ``OVERFIT_RISE`` above its minimum while
-   the train loss kept falling (since that minimum and over the window), or the train-evaluation
-   accuracy gap widened by more than ``OVERFIT_GAP`` over the window while the evaluation
-   accuracy gained nothing over it or the evaluation loss was past its minimum (a gap that grows
-   while the evaluation curves still improve is a network learning, not overfitting).
+5. ``oscillating``: over the last ``oscillation window`` epochs (the window, at least
+   ``OSCILLATION_MIN_EPOCHS``) the train loss moves against its trend, the closest monotone curve
+   (falling or rising, whichever fits better: a loss that only falls, however steeply, is its own
+   trend and never oscillates), by a standard deviation above ``OSCILLATION_TRAIN`` of its mean
+   *and* above ``OSCILLATION_TRAIN_FLOOR`` in absolute terms (a converged loss of 0.005 ± 0.0005
+   is not oscillating), changing direction at least ``OSCILLATION_REVERSALS`` times (one bump is
+   not a swing); or the evaluation loss does so by more than ``OSCILLATION_EVAL`` and
+   ``OSCILLATION_EVAL_FLOOR`` (an evaluation loss is noisier, so its bars are higher). A run
+   shorter than ``OSCILLATION_MIN_EPOCHS`` is never judged oscillating.
+6. ``overfitting``: the train metric is better than the evaluation metric and the gap between
+   them grows: the evaluation loss ended more than ``OVERFIT_RISE`` above its minimum, and above
+   the train loss, while the train loss kept falling (since that minimum and over the window); or
+   the train accuracy ended above the evaluation accuracy after the gap (train - evaluation)
+   widened by more than ``OVERFIT_GAP`` over the window while the evaluation accuracy gained
+   nothing over it or the evaluation loss was past its minimum (a gap that grows while the
+   evaluation curves still improve is a network learning, not overfitting; a train accuracy
+   below the evaluation accuracy is a network still catching up with its own average, not one
+   fitting its training set).
 7. ``plateaued``: the train loss fell by less than ``PLATEAU_IMPROVEMENT`` (relative) over the
    last ``window`` epochs.
 8. ``converging``: none of the above.
@@ -56,7 +65,9 @@ DIVERGED_LOSS = 1e3  # the runner's own bar (harness.runner.DIVERGED_LOSS): a me
 CHANCE_MARGIN = 0.05  # accuracy within 5 points of chance (0.15 for ten classes) is "at chance"
 MIN_WINDOW = 3  # epochs: fewer and there is no trend to measure
 WINDOW_FRACTION = 1 / 3  # the last third of the run
-OSCILLATION_TRAIN = 0.05  # residual std / mean of the train loss over the window
+OSCILLATION_MIN_EPOCHS = 4  # a swing is down, up, down: two reversals need four epochs
+OSCILLATION_REVERSALS = 2  # changes of direction within the oscillation window
+OSCILLATION_TRAIN = 0.05  # std around the monotone trend / mean of the train loss over the window
 OSCILLATION_TRAIN_FLOOR = 0.01  # ... and the residual std itself, in nats: a tiny loss's tiny swing is no swing
 OSCILLATION_EVAL = 0.15  # the same for the evaluation loss
 OSCILLATION_EVAL_FLOOR = 0.02
@@ -79,18 +90,33 @@ def window_size(epochs: int) -> int:
     return min(epochs, max(MIN_WINDOW, int(epochs * WINDOW_FRACTION)))
 
 
-def residual_swing(values: np.ndarray) -> tuple[float, float]:
-    """(standard deviation of ``values`` around their least-squares line, that over their mean)."""
-    t = np.arange(len(values), dtype=np.float64)
-    slope, intercept = np.polyfit(t, values, 1)
-    spread = float(np.std(values - (slope * t + intercept)))
+def _increasing_fit(values: np.ndarray) -> np.ndarray:
+    """The least-squares non-decreasing fit of ``values`` (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [sum, count] per pooled block
+    for value in values:
+        blocks.append([float(value), 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            total, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += count
+    return np.concatenate([np.full(count, total / count) for total, count in blocks])
+
+
+def monotone_swing(values: np.ndarray) -> tuple[float, float, int]:
+    """How far ``values`` move against their trend: (standard deviation around the closest
+    monotone curve, falling or rising; that over their mean; changes of direction). A curve that
+    only falls (or only rises) is its own trend: (0, 0, 0), however curved."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return 0.0, 0.0, 0
+    fits = (_increasing_fit(values), -_increasing_fit(-values))
+    spread = min(float(np.std(values - fit)) for fit in fits)
+    steps = np.sign(np.diff(values))
+    steps = steps[steps != 0]
+    reversals = int(np.count_nonzero(steps[1:] != steps[:-1]))
     mean = abs(float(np.mean(values)))
-    return spread, (spread / mean if mean > 0 else math.inf if spread > 0 else 0.0)
-
-
-def relative_swing(values: np.ndarray) -> float:
-    """Standard deviation of ``values`` around their least-squares line, over their mean."""
-    return residual_swing(values)[1]
+    return spread, (spread / mean if mean > 0 else math.inf if spread > 0 else 0.0), reversals
 
 
 def _column(curves: Mapping[str, Sequence], name: str, n: int) -> np.ndarray:
@@ -158,10 +184,15 @@ def judge(curves: Mapping[str, Sequence], num_classes: int = 10) -> Verdict:
         return Verdict("never_learned", f"no epoch's train or {split} accuracy rose above {at_chance:.2f} "
                        f"(chance {chance:g} + {CHANCE_MARGIN:g}); the best was {best_any:.3f}", final)
     if final_acc <= at_chance:
-        best_epoch = int(np.nanargmax(eval_acc)) if np.isfinite(eval_acc).any() else int(np.nanargmax(train_acc))
-        return Verdict("collapsed", f"{split}_acc reached {best_eval:.3f} in epoch {best_epoch}, then fell to "
-                       f"{eval_acc[-1]:.3f} (chance {chance:g}) with train loss {_fmt(float(train_loss[-1]))}",
-                       {**final, f"best_{split}_epoch": best_epoch})
+        # The accuracy that rose above chance: the evaluation's when it did, else the train one's
+        # (a run can learn within its first epoch, then fall before it is evaluated).
+        name, curve = (f"{split}_acc", eval_acc) if best_eval > at_chance else ("train_acc", train_acc)
+        best_epoch = int(np.nanargmax(curve))
+        return Verdict("collapsed", f"{name} reached {float(curve[best_epoch]):.3f} in epoch {best_epoch} (above "
+                       f"{at_chance:.2f}: chance {chance:g} + {CHANCE_MARGIN:g}), then fell to {curve[-1]:.3f} by "
+                       f"epoch {n - 1} with train loss {_fmt(float(train_loss[-1]))}",
+                       {**final, "peak_metric": name, "peak_acc": float(curve[best_epoch]), "peak_epoch": best_epoch,
+                        f"best_{split}_epoch": int(np.nanargmax(eval_acc)) if np.isfinite(eval_acc).any() else None})
 
     # 4. Too short for a trend.
     w = window_size(n)
@@ -169,8 +200,9 @@ def judge(curves: Mapping[str, Sequence], num_classes: int = 10) -> Verdict:
         return Verdict("too_short", f"only {n} epoch{'s' if n != 1 else ''}: too short for a trend (the trend "
                        f"checks need {MIN_WINDOW}); not diverged, above chance", final)
 
-    spread_train, swing_train = residual_swing(train_loss[-w:])
-    spread_eval, swing_eval = residual_swing(eval_loss[-w:])
+    ow = min(n, max(w, OSCILLATION_MIN_EPOCHS))
+    spread_train, swing_train, reversals_train = monotone_swing(train_loss[-ow:])
+    spread_eval, swing_eval, reversals_eval = monotone_swing(eval_loss[-ow:])
     best = int(np.nanargmin(eval_loss))
     rise = float(eval_loss[-1] / eval_loss[best] - 1) if eval_loss[best] > 0 else 0.0
     train_fell = bool(train_loss[-1] < min(train_loss[best], train_loss[-w]))  # since the minimum and lately
@@ -178,45 +210,56 @@ def judge(curves: Mapping[str, Sequence], num_classes: int = 10) -> Verdict:
     improvement = float((train_loss[-w] - train_loss[-1]) / abs(train_loss[-w])) if train_loss[-w] else 0.0
     numbers = {
         "window": w,
+        "oscillation_window": ow,
         "train_swing": swing_train,
         "train_spread": spread_train,
+        "train_reversals": reversals_train,
         f"{split}_swing": swing_eval,
         f"{split}_spread": spread_eval,
+        f"{split}_reversals": reversals_eval,
         f"{split}_loss_rise": rise,
         f"best_{split}_epoch": best,
         "gap_growth": gap_growth,
         "train_improvement": improvement,
         **final,
     }
-    train_oscillates = swing_train > OSCILLATION_TRAIN and spread_train > OSCILLATION_TRAIN_FLOOR
-    eval_oscillates = swing_eval > OSCILLATION_EVAL and spread_eval > OSCILLATION_EVAL_FLOOR
+    long_enough = n >= OSCILLATION_MIN_EPOCHS
+    train_oscillates = (long_enough and reversals_train >= OSCILLATION_REVERSALS
+                        and swing_train > OSCILLATION_TRAIN and spread_train > OSCILLATION_TRAIN_FLOOR)
+    eval_oscillates = (long_enough and reversals_eval >= OSCILLATION_REVERSALS
+                       and swing_eval > OSCILLATION_EVAL and spread_eval > OSCILLATION_EVAL_FLOOR)
     if train_oscillates or eval_oscillates:
         which = []
         if train_oscillates:
-            which.append(f"the train loss swings {swing_train:.1%} (±{spread_train:.3g}) around its trend "
-                         f"(limits {OSCILLATION_TRAIN:.0%} and ±{OSCILLATION_TRAIN_FLOOR:g})")
+            which.append(f"the train loss moves ±{spread_train:.3g} ({swing_train:.1%} of its mean) against its "
+                         f"monotone trend, changing direction {reversals_train} times (limits "
+                         f"{OSCILLATION_TRAIN:.0%}, ±{OSCILLATION_TRAIN_FLOOR:g}, {OSCILLATION_REVERSALS} changes)")
         if eval_oscillates:
-            which.append(f"the {split} loss swings {swing_eval:.1%} (±{spread_eval:.3g}) around its trend "
-                         f"(limits {OSCILLATION_EVAL:.0%} and ±{OSCILLATION_EVAL_FLOOR:g})")
-        return Verdict("oscillating", f"over the last {w} epochs " + " and ".join(which), numbers)
-    rising = rise > OVERFIT_RISE and train_fell
+            which.append(f"the {split} loss moves ±{spread_eval:.3g} ({swing_eval:.1%} of its mean) against its "
+                         f"monotone trend, changing direction {reversals_eval} times (limits "
+                         f"{OSCILLATION_EVAL:.0%}, ±{OSCILLATION_EVAL_FLOOR:g}, {OSCILLATION_REVERSALS} changes)")
+        return Verdict("oscillating", f"over the last {ow} epochs " + " and ".join(which), numbers)
+    # Overfitting is the train metric better than the evaluation's, by a growing margin.
+    rising = rise > OVERFIT_RISE and train_fell and train_loss[-1] < eval_loss[-1]
     stalled = bool(eval_acc[-1] <= eval_acc[-w])  # no evaluation accuracy gained over the window
-    widening = gap_growth > OVERFIT_GAP and (best != n - 1 or stalled)
+    widening = (gap_growth > OVERFIT_GAP and train_acc[-1] > eval_acc[-1]
+                and (best != n - 1 or stalled))
     if rising or widening:
         which = []
         if rising:
             which.append(f"{split}_loss ended {rise:.1%} above its minimum at epoch {best} (limit "
-                         f"{OVERFIT_RISE:.0%}) while train_loss kept falling")
+                         f"{OVERFIT_RISE:.0%}), at {_fmt(float(eval_loss[-1]))} against train_loss "
+                         f"{_fmt(float(train_loss[-1]))}, which kept falling")
         if widening:
-            which.append(f"the train-{split} accuracy gap grew {gap_growth:+.3f} over the last {w} epochs "
-                         f"(limit {OVERFIT_GAP:+g}) while {split}_acc " +
-                         ("gained nothing" if stalled else f"passed its best loss at epoch {best}"))
+            which.append(f"train_acc {train_acc[-1]:.3f} ended above {split}_acc {eval_acc[-1]:.3f} and the gap "
+                         f"grew {gap_growth:+.3f} over the last {w} epochs (limit {OVERFIT_GAP:+g}) while "
+                         f"{split}_acc " + ("gained nothing" if stalled else f"passed its best loss at epoch {best}"))
         return Verdict("overfitting", "; ".join(which), numbers)
     if improvement < PLATEAU_IMPROVEMENT:
         return Verdict("plateaued", f"train_loss fell {improvement:.2%} over the last {w} epochs "
                        f"(less than {PLATEAU_IMPROVEMENT:.0%})", numbers)
-    return Verdict("converging", f"train_loss fell {improvement:.1%} over the last {w} epochs, swings "
-                   f"{swing_train:.1%}, {split}_loss {rise:.1%} above its minimum", numbers)
+    return Verdict("converging", f"train_loss fell {improvement:.1%} over the last {w} epochs, moves "
+                   f"{swing_train:.1%} against its trend, {split}_loss {rise:.1%} above its minimum", numbers)
 
 
 def judge_run(frame) -> Verdict:
