@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.report.load import CHANCE_ACC
+from harness.report import rules
 from harness.report.series import Series
 from harness.report.estimates import Estimate
 from harness.report.stats import Comparison, success_rate
@@ -25,6 +25,8 @@ class Cell:
     n_running: int = 0
     n_diverged: int = 0
     n_failed: int = 0  # status failed: the run raised
+    n_learned: int = 0  # complete runs not failed by their verdict: the seeds every mean is over
+    test_size: int = 0  # test images per run: the chance label's binomial test is on this many
     failures: dict[str, list[int]] = field(default_factory=dict)  # verdict (or "failed") -> seeds
     too_short: list[int] = field(default_factory=list)  # complete runs too short for a trend
     final: Estimate | None = None
@@ -70,9 +72,25 @@ class Cell:
         """``2 of 3 runs failed (diverged: seeds 0, 1)``; empty when none failed."""
         if not self.n_failures:
             return ""
-        parts = [f"{v.replace('_', ' ')}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
-                 for v, seeds in self.failures.items()]
-        return f"{self.n_failures} of {self.n_finished} runs failed ({'; '.join(parts)})"
+        return f"{self.n_failures} of {self.n_finished} runs failed ({self.failed_seeds_text()})"
+
+    def learned_text(self) -> str:
+        """`` (1 of 3 seeds learned; 2 failed)`` where some finished seed failed, else empty: what
+        stands beside every mean of this cell (harness.report.rules)."""
+        if not self.n_failures:
+            return ""
+        return f" ({rules.seeds_learned_text(self.n_finished - self.n_failures, self.n_finished)})"
+
+    def failed_seeds_text(self) -> str:
+        """``never learned: seeds 0, 2; diverged: seed 1``: which seeds failed, by verdict."""
+        return "; ".join(f"{v.replace('_', ' ')}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+                         for v, seeds in self.failures.items())
+
+    def no_mean_text(self) -> str:
+        """What a table shows where a cell has no mean: its state, and which seeds failed how."""
+        if self.none_learned:
+            return f"no seed learned ({self.failed_seeds_text()})"
+        return self.state()
 
     @property
     def missing(self) -> bool:
@@ -80,7 +98,14 @@ class Cell:
 
     @property
     def at_chance(self) -> bool:
-        return self.final is not None and self.final.mean < CHANCE_ACC
+        """The mean (over the seeds that learned) cannot be told from guessing: a binomial test on
+        the test-set size (harness.report.rules.at_chance)."""
+        return self.final is not None and rules.at_chance(self.final.mean, self.test_size)
+
+    @property
+    def none_learned(self) -> bool:
+        """Finished seeds, every one failed: no mean to show."""
+        return self.final is None and self.n_finished > 0 and self.n_failures == self.n_finished
 
     @property
     def n_at_chance(self) -> int:
@@ -99,6 +124,8 @@ class Cell:
             return "ok"
         if self.n_running:
             return "incomplete"
+        if self.none_learned:
+            return "no seed learned"
         if self.n_failed and not self.n_diverged:
             return "failed"
         return "diverged"

@@ -115,7 +115,7 @@ def plot_curves(curves: pd.DataFrame, loose: pd.DataFrame, frameworks: list[str]
         extra_l.append("one diverged run (✕ where it stopped)")
     if "never learned" in statuses:
         extra_h.append(plt.Line2D([], [], color="#555555", lw=0.9, marker="v", ms=7, mew=2))
-        extra_l.append("one run at chance: never learned or collapsed (▼; others of its schedule learned)")
+        extra_l.append("one failed run: never learned or collapsed (▼; out of the mean)")
     finish_with_legend(fig, [handles[s] for s in ordered] + extra_h, ordered + extra_l)
     save(fig, path)
 
@@ -174,7 +174,8 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
     Each cell dict: framework, scheduler (the series label), seeds (final accuracies of complete
     runs), mean, low, high (None without an interval, or where the seeds are shown instead),
     published (float or None), label (text shown when there is no mean: 'missing', 'diverged',
-    'incomplete'), off_scale (at chance), n_at_chance, learned_seeds, show_seeds."""
+    'incomplete', 'no seed learned'), off_scale (at chance), n_failed and n_seeds (failed seeds are
+    out of the mean and counted beside it), show_seeds."""
     rows = list(reversed(schedules))
     fig, axes = plt.subplots(1, len(frameworks), figsize=(max(8.0, PANEL_WIDTH * len(frameworks) + 0.8), 0.5 * len(rows) + 2.1),
                              sharey=True, sharex=True, squeeze=False)
@@ -182,12 +183,9 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
     for cell in cells:
         if cell["scheduler"] not in schedules:
             continue
-        if cell["mean"] is not None and not cell["off_scale"] and not cell.get("n_at_chance"):
+        if cell["mean"] is not None and not cell["off_scale"]:
             on_scale += [cell["low"] if cell["low"] is not None else cell["mean"],
                          cell["high"] if cell["high"] is not None else cell["mean"], *cell["seeds"]]
-        elif cell.get("n_at_chance"):
-            # seeds that learned set the scale; a mean dragged down by dead seeds would flatten it
-            on_scale += cell["learned_seeds"]
         if cell["published"] is not None:
             on_scale.append(cell["published"])
     lo, hi = (min(on_scale), max(on_scale)) if on_scale else (0.0, 1.0)
@@ -210,16 +208,14 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
                 ax.annotate(f"◀ {cell['mean']:.1%} (chance)", xy=(0.01, y), xycoords=("axes fraction", "data"), va="center",
                             ha="left", color=colr, fontsize=10)
                 continue
-            if cell.get("n_at_chance"):
-                learned = np.asarray(cell["learned_seeds"], dtype=float)
-                ax.scatter(learned, np.full(learned.size, y + 0.16), s=14, color=colr, alpha=0.55, lw=0, zorder=3)
-                # the note goes on the side away from the seeds that learned, so it never covers them
-                left = learned.size == 0 or float(np.min(learned)) > lo + 0.45 * (hi - lo)
-                ax.annotate(f"◀ {cell['n_at_chance']} of {len(cell['seeds'])} seeds at chance\n    (mean {cell['mean']:.1%})",
+            seeds = np.asarray(cell["seeds"], dtype=float)
+            if cell.get("n_failed"):
+                # failed seeds are out of the mean (harness.report.rules): counted beside it, on the
+                # side away from the seeds that learned so the note never covers them
+                left = seeds.size == 0 or float(np.min(seeds)) > lo + 0.45 * (hi - lo)
+                ax.annotate(f"{cell['n_failed']} of {cell['n_seeds']} seeds failed",
                             xy=(0.01 if left else 0.99, y - 0.05), xycoords=("axes fraction", "data"), va="center",
                             ha="left" if left else "right", color=colr, fontsize=9)
-                continue
-            seeds = np.asarray(cell["seeds"], dtype=float)
             if seeds.size > 1:
                 ax.scatter(seeds, np.full(seeds.size, y + 0.16), s=18 if cell.get("show_seeds") else 14, color=colr,
                            alpha=0.8 if cell.get("show_seeds") else 0.55, lw=0, zorder=3)
@@ -270,33 +266,39 @@ def write_figures(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, Style]
     else:
         plot_learning_rates(seqs, spe, lr_labels, s.schedules, styles, "Learning rate of every update", out / name)
     figures.append((name, f"learning rate per update, {s.protocol} protocol",
-                    "The learning rate of every optimizer update, read from the runs' per-update trace (step_lrs)."
+                    "The learning rate of every optimizer update, read from the runs' per-update trace (step_lrs), "
+                    "placed on the epoch axis by each run's own updates per epoch."
                     + (" One panel per schedule family." if many else "")))
 
     curves, loose = curve_tables(df, s)
     off_scale = {(c.framework, c.series) for c in s.cells.values() if c.at_chance}
     shown = shown_series(s)
+    bases = [b for b in primary_baselines(s) if b in shown]
     name = f"curves_{s.protocol}.png"
+    n_best = len([x for x in shown if x not in bases])
+    # a title names only a baseline that ran: no constant-rate series, no "against the constant rate"
+    against = f" against the constant rate ({bases[0]})" if bases else ""
     heading = ("Training curves: mean over seeds, band from lowest to highest seed" if not many else
-               f"Training curves of the {len([x for x in shown if not any(s.cell(f, x).is_baseline for f in s.frameworks)])} "
-               "best schedules (by mean rank) against the constant rate")
+               f"Training curves of the {n_best} best schedules (by mean rank){against}")
     plot_curves(curves, loose, s.frameworks, labels, shown, styles, off_scale, heading, out / name)
     caption = ("Train loss (log scale), train accuracy (running average over the epoch) and test accuracy after each "
-               "epoch. Lines: mean over complete runs; bands: lowest to highest seed.")
+               "epoch. Lines: mean over the complete runs that learned; bands: lowest to highest of those seeds.")
     if many:
-        caption += (f" {len(s.schedules)} schedules would be unreadable in one panel: this figure shows the "
-                    f"constant-rate baseline and the {TOP_K} best by mean rank; the ranking table has every schedule "
-                    "and the figure below shows them all, by family.")
-    dead = sorted({f"{fw_label(f)} {sc}" for f, sc in off_scale if sc in shown})
+        caption += (f" {len(s.schedules)} schedules would be unreadable in one panel: this figure shows "
+                    + (f"the constant-rate baseline and " if bases else "")
+                    + f"the {n_best} best by mean rank; the ranking table has every schedule and the figure below "
+                    "shows them all, one panel per family.")
+    dead = sorted({f"{fw_label(f)} {sc}" for f, sc in off_scale if sc in shown}
+                  | {f"{fw_label(c.framework)} {c.series}" for c in s.cells.values() if c.none_learned and c.series in shown})
     if dead:
         caption += (" Accuracy axes are scaled to the schedules that learned; " + join_words(dead)
-                    + " stayed at chance (10%), below these axes.")
+                    + " did not learn (chance is 10%) and stayed below these axes.")
     shown_loose = loose[loose.label.isin(shown)]
     if (~shown_loose.status.isin(["never learned"])).any():
         caption += " Thin lines: incomplete (▶) or diverged (✕) runs, one line each."
     if (shown_loose.status == "never learned").any():
-        caption += (" ▼: single runs at chance by their verdict (never learned, or collapsed) where the schedule's "
-                    "other seeds learned; drawn apart from the mean and band, and counted as failures in the tables.")
+        caption += (" ▼: runs that failed by their verdict (never learned or collapsed), one thin line each, kept out "
+                    "of the mean and band as they are out of every mean in the tables.")
     figures.append((name, f"training curves, {s.protocol} protocol", caption))
 
     if many:
@@ -305,9 +307,11 @@ def write_figures(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, Style]
         plot_test_accuracy_by_family(curves, s.frameworks, labels, groups, bases, styles, off_scale,
                                      "Test accuracy of every schedule, by family", out / name)
         figures.append((name, f"test accuracy by schedule family, {s.protocol} protocol",
-                        "Test accuracy after each epoch, one panel per schedule family and framework: mean over "
-                        "complete runs, band from lowest to highest seed; the constant rate drawn thin in every "
-                        "panel for reference."))
+                        "Test accuracy after each epoch, one panel per schedule family and framework (a family of "
+                        "more series than fit one panel split over several): mean over the complete runs that "
+                        "learned, band from lowest to highest of those seeds"
+                        + (f"; the constant rate ({bases[0]}) drawn thin in every other panel for reference."
+                           if bases else ".")))
 
     name = f"final_{s.protocol}.png"
     order = s.schedules if not many else [label for label, _, _ in mean_ranks(s)]

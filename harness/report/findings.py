@@ -1,8 +1,9 @@
 """The sentences: findings per protocol and the headline, generated from the numbers.
 
 Nothing here knows a schedule's name: a series is named by its label, the baseline is whatever
-constant-rate series ran with the same settings, and a winner must have learned (a final test
-accuracy at or above CHANCE_ACC) and be ahead by more than a tie.
+constant-rate series ran with the same settings, and a winner must have learned (a mean over its
+seeds that learned which harness.report.rules cannot tell from chance is no winner) and be ahead by
+more than a tie.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from harness.report.estimates import Estimate
 from harness.report.stats import SMALLEST_EFFECT, Comparison, paired_comparison
 from harness.report.cells import Cell, ProtocolSummary
 from harness.report.summary import TIE, _paired_seeds
+
+
+CHANCE_WORDS = "10% for ten classes, by a binomial test on the test-set size"
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -63,17 +67,23 @@ def top(cells: list[Cell]) -> list[Cell]:
 def _winner_sentence(s: ProtocolSummary, fw: str) -> str:
     ranked = s.ranked(fw)
     name = fw_label(fw)
+    no_mean = [s.cell(fw, x) for x in s.schedules if s.cell(fw, x).none_learned]
     if not ranked:
+        if no_mean:
+            return (f"{name}: no schedule learned: every finished seed failed ("
+                    + "; ".join(f"{c.series}: {c.failed_seeds_text()}" for c in no_mean) + ").")
         return f"{name}: no complete run yet."
     good = learned(ranked)
-    if len(ranked) == 1:
+    if len(ranked) == 1 and not no_mean:
         win = ranked[0]
-        verdict = "below chance level (10%): it did not learn" if win.at_chance else "nothing to compare it with"
+        verdict = (f"indistinguishable from chance ({CHANCE_WORDS}): it did not learn" if win.at_chance
+                   else "nothing to compare it with")
         return (f"{name}: only one schedule ran (**{win.series}**, {pct(win.final.mean, 2)} final test accuracy, "
-                f"n={win.final.n}): {verdict}.")
+                f"n={win.final.n}{win.learned_text().replace(' (', '; ').rstrip(')')}): {verdict}.")
     if not good:
-        return (f"{name}: no schedule learned: every complete run ended below chance level "
-                f"({join_words([f'{c.series} {pct(c.final.mean)}' for c in ranked])}; chance is 10%).")
+        return (f"{name}: no schedule learned: every mean is indistinguishable from chance ({CHANCE_WORDS}) "
+                f"({join_words([f'{c.series} {pct(c.final.mean)}' for c in ranked])}"
+                + (f"; no seed of {join_words([c.series for c in no_mean])} learned" if no_mean else "") + ").")
     best = top(good)
     if len(best) > 1:
         names = join_words([f"**{c.series}**" for c in best])
@@ -85,13 +95,13 @@ def _winner_sentence(s: ProtocolSummary, fw: str) -> str:
     second = peers[0] if peers else None
     text = f"{name}: **{win.series}** has the best mean, {pct(win.final.mean, 2)} final test accuracy (n={win.final.n})"
     if win.n_failures:
-        text += f", but {win.failure_text()} (the mean is over its {win.final.n} complete runs)"
+        text += f", but {win.failure_text()} (the mean is over its {win.final.n} seeds that learned)"
     if win.n_running:
         text += f"; {win.n_running} more run{'s' if win.n_running > 1 else ''} not finished (running or interrupted)"
     if second is None:
-        dead = [c.series for c in ranked if c.at_chance]
+        dead = [c.series for c in ranked if c.at_chance] + [c.series for c in no_mean]
         if dead:
-            return text + f"; the other{'s' if len(dead) > 1 else ''} ({join_words(dead)}) ended at chance."
+            return text + f"; the other{'s' if len(dead) > 1 else ''} ({join_words(dead)}) did not learn."
         return text + "; no other schedule ran with its optimizer, budget and network."
     lead = comparison(win, second)
     if lead is None:
@@ -260,27 +270,37 @@ def pooled_gain(s: ProtocolSummary, winners: list[Cell]) -> str:
                      else "; the frameworks do not measurably disagree on it (ANOVA p = ") + f"{between:.2f})"
     failed = [f"in {fw_label(c.framework)} {c.failure_text()}" for c in winners if c.n_failures]
     if failed:
-        text += "; but " + join_words(failed) + " (each mean is over the complete runs)"
+        text += "; but " + join_words(failed) + " (each mean is over the seeds that learned)"
     return text
 
 
 def headline(summaries: list[ProtocolSummary]) -> str:
-    """One sentence answering "which schedule wins, by how much, and is it true everywhere?"."""
+    """One sentence answering "which schedule wins, by how much, and is it true everywhere?".
+
+    Frameworks are compared only on the schedules that learned in every one of them: a schedule
+    run in one framework alone (an optimizer the others never ran) is a missing cell, not a
+    disagreement, and is named as such."""
     primary = next((s for s in summaries if any(s.ranked(fw) for fw in s.frameworks)), None)
     if primary is None:
+        dead = next((s for s in summaries if any(c.none_learned for c in s.cells.values())), None)
+        if dead is not None:
+            return (f"No schedule learned ({dead.protocol} protocol): every finished seed failed by its verdict "
+                    "(diverged, never learned or collapsed); the Verdicts section names each.")
         return "No run has completed yet: the curves below show the runs in progress."
     scope = f"{primary.protocol} protocol"
     ranked = {fw: r for fw in primary.frameworks if (r := primary.ranked(fw))}
-    if all(len(r) == 1 for r in ranked.values()) and len({r[0].series for r in ranked.values()}) == 1:
+    no_mean = [c for c in primary.cells.values() if c.none_learned]
+    if (all(len(r) == 1 for r in ranked.values()) and len({r[0].series for r in ranked.values()}) == 1
+            and not no_mean):
         label = next(iter(ranked.values()))[0].series
         where = ", ".join(f"{fw_label(fw)} {pct(r[0].final.mean)}" for fw, r in ranked.items())
         verdict = ("" if all(not r[0].at_chance for r in ranked.values())
-                   else "; below chance level (10%): it did not learn")
+                   else f"; indistinguishable from chance ({CHANCE_WORDS}): it did not learn")
         return f"Only one schedule ran ({scope}): {label}, final test accuracy {where}{verdict}."
     winners = {fw: learned(r) for fw, r in ranked.items()}
     if not any(winners.values()):
-        return (f"No schedule learned ({scope}): every complete run ended below chance level "
-                f"(the best: {pct(max(c.final.mean for r in ranked.values() for c in r))}; chance is 10%).")
+        return (f"No schedule learned ({scope}): every mean is indistinguishable from chance ({CHANCE_WORDS}) "
+                f"(the best: {pct(max(c.final.mean for r in ranked.values() for c in r))}).")
 
     def noise(c: Cell) -> str:
         comp = c.vs_constant_cmp
@@ -290,18 +310,42 @@ def headline(summaries: list[ProtocolSummary]) -> str:
                 "equivalent": "equivalent", "identical": f"identical on all {comp.n} seeds"}.get(
             comp.label, f"inconclusive at {comp.n} seeds")
 
+    # the schedules that learned in every framework: the only ones the frameworks can disagree on
+    learned_in = {fw: {c.series for c in w} for fw, w in winners.items()}
+    everywhere = set.intersection(*learned_in.values()) if learned_in else set()
+    several = len(winners) > 1
+    outside = ""
+    if several and everywhere:
+        overall = {fw: w[0] for fw, w in winners.items() if w}
+        winners = {fw: [c for c in w if c.series in everywhere] for fw, w in winners.items()}
+        alone = [c for c in overall.values() if c.series not in everywhere]
+        if alone:
+            def why(c: Cell) -> str:
+                others = [f for f in winners if c.series not in learned_in[f]]
+                unrun = [fw_label(f) for f in others if primary.cells[(f, c.series)].final is None
+                         and not primary.cells[(f, c.series)].none_learned]
+                unlearned = [fw_label(f) for f in others if fw_label(f) not in unrun]
+                return join_words(([f"has no {' or '.join(unrun)} run"] if unrun else [])
+                                  + ([f"did not learn in {join_words(unlearned)}"] if unlearned else []))
+
+            outside = "; " + join_words([
+                f"{fw_label(c.framework)}'s best overall, {c.series} ({pct(c.final.mean)}), {why(c)}"
+                for c in alone]) + ": a missing cell, not a disagreement"
     tied = {fw: top(w) for fw, w in winners.items() if w}
     if any(len(t) > 1 for t in tied.values()):
         parts = [f"{join_words([c.series for c in t])} {'tie' if len(t) > 1 else 'wins'} in {fw_label(fw)} "
                  f"({pct(t[0].final.mean)})" for fw, t in tied.items()]
-        return f"No single best schedule ({scope}): " + join_words(parts) + "."
+        return f"No single best schedule ({scope}): " + join_words(parts) + outside + "."
     best = {fw: t[0] for fw, t in tied.items()}
     names = {c.series for c in best.values()}
+    among = (f", among the {len(everywhere)} schedule{'s' if len(everywhere) > 1 else ''} that learned in every "
+             "framework" if several and everywhere and outside else "")
     if len(names) == 1:
         label = names.pop()
         where = ", ".join(f"{fw_label(fw)} {pct(c.final.mean)}" for fw, c in best.items())
         frameworks = "every framework" if len(best) > 1 else fw_label(next(iter(best)))
-        text = f"{label[:1].upper() + label[1:]} gives the best final test accuracy in {frameworks} ({scope}: {where})"
+        text = (f"{label[:1].upper() + label[1:]} gives the best final test accuracy in {frameworks} ({scope}: "
+                f"{where}){among}")
         text += pooled_gain(primary, list(best.values()))
     else:
         parts = []
@@ -311,11 +355,10 @@ def headline(summaries: list[ProtocolSummary]) -> str:
                 part += f", {pp(c.vs_constant.mean)} over constant, {noise(c)}"
             if c.n_failures:
                 part += f"; {c.failure_text()}"
-            # another framework's winner that this one has no complete run of: the ranking is partial
-            absent = sorted({w.series for w in best.values() if primary.cells[(fw, w.series)].final is None},
-                            key=primary.schedules.index)
-            if absent:
-                part += f"; no complete {join_words(absent)} run"
             parts.append(part + ")")
-        text = f"The best schedule depends on the framework ({scope}): " + join_words(parts)
-    return text + "."
+        if several and not everywhere:
+            text = (f"No schedule learned in every framework ({scope}), so the frameworks are not compared; the best "
+                    "in each: " + join_words(parts))
+        else:
+            text = f"The best schedule depends on the framework ({scope}{among}): " + join_words(parts)
+    return text + outside + "."

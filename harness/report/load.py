@@ -85,11 +85,19 @@ def load_results(results_dirs: Path | list[Path]) -> pd.DataFrame:
     files = [f for d in dirs for f in _run_files(Path(d))]
     schema = _read_schema()
     where = " and ".join(repr(str(d)) for d in dirs)
+    skipped: list[str] = []
     try:
-        dataset = pads.dataset([str(f) for f in files], schema=schema, format="parquet")
-        table = dataset.to_table(columns=[*schema.names, "__filename"])
-    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
-        raise ReportError(f"cannot read the runs in {where}: {str(exc).splitlines()[0]}") from None
+        table = _read(files, schema)
+    except (OSError, ValueError):  # pyarrow's errors derive from these: find the file, read the rest
+        tables = []
+        for f in files:
+            try:
+                tables.append(_read([f], schema))
+            except (OSError, ValueError) as exc:
+                skipped.append(unreadable_line(f, exc, dirs))
+        if not tables:
+            raise ReportError(f"cannot read the runs in {where}: " + "; ".join(skipped)) from None
+        table = pa.concat_tables(tables)
     df = _one_copy_per_run(table.to_pandas())
     # Runs from before `protocol` existed were all clean.
     df["protocol"] = df["protocol"].fillna("clean")
@@ -98,7 +106,22 @@ def load_results(results_dirs: Path | list[Path]) -> pd.DataFrame:
         raise ReportError(f"the runs in {where} have no finished epoch yet")
     df = _fill_describing_columns(df)
     df = df.drop(columns=["__filename"])
-    return df.sort_values(["protocol", "framework", "scheduler", "seed", "run_id", "epoch"]).reset_index(drop=True)
+    df = df.sort_values(["protocol", "framework", "scheduler", "seed", "run_id", "epoch"]).reset_index(drop=True)
+    df.attrs["skipped"] = skipped  # one line per file left out, for the command and the report to say
+    return df
+
+
+def _read(files: list[Path], schema: pa.Schema) -> pa.Table:
+    dataset = pads.dataset([str(f) for f in files], schema=schema, format="parquet")
+    return dataset.to_table(columns=[*schema.names, "__filename"])
+
+
+def unreadable_line(path: Path, exc: Exception, dirs: list[Path]) -> str:
+    """One line for a run file that cannot be read: the file, why, and the command that shows its run."""
+    why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    where = next((d for d in dirs if Path(path).is_relative_to(d)), dirs[0])
+    return (f"{path} is not a readable parquet file ({why}); it is left out: `python -m harness status {where}` "
+            "shows its run")
 
 
 def _one_copy_per_run(df: pd.DataFrame) -> pd.DataFrame:

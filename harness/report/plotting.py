@@ -53,7 +53,9 @@ def draw_line(ax, x, y, style: Style, lw: float = 1.8, **kw):
 
 
 def finish_with_legend(fig, handles, labels) -> None:
-    """Lay the axes out above a legend that fits the figure's width (in as few rows as needed)."""
+    """Lay the axes out above a legend that fits the figure's width (in as few rows as needed).
+    The figure grows by the legend's height: the panels keep the height they were given however
+    many series the legend lists (a squeezed panel under a long legend reads as a strip)."""
     width = fig.get_figwidth()
     item = [0.75 + 0.075 * len(label) for label in labels]  # inches: marker + text at legend.fontsize
     ncol = max(1, len(labels))
@@ -61,7 +63,9 @@ def finish_with_legend(fig, handles, labels) -> None:
         ncol -= 1
     rows = math.ceil(len(labels) / ncol) if labels else 0
     ncol = math.ceil(len(labels) / rows) if rows else 1  # balanced rows: 4 + 3, not 6 + 1
-    fig.tight_layout(rect=(0, (0.2 + 0.25 * rows) / fig.get_figheight(), 1, 1))
+    legend_height = 0.2 + 0.25 * rows  # inches
+    fig.set_figheight(fig.get_figheight() + legend_height)
+    fig.tight_layout(rect=(0, legend_height / fig.get_figheight(), 1, 1))
     if labels:
         fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, 0.0),
                    handlelength=2.6)

@@ -13,13 +13,21 @@ from harness.report.plotting import PANEL_WIDTH, family_grid, finish_with_legend
 from harness.report.style import Style
 
 
-def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_epoch: dict[str, int],
+def _first_epoch_updates(epochs: dict[str, np.ndarray], shown: list[str]) -> int | None:
+    """Updates in the first epoch when every shown series has the same number, else None (no
+    single "end of epoch 1" line fits them all)."""
+    counts = {int(np.sum(epochs[k] < 1)) for k in shown if k in epochs}
+    return counts.pop() if len(counts) == 1 else None
+
+
+def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], epochs: dict[str, dict[str, np.ndarray]],
                         fw_labels: dict[str, str], schedules: list[str], styles: dict[str, Style], title: str,
                         path: Path) -> None:
     """One column per framework key (a key may name several frameworks that share sequences).
-    Top row: linear axes against epochs, every update drawn. Bottom row: both axes logarithmic
-    against the update count, so that what happens within the first epoch (per-update
-    schedules) and small final rates (0.01 vs 0.001) are visible too."""
+    Top row: linear axes against epochs (``epochs[key][series]``: each update's place, from its
+    own run's updates per epoch), every update drawn. Bottom row: both axes logarithmic against
+    the update count, so that what happens within the first epoch (per-update schedules) and
+    small final rates (0.01 vs 0.001) are visible too."""
     keys = list(sequences)
     if len(keys) == 1:  # one panel pair: side by side
         fig, grid = plt.subplots(1, 2, figsize=(10.0, 3.9), squeeze=False)
@@ -30,14 +38,15 @@ def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_e
         pairs = [(grid[0][c], grid[1][c]) for c in range(len(keys))]
     handles = {}
     for (top, bottom), key in zip(pairs, keys):
-        spe = steps_per_epoch[key]
+        spe = _first_epoch_updates(epochs[key], schedules)
         for sched in schedules:
             lrs = sequences[key].get(sched)
             if lrs is None:
                 continue
             st = styles[sched]
             updates = np.arange(lrs.size)
-            (line,) = top.plot(updates / spe, lrs, color=st.colour, ls=st.dash, lw=1.8, alpha=0.9, drawstyle="steps-post")
+            (line,) = top.plot(epochs[key][sched], lrs, color=st.colour, ls=st.dash, lw=1.8, alpha=0.9,
+                               drawstyle="steps-post")
             handles[sched] = line
             positive = lrs > 0  # a rate of 0 (a warmup's first update) has no logarithm
             bottom.plot(updates[positive] + 1, lrs[positive], color=st.colour, ls=st.dash, lw=1.8, alpha=0.9,
@@ -52,9 +61,10 @@ def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_e
         bottom.set_xscale("log")
         bottom.set_yscale("log")
         bottom.set_xlabel("update (log scale; 1 = first)")
-        bottom.axvline(spe + 1, color="#999999", lw=1, ls=":")
-        bottom.text(spe + 1, 0.03, " end of epoch 1", transform=bottom.get_xaxis_transform(), va="bottom",
-                    ha="left", fontsize=9, color="#777777")
+        if spe:
+            bottom.axvline(spe + 1, color="#999999", lw=1, ls=":")
+            bottom.text(spe + 1, 0.03, " end of epoch 1", transform=bottom.get_xaxis_transform(), va="bottom",
+                        ha="left", fontsize=9, color="#777777")
     pairs[0][0].set_ylabel("learning rate")
     pairs[0][1].set_ylabel("learning rate (log)")
     if len(keys) == 1:
@@ -65,7 +75,7 @@ def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], steps_per_e
     save(fig, path)
 
 
-def plot_learning_rates_by_family(sequences, steps_per_epoch, fw_labels, groups: list[tuple[str, list[str]]],
+def plot_learning_rates_by_family(sequences, epochs, fw_labels, groups: list[tuple[str, list[str]]],
                                   styles: dict[str, Style], title: str, path: Path) -> None:
     """Small multiples, linear axes, each panel on its own scale (a family's peak rates differ):
     one panel per family in rows of three, each with its legend below it, when every framework
@@ -83,15 +93,15 @@ def plot_learning_rates_by_family(sequences, steps_per_epoch, fw_labels, groups:
     else:
         fig, axes = family_grid(len(groups), len(keys), sharey=False)
         cells = [(axes[r][c], key, fam, members) for r, (fam, members) in enumerate(groups) for c, key in enumerate(keys)]
+    family_handles: dict[str, dict] = {}  # every series of a family, whichever framework drew it
     for ax, key, fam, members in cells:
-        spe = steps_per_epoch[key]
-        handles = {}
+        handles = family_handles.setdefault(fam, {})
         for sched in members:
             lrs = sequences[key].get(sched)
             if lrs is None:
                 continue
             st = styles[sched]
-            handles[sched] = ax.plot(np.arange(lrs.size) / spe, lrs, color=st.colour, ls=st.dash, lw=1.6,
+            handles[sched] = ax.plot(epochs[key][sched], lrs, color=st.colour, ls=st.dash, lw=1.6,
                                      drawstyle="steps-post")[0]
         ax.set_ylim(bottom=0)
         ax.set_xlim(left=0)

@@ -12,6 +12,7 @@ it was.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from harness.report.load import (
     DEFAULT_OUT, FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, ReportError, failed_without_rows, fw_label,
     load_published, load_results, ordered,
 )
+from harness.report.rules import CHANCE_RULE, FAILED_SEEDS_RULE
 from harness.report.run_table import summarise_runs
 from harness.report.style import assign_styles
 from harness.report.summary import pooled_seed_sd, summarise_protocol
@@ -55,6 +57,36 @@ def inventory(runs: pd.DataFrame) -> list[str]:
                      + f": {len(g)} runs, seeds {seeds}, {epochs} epochs, train/test images {sizes}, "
                      f"optimizer {optimizers}")
     return lines
+
+
+def run_settings(row) -> dict:
+    """The settings of one run (a row of its epochs) that can tell it from another, flat, for
+    harness.run_labels: the budget, the optimizer and the schedule's parameters."""
+    from harness.report.load import params_of
+
+    settings = {"optimizer": row.optimizer, "base_lr": row.base_lr, "unit": row.unit,
+                "batch_size": row.batch_size, "epochs": row.epochs, "train_size": row.train_size,
+                "test_size": row.test_size, "model": row.model}
+    for source in (row.schedule_params, row.optimizer_params):
+        settings.update({k: (tuple(v) if isinstance(v, list) else v)
+                         for k, v in params_of(source).items() if k != "kind"})
+    return settings
+
+
+def run_names(finished: pd.DataFrame, judged: pd.DataFrame) -> dict[str, str]:
+    """``clean · PyTorch cosine (optimizer=adam, lr=0.01) seed 0`` per run_id: among the runs of
+    one protocol, framework and schedule, the settings that differ between them
+    (harness.run_labels), so no two distinct runs read alike; seeds alone add nothing."""
+    from harness.run_labels import differing_labels
+
+    first = finished.sort_values("epoch").groupby("run_id").first()
+    names = {}
+    for (protocol, fw, sched), g in judged.groupby(["protocol", "framework", "scheduler"], sort=False):
+        rows = [first.loc[rid] for rid in g.run_id]
+        extras = differing_labels([run_settings(r) for r in rows])
+        for rid, seed, extra in zip(g.run_id, g.seed, extras):
+            names[rid] = f"{protocol} · {fw_label(fw)} {sched}" + (f" ({extra})" if extra else "") + f" seed {seed}"
+    return names
 
 
 def verdict_lines(df: pd.DataFrame, failed: list[dict] = ()) -> tuple[str, list[str], list[str]]:
@@ -96,12 +128,10 @@ def verdict_lines(df: pd.DataFrame, failed: list[dict] = ()) -> tuple[str, list[
         parts.append(f"{len(early) - n_failed} started with no epoch finished")
     summary = f"{len(judged) + n_failed} finished runs: " + ", ".join(parts)
 
-    def name(r) -> str:
-        return f"{r.protocol} · {fw_label(r.framework)} {r.scheduler} seed {r.seed}"
-
-    flagged = [f"{name(r)}: **{r.verdict.replace('_', ' ')}**: {r.reason}"
+    names = run_names(finished, judged)
+    flagged = [f"{names[r.run_id]}: **{r.verdict.replace('_', ' ')}**: {r.reason}"
                for r in judged.itertuples() if r.verdict != "converging"]
-    every = [f"{name(r)}: {r.verdict.replace('_', ' ')}" for r in judged.itertuples()]
+    every = [f"{names[r.run_id]}: {r.verdict.replace('_', ' ')}" for r in judged.itertuples()]
     return summary, flagged + early, every + [line.replace("**", "") for line in early]
 
 
@@ -112,16 +142,16 @@ def method_notes(several_dirs: bool) -> list[str]:
         "in anything are never averaged together. A row's name is the shortest that tells it apart from the others "
         "(the schedule's name, its variant where several ran, the optimizer where several ran, and any other setting "
         "that differs); the parameters column gives the schedule's settings in full.",
-        "Final = after the last epoch of complete runs; best = highest test accuracy at any epoch. "
+        FAILED_SEEDS_RULE,
+        "Final = after the last epoch of the complete runs that learned; best = highest test accuracy at any epoch. "
         "Accuracy intervals: a 95% t interval over seeds computed on the logit scale, log(a / (1 − a)), and mapped "
-        "back, so it stays inside 0–100% (asymmetric near the ends; the point is the plain mean). Where the seeds are "
-        "bimodal (some stuck at chance, some learned) or a plain t interval would leave 0–100%, an interval would "
-        "describe no run: the seeds are listed instead.",
+        "back, so it stays inside 0–100% (asymmetric near the ends; the point is the plain mean). Where a plain t "
+        "interval would leave 0–100%, an interval would describe no run: the seeds are listed instead.",
         "Δ constant: paired difference to the constant-rate row with the same optimizer, budget and network, over "
         "the seeds both ran (same seed = same initial weights and batch order), with its 95% t interval in brackets "
         "(the differences themselves where an interval would leave ±100 pp). Ranks: 1 = best mean final test "
         "accuracy in that framework; means less than 0.005 pp apart are a tie and share a rank (=1); a winner must "
-        "have learned (final test accuracy at least 20%; chance is 10%).",
+        "have learned. " + CHANCE_RULE,
         "train − test: final train accuracy (averaged over the last epoch's updates) minus final test accuracy. "
         f"Epochs to {TARGET_ACC:.0%}: first epoch whose test accuracy reaches it; median over seeds (range), or never. "
         "s / epoch: median train + evaluation seconds over all epochs but the first (which includes one-time compilation), "
@@ -144,10 +174,10 @@ def method_notes(several_dirs: bool) -> list[str]:
         "one family, Holm-corrected on scipy's p-values: each interval is at its Holm step's level. The headline pools "
         "the frameworks with framework as a block and tests whether they disagree (one-way ANOVA of the differences).",
         "Failures come from each run's verdict (the Verdicts section): diverged, collapsed, never learned, or failed "
-        "(the run raised); they are named per cell with a success rate and its exact binomial 95% interval, kept out "
-        "of every mean, and a winner with failed seeds says so. Rank agreement: Spearman's ρ over the schedules that "
+        "(the run raised); they are named per cell with a success rate and its exact binomial 95% interval, and a "
+        "winner with failed seeds says so. Rank agreement: Spearman's ρ over the schedules that "
         "learned in both frameworks, with an exact permutation p-value; \"agree\" means p < 0.05.",
-        "Diverged, failed and incomplete runs are drawn and counted but kept out of every mean.",
+        "Incomplete runs (running or interrupted) are drawn and counted but kept out of every mean.",
     ]
     if several_dirs:
         notes.append("Several results folders are reported together; a run found in more than one is counted once "
@@ -184,10 +214,11 @@ class ReportContent:
     notes: list[str]
     inventory: list[str]
     styles: dict
+    skipped: tuple[str, ...] = ()  # run files that could not be read, one line each
 
 
 def content(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd.DataFrame, results_dirs: list[Path],
-            styles: dict, df: pd.DataFrame, failed: list[dict]) -> ReportContent:
+            styles: dict, df: pd.DataFrame, failed: list[dict], skipped: list[str] = ()) -> ReportContent:
     """The report's text and rows: the findings, tables, verdicts and notes of these results."""
     frameworks = ordered(runs.framework, FRAMEWORK_ORDER)
     title = "Learning-rate schedules on Fashion-MNIST: " + ", ".join(fw_label(f) for f in frameworks)
@@ -201,7 +232,7 @@ def content(summaries: list[ProtocolSummary], figures: dict[str, list], runs: pd
     parts = [ProtocolPart(s, findings(s), ranking_rows(s) if len(s.schedules) > 1 else None,
                           (table_rows(s), columns(s)), figures[s.protocol]) for s in summaries]
     return ReportContent(title, headline(summaries), meta, parts, tuning_choice(df), verdict_lines(df, failed),
-                         method_notes(len(results_dirs) > 1), inventory(runs), styles)
+                         method_notes(len(results_dirs) > 1), inventory(runs), styles, tuple(skipped))
 
 
 RANKING_INTRO = "Every schedule, best mean rank over the frameworks first: rank in each framework · mean final test accuracy."
@@ -228,6 +259,8 @@ def document(c: ReportContent) -> list[Block]:
     """The report, once, as blocks: to_markdown and to_html write it."""
     blocks: list[Block] = [Heading(1, c.title), Paragraph(c.headline, "headline", emphasis="strong"),
                            Paragraph(c.meta, "meta", markup=False, emphasis="em")]
+    if c.skipped:
+        blocks.append(Warnings(c.skipped))
     for part in c.parts:
         blocks += protocol_blocks(part, c.styles)
     if c.tuning is not None:
@@ -253,8 +286,11 @@ def build_report(results_dirs: Path | list[Path], out: Path | None = None) -> Pa
     directory's ``_report/``); return the path of index.html."""
     dirs = [Path(results_dirs)] if isinstance(results_dirs, (str, Path)) else [Path(d) for d in results_dirs]
     df = load_results(dirs)
+    skipped = df.attrs.get("skipped", [])
+    for line in skipped:
+        print(f"harness report: warning: {line}", file=sys.stderr)
     out = out or dirs[0] / DEFAULT_OUT
-    out.mkdir(parents=True, exist_ok=True)
+    _check_writable(out)
     runs = summarise_runs(df)
     published = load_published()
     pooled = pooled_seed_sd(runs)
@@ -264,15 +300,37 @@ def build_report(results_dirs: Path | list[Path], out: Path | None = None) -> Pa
     from harness.report.figures import write_figures
 
     figures, images = {}, {}
-    with staging(out) as stage:
-        for s in summaries:
-            figures[s.protocol] = write_figures(df, s, styles, stage)
-            images.update({name: (stage / name).read_bytes() for name, _, _ in figures[s.protocol]})
-    c = content(summaries, figures, runs, dirs, styles, df, failed_without_rows(dirs))
+    try:
+        with staging(out) as stage:
+            for s in summaries:
+                figures[s.protocol] = write_figures(df, s, styles, stage)
+                images.update({name: (stage / name).read_bytes() for name, _, _ in figures[s.protocol]})
+    except PermissionError as exc:
+        raise ReportError(_unwritable(out, exc)) from None
+    c = content(summaries, figures, runs, dirs, styles, df, failed_without_rows(dirs), skipped)
     if c.tuning is not None:
         images[TUNING_PNG] = tuning_png(c.tuning)
     blocks = document(c)
-    return write_report(out, html_page(c.title, CSS, blocks, images), to_markdown(blocks), images)
+    try:
+        return write_report(out, html_page(c.title, CSS, blocks, images), to_markdown(blocks), images)
+    except OSError as exc:
+        raise ReportError(_unwritable(out, exc)) from None
+
+
+def _unwritable(out: Path, exc: OSError) -> str:
+    return (f"cannot write the report to {str(out)!r} ({exc.strerror or exc}); pass --out DIR to write it "
+            "somewhere you can write")
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before any work if ``out`` cannot be created or written (a read-only results folder)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ReportError(_unwritable(out, exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

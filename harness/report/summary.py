@@ -23,6 +23,7 @@ from harness.report.run_table import CONTEXT_KEYS, OPTIMIZER_KEYS, plain_value
 from harness.report.series import Series, _optimizer_text, label_series, series_order
 from harness.report.estimates import accuracy_ci, mean_ci, paired_difference, prediction_half_width
 from harness.report.stats import holm_comparisons, rank_agreement
+from harness.report.rules import counts_in_mean
 from harness.report.style import family
 from harness.verdicts import FAILED_VERDICTS
 
@@ -145,6 +146,7 @@ def summarise_protocol(df: pd.DataFrame, runs: pd.DataFrame, protocol: str, publ
                 warnings.append(f"{fw_label(fw)} {label}: several complete runs with the same settings share a seed; "
                                 "the paired comparison uses the last of each")
             cell.n_complete = len(complete)
+            cell.test_size = int(first.test_size)
             cell.n_running = int((~r.status.isin(["complete", "diverged", "failed"])).sum())  # running, interrupted
             cell.n_diverged = int((r.status == "diverged").sum())
             cell.n_failed = int((r.status == "failed").sum())
@@ -157,13 +159,17 @@ def summarise_protocol(df: pd.DataFrame, runs: pd.DataFrame, protocol: str, publ
                     cell.failures.setdefault(why, []).append(int(run.seed))
                 elif why == "too_short":
                     cell.too_short.append(int(run.seed))
+            # every number below is over the seeds that learned (harness.report.rules: failed seeds
+            # are counted beside the mean, never in it)
+            learned = complete[np.array([counts_in_mean(v) for v in complete.verdict], dtype=bool)]
+            cell.n_learned = len(learned)
             resolution = 1.0 / max(1, int(first.test_size))
-            cell.final = accuracy_ci(complete.final_test_acc, CHANCE_ACC, resolution)
-            cell.best = accuracy_ci(complete.best_test_acc, CHANCE_ACC, resolution)
-            cell.last5 = accuracy_ci(complete.last5_test_acc, CHANCE_ACC, resolution)
-            cell.gap = mean_ci(complete.final_train_acc - complete.final_test_acc, bounds=(-1.0, 1.0))
-            cell.final_by_seed = dict(zip(complete.seed.astype(int), complete.final_test_acc))
-            cell.epochs_to_target = [None if pd.isna(v) else int(v) for v in complete.epochs_to_target]
+            cell.final = accuracy_ci(learned.final_test_acc, CHANCE_ACC, resolution)
+            cell.best = accuracy_ci(learned.best_test_acc, CHANCE_ACC, resolution)
+            cell.last5 = accuracy_ci(learned.last5_test_acc, CHANCE_ACC, resolution)
+            cell.gap = mean_ci(learned.final_train_acc - learned.final_test_acc, bounds=(-1.0, 1.0))
+            cell.final_by_seed = dict(zip(learned.seed.astype(int), learned.final_test_acc))
+            cell.epochs_to_target = [None if pd.isna(v) else int(v) for v in learned.epochs_to_target]
             cell.seconds_per_epoch = epoch_seconds(pdf[pdf.run_id.isin(r.run_id)])
 
     # the baseline of each cell: the constant-rate series of the same framework with the same

@@ -104,7 +104,7 @@ def table_rows(s: ProtocolSummary) -> list[dict[str, str]]:
             row = {"framework": fw_label(fw), "scheduler": label, "runs": _runs_text(c), "_state": c.state(),
                    "_chance": c.at_chance}
             row["params"] = c.params + (" ⚠ horizon past the run's end" if c.horizon_note else "")
-            row["final"] = _est(c.final) if c.final else ("—" if c.missing else c.state())
+            row["final"] = (_est(c.final) + c.learned_text()) if c.final else ("—" if c.missing else c.no_mean_text())
             # the best epoch's accuracy: the mean alone (its spread tells little the final column does not)
             row["last5"] = "—" if c.last5 is None else f"{100 * c.last5.mean:.2f}%"
             row["best"] = "—" if c.best is None else (f"{100 * c.best.mean:.2f}%" + (" (n=1)" if c.best.n == 1 else ""))
@@ -168,7 +168,8 @@ def ranking_rows(s: ProtocolSummary) -> tuple[list[tuple[str, str, bool]], list[
                 continue
             same = sum(1 for other in s.ranked(fw) if abs(other.final.mean - c.final.mean) < TIE) > 1
             rank = f"={ranks[fw]}" if same else f"{ranks[fw]}"
-            row[f"fw:{fw}"] = f"{rank} · {pct(c.final.mean, 2)}" + (" (chance)" if c.at_chance else "")
+            row[f"fw:{fw}"] = (f"{rank} · {pct(c.final.mean, 2)}" + (" (chance)" if c.at_chance else "")
+                               + c.learned_text())
             if c.at_chance:
                 row["_chance"] = True
         row["mean_rank"] = "—" if mean_rank is None else f"{mean_rank:.1f}"
