@@ -70,54 +70,62 @@ class ModelConfig:
 
 @dataclass
 class SchedulerConfig:
+    """Every key of ``conf/scheduler/``. Past name, kind and unit, the keys are the parameters of
+    the registered factories (harness.schedules.SCHEDULES), whose signatures and docstrings define
+    them (meaning, default, valid range); tests/test_schedules.py checks that this list holds
+    exactly those, each Optional with default None (unset: the factory's own default, so adding a
+    key renames no run, harness/identity.py). A key a schedule does not take is refused by name,
+    with the keys it does take."""
+
     name: str = MISSING  # the config option's name, recorded in the results
-    kind: str = MISSING  # which factory in harness.schedules builds it
+    kind: str = MISSING  # which registered factory builds it (harness.schedules.SCHEDULES)
     unit: str = "epoch"  # what t counts: epoch | step
     base_lr: float = MISSING
     final_lr: Optional[float] = None
-    total_steps: Optional[int] = None
-    warmup_steps: Optional[int] = None
+    total_steps: Optional[int] = None  # null: derived from epochs (harness.schedules.resolve_lengths)
+    warmup_steps: Optional[int] = None  # any schedule without a warmup of its own gets one in front
     warmup_begin_lr: Optional[float] = None
     factor: Optional[float] = None
     milestones: Optional[List[int]] = None
-    # scheduler=plateau (harness.plateau; torch's ReduceLROnPlateau names), None: torch's default
-    monitor: Optional[str] = None  # val_loss (default; needs data.val_size) | val_acc | train_loss | train_acc
+    monitor: Optional[str] = None
     patience: Optional[int] = None
     threshold: Optional[float] = None
-    threshold_mode: Optional[str] = None  # rel | abs
+    threshold_mode: Optional[str] = None
     cooldown: Optional[int] = None
     min_lr: Optional[float] = None
-    # The schedule library's keys (harness/schedules, docs/schedules.md); unset unless a
-    # schedule uses them. A length left null by a schedule defined by its length is derived
-    # from epochs (harness.schedules.resolve_lengths).
-    warmup_shape: Optional[str] = None  # linear | cosine, for any warmup_steps
-    gamma: Optional[float] = None  # step, exponential (per t), cyclic exp_range
-    step_size: Optional[int] = None  # step
-    decay_rate: Optional[float] = None  # exponential (Keras form), inverse_time
-    decay_steps: Optional[float] = None  # exponential (Keras form), inverse_time
-    staircase: Optional[bool] = None  # exponential, inverse_time
-    power: Optional[float] = None  # polynomial
-    cycle_steps: Optional[float] = None  # cosine_restarts: the first cycle (T_0)
-    cycle_mult: Optional[float] = None  # cosine_restarts: cycle i lasts cycle_steps * cycle_mult^i (T_mult)
-    cycle_decay: Optional[float] = None  # cosine_restarts: peak of cycle i is base_lr * cycle_decay^i
-    cycle_warmup_steps: Optional[float] = None  # cosine_restarts: warmup at the start of every cycle
-    d_model: Optional[int] = None  # noam
-    pct_start: Optional[float] = None  # onecycle
-    div_factor: Optional[float] = None  # onecycle
-    final_div_factor: Optional[float] = None  # onecycle
-    anneal: Optional[str] = None  # onecycle: cos | linear
-    three_phase: Optional[bool] = None  # onecycle
-    max_lr: Optional[float] = None  # cyclic: the top of the cycle (base_lr is the bottom)
-    step_size_up: Optional[float] = None  # cyclic
-    step_size_down: Optional[float] = None  # cyclic
-    mode: Optional[str] = None  # cyclic: triangular | triangular2 | exp_range; plateau: min | max
-    cycle_momentum: Optional[bool] = None  # onecycle, cyclic: momentum (beta1) follows the schedule
-    base_momentum: Optional[float] = None  # onecycle, cyclic: the momentum at the rate's peak
-    max_momentum: Optional[float] = None  # onecycle, cyclic: the momentum at the rate's bottom
-    decay_fraction: Optional[float] = None  # wsd
-    decay_shape: Optional[str] = None  # wsd: linear | 1-sqrt | cosine
-    phases: Optional[List[Dict[str, Any]]] = None  # sequence: one schedule per phase, each with its kind
-    boundaries: Optional[List[int]] = None  # sequence: where each phase after the first begins
+    warmup_shape: Optional[str] = None
+    gamma: Optional[float] = None
+    step_size: Optional[int] = None
+    decay_rate: Optional[float] = None
+    decay_steps: Optional[float] = None
+    staircase: Optional[bool] = None
+    power: Optional[float] = None
+    cycle: Optional[bool] = None
+    exponent: Optional[float] = None
+    cycle_steps: Optional[float] = None
+    cycle_mult: Optional[float] = None
+    cycle_decay: Optional[float] = None
+    cycle_warmup_steps: Optional[float] = None
+    d_model: Optional[int] = None
+    pct_start: Optional[float] = None
+    pct_final: Optional[float] = None
+    div_factor: Optional[float] = None
+    final_div_factor: Optional[float] = None
+    anneal: Optional[str] = None
+    three_phase: Optional[bool] = None
+    max_lr: Optional[float] = None
+    step_size_up: Optional[float] = None
+    step_size_down: Optional[float] = None
+    mode: Optional[str] = None
+    cycle_momentum: Optional[bool] = None
+    base_momentum: Optional[float] = None
+    max_momentum: Optional[float] = None
+    decay_fraction: Optional[float] = None
+    decay_shape: Optional[str] = None
+    values: Optional[List[float]] = None
+    phases: Optional[List[Dict[str, Any]]] = None  # a list of schedules, each with its kind
+    boundaries: Optional[List[int]] = None
+    factors: Optional[List[Dict[str, Any]]] = None  # a list of schedules, each with its kind
 
     @staticmethod
     def factory_params(cfg: Any) -> dict:

@@ -31,6 +31,11 @@ def schema_keys() -> list[str]:
                 walk(nested, f"{prefix}{name}.")
 
     walk(HarnessConfig, "")
+    # A schedule's keys are its factory's parameters (the registry): suggested from there, so a
+    # parameter is offered by the name its factory gives it.
+    from harness.schedules import SCHEDULES, parameters
+
+    keys += [f"scheduler.{name}" for kind in SCHEDULES for name in parameters(kind)]
     return sorted(set(keys))
 
 

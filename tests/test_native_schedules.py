@@ -14,15 +14,19 @@ import pytest
 
 from adapters import REGISTRY
 from harness.schedules import (
+    chained,
+    cosine,
     cosine_restarts,
     cyclic,
     cyclic_momentum,
     exponential,
     inverse_time,
     linear_decay,
+    linear_onecycle,
     noam,
     onecycle,
     onecycle_momentum,
+    piecewise_constant,
     polynomial,
     step_decay,
     warmup_linear,
@@ -153,6 +157,21 @@ def test_torch_cycliclr_rates_and_momentum(mode, gamma):
     assert relative_error(ours(cyclic_momentum(20, 30, mode, gamma, 0.8, 0.9), 500), momenta) < REL
 
 
+@needs["torch"]
+@pytest.mark.parametrize("unit_length", [EPOCHS, EPOCHS * UPDATES], ids=["epoch", "step"])
+def test_torch_chained_scheduler_equals_chained(unit_length):
+    import torch
+
+    sched, n, warmup = torch.optim.lr_scheduler, unit_length, unit_length // 6
+    gamma = 0.9 ** (EPOCHS / n)
+    rates, _ = torch_trace(lambda o: sched.ChainedScheduler([
+        sched.LinearLR(o, start_factor=0.1, end_factor=1.0, total_iters=warmup), sched.ExponentialLR(o, gamma=gamma)]), 0.3, n)
+    mine = chained(0.3, [{"kind": "constant_warmup", "warmup_steps": warmup, "warmup_begin_lr": 0.1},
+                         {"kind": "exponential", "gamma": gamma}])
+    assert relative_error(ours(mine, n), rates) < REL
+    assert mine(warmup) == pytest.approx(0.3 * gamma**warmup, rel=1e-12)  # the warmup factor has reached 1
+
+
 # --- Keras (float32) ------------------------------------------------------------------------
 
 
@@ -189,6 +208,22 @@ def test_keras_polynomial_decay(keras_schedules):
     n = EPOCHS * UPDATES
     theirs = keras_schedules.PolynomialDecay(0.3, decay_steps=200, end_learning_rate=0.003, power=0.9)
     assert relative_error(keras_values(theirs, n), ours(polynomial(0.3, 200, 0.9, final_lr=0.003), n)) < KERAS_REL
+
+
+def test_keras_polynomial_decay_with_cycle(keras_schedules):
+    n = EPOCHS * UPDATES
+    theirs = keras_schedules.PolynomialDecay(0.3, decay_steps=50, end_learning_rate=0.003, power=0.9, cycle=True)
+    mine = polynomial(0.3, 50, 0.9, final_lr=0.003, cycle=True)
+    assert relative_error(keras_values(theirs, n), ours(mine, n)) < KERAS_REL
+    assert mine(50) == pytest.approx(0.003) and mine(51) == pytest.approx(0.003 + 0.297 * (1 - 51 / 100) ** 0.9)
+
+
+def test_keras_piecewise_constant_decay(keras_schedules):
+    n = EPOCHS * UPDATES
+    theirs = keras_schedules.PiecewiseConstantDecay([24, 100], [0.3, 0.1, 0.01])
+    mine = piecewise_constant(0.3, [24, 100], [0.1, 0.01])
+    assert relative_error(keras_values(theirs, n), ours(mine, n)) < KERAS_REL
+    assert (mine(24), mine(25), mine(100), mine(101)) == (0.3, 0.1, 0.1, 0.01)  # t > b, as Keras
 
 
 def test_keras_cosine_decay_restarts(keras_schedules):
@@ -239,3 +274,83 @@ def test_mxnet_poly_scheduler_equals_polynomial(mx_lr_scheduler):
     theirs = mx_lr_scheduler.PolyScheduler(max_update=200, base_lr=0.3, pwr=2, final_lr=0.003)
     values = np.array([theirs(t) for t in range(240)])  # called in order, as a Trainer does
     assert relative_error(values, ours(polynomial(0.3, 200, 2.0, final_lr=0.003), 240)) < REL
+
+
+# --- optax (not installed here: its published formulas, transcribed from optax/schedules/_schedule.py) ---
+
+
+def optax_cosine_decay(init_value, decay_steps, alpha=0.0, exponent=1.0):
+    def schedule(count):
+        count = min(count, decay_steps)
+        return init_value * ((1 - alpha) * (0.5 * (1 + np.cos(np.pi * count / decay_steps))) ** exponent + alpha)
+    return schedule
+
+
+def optax_exponential_decay(init_value, transition_steps, decay_rate, staircase=False, end_value=None):
+    def schedule(count):
+        p = count / transition_steps
+        value = init_value if count <= 0 else init_value * decay_rate ** (np.floor(p) if staircase else p)
+        return value if end_value is None else (max if decay_rate < 1 else min)(value, end_value)
+    return schedule
+
+
+def optax_linear_onecycle(transition_steps, peak_value, pct_start=0.3, pct_final=0.85, div_factor=25.0, final_div_factor=1e4):
+    boundaries_and_scales = {int(pct_start * transition_steps): div_factor, int(pct_final * transition_steps): 1.0 / div_factor,
+                             transition_steps: 1.0 / final_div_factor}
+    boundaries, scales = zip(*sorted(boundaries_and_scales.items()))
+    bounds = np.array((0,) + boundaries)
+    values = np.cumprod((peak_value / div_factor,) + scales)
+
+    def schedule(count):  # piecewise_interpolate_schedule("linear", ...)
+        sizes = np.maximum(bounds[1:] - bounds[:-1], 1)
+        inside = (bounds[:-1] <= count) & (count < bounds[1:])
+        pct = (count - bounds[:-1]) / sizes
+        return float(inside.dot((values[1:] - values[:-1]) * pct + values[:-1]) + (bounds[-1] <= count) * values[-1])
+    return schedule
+
+
+def optax_piecewise_constant(init_value, boundaries_and_scales):
+    def schedule(count):
+        v = init_value
+        for threshold, scale in sorted(boundaries_and_scales.items()):
+            indicator = max(0.0, np.sign(threshold - count))
+            v = v * indicator + (1 - indicator) * scale * v
+        return v
+    return schedule
+
+
+@pytest.mark.parametrize("exponent", [0.5, 1.0, 2.0, 3.0])
+def test_optax_cosine_decay_with_exponent(exponent):
+    n = 240
+    assert relative_error(ours(cosine(0.3, 0.003, 200, exponent=exponent), n), ours(optax_cosine_decay(0.3, 200, 0.01, exponent), n)) < REL
+    # golden landmarks: start, middle ((1/2)^exponent of the way), horizon and past it
+    mine = cosine(0.3, 0.0, 20, exponent=exponent)
+    assert (mine(0), mine(20), mine(25)) == (pytest.approx(0.3), 0.0, 0.0)
+    assert mine(10) == pytest.approx(0.3 * 0.5**exponent)
+
+
+@pytest.mark.parametrize("staircase", [False, True])
+def test_optax_exponential_decay_with_floor(staircase):
+    n = 240
+    theirs = optax_exponential_decay(0.3, 24, 0.5, staircase=staircase, end_value=0.01)
+    mine = exponential(0.3, decay_rate=0.5, decay_steps=24, staircase=staircase, final_lr=0.01)
+    assert relative_error(ours(mine, n), ours(theirs, n)) < REL
+    assert mine(24 * 5) == 0.01 and mine(24 * 4) == pytest.approx(0.3 / 16)  # 0.3 / 32 < 0.01: floored from t = 120 on
+
+
+@pytest.mark.parametrize("total", [10, 100, 7050])
+def test_optax_linear_onecycle(total):
+    n = total + 20
+    theirs = ours(optax_linear_onecycle(total, 0.5), n)
+    mine = linear_onecycle(0.5, total)
+    assert relative_error(ours(mine, n), theirs) < REL
+    a, b = int(0.3 * total), int(0.85 * total)
+    assert (mine(0), mine(a), mine(b), mine(total)) == pytest.approx((0.02, 0.5, 0.02, 0.02 / 1e4), rel=1e-12)
+
+
+def test_optax_piecewise_constant_switches_one_step_earlier():
+    theirs = optax_piecewise_constant(0.3, {24: 1 / 3, 100: 0.1})
+    mine = piecewise_constant(0.3, [24, 100], [0.1, 0.01])
+    # optax scales once t >= b; ours (as Keras) once t > b: ours(t) == optax(t - 1).
+    assert theirs(24) == pytest.approx(0.1) and mine(24) == 0.3
+    assert relative_error(ours(mine, 240)[1:], ours(theirs, 239)) < REL

@@ -8,6 +8,7 @@ Each test that compares the two states the difference.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -398,7 +399,10 @@ def test_momentum_schedule_only_where_it_cycles():
 
 # --- The schedule library: properties -------------------------------------------------------
 
-WARMUPS = {"constant_warmup": 5, "warmup_linear": 3, "wsd": 2, "warmup_cosine": 5, "noam": 469}  # noam peaks at the w-th update, t = w - 1
+# By option or kind: where the default's warmup ends (noam peaks at the w-th update, t = w - 1), and
+# the options whose rate rises again after it (cycles, restarts).
+WARMUPS = {"constant_warmup": 5, "warmup_linear": 3, "wsd": 2, "warmup_cosine": 5, "noam": 469, "chained": 5}
+RISE_AGAIN = ("cosine_restarts", "cyclic", "onecycle", "linear_onecycle", "polynomial_cycle")
 
 
 def _all_configured():
@@ -423,10 +427,10 @@ def test_every_option_is_finite_positive_and_pure(name, kind, params, n):
     assert np.all(np.isfinite(values)) and np.all(values >= 0)
     assert values.max() <= max(params["base_lr"], params.get("max_lr") or 0) + 1e-12
     assert [schedule(t) for t in reversed(range(n + 10))][::-1] == values.tolist()
-    warmup = WARMUPS.get(kind, 0)
+    warmup = WARMUPS.get(name, WARMUPS.get(kind, 0))
     if warmup:  # warmup never falls
         assert np.all(np.diff(values[: warmup + 1]) >= 0)
-    if kind not in ("cosine_restarts", "cyclic", "onecycle"):  # after the warmup, decays never rise
+    if name not in RISE_AGAIN and kind not in RISE_AGAIN:  # after the warmup, decays never rise
         assert np.all(np.diff(values[warmup:]) <= 1e-15)
 
 
@@ -474,3 +478,112 @@ def test_new_invalid_arguments_name_the_value(make, needle):
     with pytest.raises(ValueError) as info:
         make()
     assert needle in str(info.value)
+
+
+# --- The registry: one place per schedule ---------------------------------------------------------
+
+
+def _options_in_order() -> list[str]:
+    """Every scheduler option, grouped by its kind in the registry's order (the option named after
+    the kind or an alias first)."""
+    from harness.schedules import in_order
+    from harness.schema import scheduler_kinds
+
+    options = scheduler_kinds()
+    return [o for info in in_order()
+            for o in sorted((o for o, k in options.items() if k == info.kind), key=lambda o: (o not in (info.kind, *info.aliases), o))]
+
+
+def test_every_option_is_a_registered_kind_and_every_kind_has_its_option():
+    from harness.schedules import SCHEDULES
+    from harness.schema import scheduler_kinds
+
+    options = scheduler_kinds()
+    assert sorted(set(options.values()) - set(SCHEDULES)) == [], "conf/scheduler/ names a kind no factory registers"
+    for kind, info in SCHEDULES.items():
+        assert {kind, *info.aliases} & set(options), f"kind={kind!r} has no conf/scheduler/{kind}.yaml"
+    assert len(_options_in_order()) == len(options)
+
+
+def test_scheduler_config_holds_exactly_the_factories_parameters():
+    """The factories' signatures define the keys: SchedulerConfig (Hydra's typo check, the
+    did-you-mean list, identity's defaults) must hold each, Optional with default None, and no other."""
+    import dataclasses
+    import typing
+
+    from harness.identity import V1_KEYS
+    from harness.schedules import SCHEDULES, parameters
+    from harness.schema import MISSING, SchedulerConfig
+
+    taken: dict[str, set] = {}
+    for kind in SCHEDULES:
+        for name, param in parameters(kind).items():
+            taken.setdefault(name, set()).add(param.annotation)
+    fields = {f.name: f for f in dataclasses.fields(SchedulerConfig)}
+    hints = typing.get_type_hints(SchedulerConfig)
+    own = {"name", "kind", "unit"}
+    assert sorted(set(fields) - own - set(taken)) == [], "SchedulerConfig keys no factory takes"
+    missing = sorted(set(taken) - set(fields))
+    assert missing == [], f"add to SchedulerConfig: {missing} (Optional[...] = None)"
+    for name in set(fields) - own:
+        v1 = f"scheduler.{name}" in V1_KEYS
+        assert fields[name].default is None or (v1 and fields[name].default == MISSING), name
+        if not v1:
+            assert type(None) in typing.get_args(hints[name]), f"{name} must be Optional"
+        inner = [a for a in typing.get_args(hints[name]) if a is not type(None)] or [hints[name]]
+        for annotation in taken[name]:  # the factory's type, as written (postponed annotations)
+            base = str(annotation).split("|")[0].split("[")[0].strip()
+            if base in ("bool", "str", "int"):
+                assert inner[0] is {"bool": bool, "str": str, "int": int}[base], (name, annotation, inner)
+
+
+def test_d2l_flag_is_what_the_d2l_tabs_reimplement():
+    from harness.d2l_tabs import TRAINED_KINDS
+    from harness.schedules import SCHEDULES
+
+    assert {k for k, info in SCHEDULES.items() if info.d2l} == set(TRAINED_KINDS)
+
+
+@pytest.mark.parametrize("preset", ["schedule_zoo", "schedule_zoo_quick"])
+def test_zoo_presets_sweep_every_schedule(preset):
+    """Hydra's YAML cannot read the registry, so the presets list the options and this test holds
+    them to it: every option of every schedule registered with zoo=True, once, in registry order."""
+    import yaml
+
+    from harness.paths import EXPERIMENTS_DIR
+    from harness.schedules import SCHEDULES
+    from harness.schema import scheduler_kinds
+
+    swept = yaml.safe_load((EXPERIMENTS_DIR / f"{preset}.yaml").read_text())["hydra"]["sweeper"]["params"]["scheduler"]
+    expected = [o for o in _options_in_order() if SCHEDULES[scheduler_kinds()[o]].zoo]
+    assert swept.split(",") == expected, f"experiments/{preset}.yaml: scheduler: {','.join(expected)}"
+
+
+def test_docs_table_lists_every_option_once():
+    from harness.paths import PROJECT_ROOT
+    from harness.schema import scheduler_kinds
+
+    text = (PROJECT_ROOT / "docs" / "schedules.md").read_text()
+    table = text.split("## Every schedule", 1)[1].split("\n\n")[1:4]
+    rows = [line for block in table for line in block.splitlines() if line.startswith("| `")]
+    named = [name for row in rows for name in re.findall(r"`([a-z0-9_]+)`", row.split("|")[1])]
+    assert sorted(named) == sorted(scheduler_kinds()), "docs/schedules.md's table: one row per conf/scheduler option"
+
+
+def test_every_native_counterpart_is_compared_in_a_parity_test():
+    from harness.paths import PROJECT_ROOT
+    from harness.schedules import SCHEDULES
+
+    sources = "".join((PROJECT_ROOT / "tests" / f).read_text()
+                      for f in ("test_native_schedules.py", "test_framework_schedulers.py", "test_plateau.py"))
+    for kind, info in SCHEDULES.items():
+        for native in info.native:
+            assert f"{native.rsplit('.', 1)[1]}(" in sources, f"{kind}: {native} is named but compared nowhere"
+
+
+def test_a_misspelled_parameter_is_suggested_from_the_factorys_signature():
+    from harness.suggest import closest_key
+
+    with pytest.raises(ValueError, match=r"does not take \['exponet'\] \(did you mean 'exponent'\?\)"):
+        build_schedule("cosine", {"base_lr": 0.3, "final_lr": 0.0, "total_steps": 10, "exponet": 2.0})
+    assert closest_key("scheduler.pct_finl") == "scheduler.pct_final" and closest_key("exponent") == "scheduler.exponent"

@@ -8,10 +8,11 @@ update uses ``lr_at(0)``. Complex schedules are compositions, as in optax: warmu
 SGDR is ``restarts`` of cosine cycles.
 
 - ``core``: the ``Schedule`` type, checks, ``join_schedules``, ``with_warmup``, ``restarts``;
-- ``decays``: the d2l six, step, exponential, inverse time, polynomial, linear decay, SGDR,
-  BERT's warmup-linear, constant-with-warmup, Noam, warmup-stable-decay;
+- ``decays``: the decays (the d2l chapter's among them) and the warmup compositions;
 - ``cycles``: one-cycle and cyclical rates, with their momentum schedules;
-- ``build``: config parameters to schedules, ``scheduler=sequence``, ``resolve_lengths``.
+- ``build``: config parameters to schedules, ``scheduler=sequence``, ``chained``, ``resolve_lengths``;
+- ``registry``: ``SCHEDULES``, every schedule's factory and metadata, filled by ``@register`` at
+  each factory; everything that lists schedules reads it.
 
 The d2l chapter's schedulers are stateful; these reproduce their intended curves.
 ``tests/test_schedules.py`` re-implements the chapter's classes and pins each difference;
@@ -24,6 +25,7 @@ from harness.schedules.build import (
     MOMENTUM_FACTORIES,
     SEQUENCE,
     build_momentum_schedule,
+    chained,
     build_schedule,
     has_horizon,
     resolve_lengths,
@@ -39,7 +41,7 @@ from harness.schedules.core import (
     restarts,
     with_warmup,
 )
-from harness.schedules.cycles import ANNEALS, CYCLIC_MODES, cyclic, cyclic_momentum, onecycle, onecycle_momentum
+from harness.schedules.cycles import ANNEALS, CYCLIC_MODES, cyclic, cyclic_momentum, linear_onecycle, onecycle, onecycle_momentum
 from harness.schedules.decays import (
     DECAY_SHAPES,
     constant,
@@ -52,6 +54,7 @@ from harness.schedules.decays import (
     linear_decay,
     multi_factor,
     noam,
+    piecewise_constant,
     polynomial,
     sqrt_decay,
     step_decay,
@@ -59,6 +62,7 @@ from harness.schedules.decays import (
     warmup_linear,
     wsd,
 )
+from harness.schedules.registry import SCHEDULES, ScheduleInfo, in_order, parameters, register
 
 epoch_values = epoch_learning_rates  # the same per-update expansion, for a momentum schedule
 

@@ -3,50 +3,32 @@ and the one function that derives a length left unset (``resolve_lengths``)."""
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Callable
 
 from harness.plateau import plateau
-from harness.schedules import cycles, decays
-from harness.schedules.core import Schedule, join_schedules, with_warmup
+from harness.schedules import cycles, decays  # noqa: F401  (their factories register themselves)
+from harness.schedules.core import Schedule, check_lr, join_schedules, with_warmup
+from harness.schedules.registry import in_order, parameters, register
 
-FACTORIES: dict[str, Callable[..., Schedule]] = {
-    "constant": decays.constant,
-    "sqrt": decays.sqrt_decay,
-    "factor": decays.factor_decay,
-    "multifactor": decays.multi_factor,
-    "cosine": decays.cosine,
-    "warmup_cosine": decays.warmup_cosine,
-    "step": decays.step_decay,
-    "exponential": decays.exponential,
-    "inverse_time": decays.inverse_time,
-    "polynomial": decays.polynomial,
-    "linear_decay": decays.linear_decay,
-    "cosine_restarts": decays.cosine_restarts,
-    "warmup_linear": decays.warmup_linear,
-    "constant_warmup": decays.constant_warmup,
-    "noam": decays.noam,
-    "wsd": decays.wsd,
-    "onecycle": cycles.onecycle,
-    "cyclic": cycles.cyclic,
-    # Metric-driven: the factory validates its keys and gives the rate before any reduction;
-    # the runner holds the state (harness/plateau.py).
-    "plateau": plateau,
-}
-# Kinds whose momentum (beta1 for Adam-family optimizers) follows a schedule of its own.
-MOMENTUM_FACTORIES: dict[str, Callable[..., Schedule | None]] = {
-    "onecycle": cycles.onecycle_momentum,
-    "cyclic": cycles.cyclic_momentum,
-}
 SEQUENCE = "sequence"
+# Metric-driven: the factory validates its keys and gives the rate before any reduction; the
+# runner holds the state (harness/plateau.py, which imports nothing of this package).
+register("plateau", family="adaptive", order=19, colour=(19, 1), zoo=False,
+         native=("torch.optim.lr_scheduler.ReduceLROnPlateau",))(plateau)
 WARMUP_KEYS = ("warmup_steps", "warmup_begin_lr", "warmup_shape")
 # A horizon shared by a sweep (`-m scheduler=constant,cosine scheduler.total_steps=20`): the
 # schedules that have one use it, the others ignore it.
 HORIZON_KEYS = ("total_steps",)
 
 
+def _keyword_factories() -> dict[str, Callable[..., Schedule]]:
+    return {info.kind: info.factory for info in in_order() if info.kind != SEQUENCE}
+
+
 def _accepted(kind: str) -> dict:
-    return dict(inspect.signature(FACTORIES[kind]).parameters)
+    return dict(inspect.signature(FACTORIES[kind]).parameters) if kind in FACTORIES else parameters(kind)
 
 
 def has_horizon(kind: str) -> bool:
@@ -83,7 +65,9 @@ def _prepare(kind: str, params: dict) -> tuple[dict, dict]:
             warmup = {}
     unexpected = sorted(set(given) - set(accepted))
     if unexpected:
-        raise ValueError(f"{kind} schedule does not take {unexpected}; it takes {list(accepted)}")
+        close = difflib.get_close_matches(unexpected[0], list(accepted), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{kind} schedule does not take {unexpected}{hint}; it takes {list(accepted)}")
     missing = [k for k, p in accepted.items() if p.default is inspect.Parameter.empty and k not in given]
     if missing:
         raise ValueError(f"{kind} schedule needs {missing}")
@@ -101,7 +85,12 @@ def build_schedule(kind: str, params: dict) -> Schedule:
     schedule that has none of its own; its ``total_steps`` then counts the warmup.
     """
     if kind == SEQUENCE:
-        return _sequence(params)
+        given = {k: v for k, v in params.items() if v is not None}
+        unexpected = sorted(set(given) - set(_accepted(SEQUENCE)))
+        if unexpected:
+            raise ValueError(f"sequence schedule does not take {unexpected}; it takes {', '.join(_accepted(SEQUENCE))} "
+                             "(give a phase its own warmup, e.g. kind: constant_warmup)")
+        return sequence(**given)
     given, warmup = _prepare(kind, params)
     schedule = FACTORIES[kind](**given)
     return with_warmup(schedule, **warmup) if warmup else schedule
@@ -121,16 +110,13 @@ def build_momentum_schedule(kind: str, params: dict) -> Schedule | None:
     return join_schedules([lambda t: hold, momentum_at], [warmup["warmup_steps"]])
 
 
-def _sequence(params: dict) -> Schedule:
+@register(SEQUENCE, family="other", order=18, colour=(18, 1))
+def sequence(phases: list | None = None, boundaries: list | None = None, base_lr: float | None = None,
+             total_steps: int | None = None) -> Schedule:
     """``scheduler=sequence``: phases (each a schedule's parameters with its ``kind``) joined at
     ``boundaries``; each phase runs on its own clock, inherits ``base_lr`` when it gives none, and
     a phase defined by its length gets the phase's length when it gives none."""
-    given = {k: v for k, v in params.items() if v is not None}
-    phases, boundaries = given.pop("phases", None), [int(b) for b in given.pop("boundaries", None) or []]
-    base_lr, total_steps = given.pop("base_lr", None), given.pop("total_steps", None)
-    if given:
-        raise ValueError(f"sequence schedule does not take {sorted(given)}; it takes phases, boundaries, base_lr, total_steps "
-                         "(give a phase its own warmup, e.g. kind: constant_warmup)")
+    boundaries = [int(b) for b in boundaries or []]
     if not phases:
         raise ValueError("sequence schedule needs phases: a list of schedules, each with its kind")
     if len(phases) != len(boundaries) + 1:
@@ -152,3 +138,45 @@ def _sequence(params: dict) -> Schedule:
         except ValueError as exc:
             raise ValueError(f"phases[{i}] ({phase_kind}): {exc}") from None
     return join_schedules(schedules, boundaries)
+
+
+@register("chained", family="other", order=17.5, native=("torch.optim.lr_scheduler.ChainedScheduler",))
+def chained(base_lr: float, factors: list, total_steps: int | None = None) -> Schedule:
+    """Multiplicative composition (torch ChainedScheduler): lr(t) = base_lr * f_1(t) * f_2(t) * ...,
+    each factor a schedule's parameters with its ``kind``, built with ``base_lr`` 1 when it gives
+    none (a factor), all on the same clock; a factor defined by its length gets ``total_steps``
+    when it gives none. A warmup factor times a decay:
+    chained(0.3, [{"kind": "constant_warmup", "base_lr": 1.0, "warmup_steps": 5, "warmup_begin_lr": 0.1},
+                  {"kind": "exponential", "gamma": 0.9}])(5) == 0.3 * 0.9**5
+    """
+    check_lr("base_lr", base_lr)
+    if not factors:
+        raise ValueError("chained schedule needs factors: a list of schedules, each with its kind")
+    built = []
+    for i, factor in enumerate(factors):
+        factor = dict(factor)
+        kind = factor.pop("kind", None)
+        if kind is None or kind == SEQUENCE or kind == "plateau":
+            raise ValueError(f"factors[{i}] needs a kind (one of {', '.join(k for k in FACTORIES if k != 'plateau')})")
+        factor.setdefault("base_lr", 1.0)
+        if has_horizon(kind) and factor.get("total_steps") is None:
+            factor["total_steps"] = total_steps
+        try:
+            built.append(build_schedule(kind, factor))
+        except ValueError as exc:
+            raise ValueError(f"factors[{i}] ({kind}): {exc}") from None
+
+    def lr_at(t: int) -> float:
+        value = float(base_lr)
+        for f in built:
+            value *= f(t)
+        return value
+
+    return lr_at
+
+
+# Every registered schedule, in report order; ``sequence`` is built from phases (``build_schedule``).
+FACTORIES: dict[str, Callable[..., Schedule]] = _keyword_factories()
+# Kinds whose momentum (beta1 for Adam-family optimizers) follows a schedule of its own.
+MOMENTUM_FACTORIES: dict[str, Callable[..., Schedule | None]] = {
+    info.kind: info.momentum for info in in_order() if info.momentum is not None}

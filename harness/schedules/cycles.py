@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from harness.schedules.core import Schedule, check_choice, check_fraction, check_length, check_lr, check_t
+from harness.schedules.registry import register
 
 ANNEALS = ("cos", "linear")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
@@ -55,6 +56,24 @@ def _phase_value(ends: list[float], points: list[float], anneal: str, t: float) 
     return points[-1]
 
 
+def onecycle_momentum(total_steps: int, pct_start: float = 0.3, base_momentum: float = 0.85, max_momentum: float = 0.95,
+                      anneal: str = "cos", three_phase: bool = False, cycle_momentum: bool = True) -> Schedule | None:
+    """One-cycle's momentum: max_momentum down to base_momentum while the rate rises, back up while
+    it falls (three_phase: stays at max_momentum in the last phase). None if cycle_momentum is false."""
+    _check_momentum_range(base_momentum, max_momentum)
+    ends = _onecycle_phases(total_steps, pct_start, three_phase)
+    if not cycle_momentum:
+        return None
+    points = [max_momentum, base_momentum, max_momentum, max_momentum] if three_phase else [max_momentum, base_momentum, max_momentum]
+
+    def momentum_at(t: int) -> float:
+        check_t(t)
+        return _phase_value(ends, points, anneal, t)
+
+    return momentum_at
+
+
+@register("onecycle", family="cyclic", order=14, colour=(14, 1), native=("torch.optim.lr_scheduler.OneCycleLR",), momentum=onecycle_momentum)
 def onecycle(base_lr: float, total_steps: int, pct_start: float = 0.3, div_factor: float = 25.0,
              final_div_factor: float = 1e4, anneal: str = "cos", three_phase: bool = False,
              base_momentum: float = 0.85, max_momentum: float = 0.95, cycle_momentum: bool = True) -> Schedule:
@@ -83,23 +102,6 @@ def onecycle(base_lr: float, total_steps: int, pct_start: float = 0.3, div_facto
     return lr_at
 
 
-def onecycle_momentum(total_steps: int, pct_start: float = 0.3, base_momentum: float = 0.85, max_momentum: float = 0.95,
-                      anneal: str = "cos", three_phase: bool = False, cycle_momentum: bool = True) -> Schedule | None:
-    """One-cycle's momentum: max_momentum down to base_momentum while the rate rises, back up while
-    it falls (three_phase: stays at max_momentum in the last phase). None if cycle_momentum is false."""
-    _check_momentum_range(base_momentum, max_momentum)
-    ends = _onecycle_phases(total_steps, pct_start, three_phase)
-    if not cycle_momentum:
-        return None
-    points = [max_momentum, base_momentum, max_momentum, max_momentum] if three_phase else [max_momentum, base_momentum, max_momentum]
-
-    def momentum_at(t: int) -> float:
-        check_t(t)
-        return _phase_value(ends, points, anneal, t)
-
-    return momentum_at
-
-
 def _cyclic_position(step_size_up: float, step_size_down: float | None, mode: str, gamma: float):
     check_length("step_size_up", step_size_up)
     if step_size_down is None:
@@ -122,6 +124,23 @@ def _cyclic_position(step_size_up: float, step_size_down: float | None, mode: st
     return position
 
 
+def cyclic_momentum(step_size_up: float, step_size_down: float | None = None, mode: str = "triangular", gamma: float = 1.0,
+                    base_momentum: float = 0.8, max_momentum: float = 0.9, cycle_momentum: bool = True) -> Schedule | None:
+    """CLR's momentum: max_momentum - (max_momentum - base_momentum) * height * scale, the rate's
+    triangle upside down (torch CyclicLR). None if cycle_momentum is false."""
+    _check_momentum_range(base_momentum, max_momentum)
+    position = _cyclic_position(step_size_up, step_size_down, mode, gamma)
+    if not cycle_momentum:
+        return None
+
+    def momentum_at(t: int) -> float:
+        height, scale = position(t)
+        return max_momentum - (max_momentum - base_momentum) * height * scale
+
+    return momentum_at
+
+
+@register("cyclic", family="cyclic", order=15, colour=(15, 1), native=("torch.optim.lr_scheduler.CyclicLR",), momentum=cyclic_momentum)
 def cyclic(base_lr: float, max_lr: float, step_size_up: float, step_size_down: float | None = None,
            mode: str = "triangular", gamma: float = 1.0,
            base_momentum: float = 0.8, max_momentum: float = 0.9, cycle_momentum: bool = True) -> Schedule:
@@ -144,17 +163,36 @@ def cyclic(base_lr: float, max_lr: float, step_size_up: float, step_size_down: f
     return lr_at
 
 
-def cyclic_momentum(step_size_up: float, step_size_down: float | None = None, mode: str = "triangular", gamma: float = 1.0,
-                    base_momentum: float = 0.8, max_momentum: float = 0.9, cycle_momentum: bool = True) -> Schedule | None:
-    """CLR's momentum: max_momentum - (max_momentum - base_momentum) * height * scale, the rate's
-    triangle upside down (torch CyclicLR). None if cycle_momentum is false."""
-    _check_momentum_range(base_momentum, max_momentum)
-    position = _cyclic_position(step_size_up, step_size_down, mode, gamma)
-    if not cycle_momentum:
-        return None
+@register("linear_onecycle", family="cyclic", order=14.5)
+def linear_onecycle(base_lr: float, total_steps: int, pct_start: float = 0.3, pct_final: float = 0.85,
+                    div_factor: float = 25.0, final_div_factor: float = 1e4) -> Schedule:
+    """optax's linear_onecycle_schedule, base_lr the peak: straight lines through
+    base_lr / div_factor at t=0, base_lr at a = int(pct_start T), base_lr / div_factor at
+    b = int(pct_final T), and base_lr / div_factor / final_div_factor at T, that value afterwards.
+    Unlike torch's OneCycleLR (``onecycle``) the descent has two parts, and the phases end at whole steps.
 
-    def momentum_at(t: int) -> float:
-        height, scale = position(t)
-        return max_momentum - (max_momentum - base_momentum) * height * scale
+    linear_onecycle(1.0, 100): 0.04 at t=0, 1.0 at t=30, 0.04 at t=85, 4e-6 from t=100 on.
+    """
+    check_lr("base_lr", base_lr)
+    check_length("total_steps", total_steps)
+    check_fraction("pct_start", pct_start)
+    check_fraction("pct_final", pct_final)
+    for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
+        if not (math.isfinite(value) and value >= 1):
+            raise ValueError(f"{name}={value!r} must be >= 1 (the cycle starts and ends below base_lr)")
+    ends = [int(pct_start * total_steps), int(pct_final * total_steps), int(total_steps)]
+    if not 0 < ends[0] < ends[1] < ends[2]:
+        raise ValueError(f"pct_start={pct_start!r} and pct_final={pct_final!r} with total_steps={total_steps!r} put the "
+                         f"phases' ends at {ends}: each must come after the one before (pct_start < pct_final, a longer run)")
+    points = [base_lr / div_factor, base_lr, base_lr / div_factor, base_lr / div_factor / final_div_factor]
 
-    return momentum_at
+    def lr_at(t: int) -> float:
+        check_t(t)
+        start = 0
+        for i, end in enumerate(ends):
+            if t < end:
+                return points[i] + (points[i + 1] - points[i]) * (t - start) / (end - start)
+            start = end
+        return points[-1]
+
+    return lr_at

@@ -10,6 +10,7 @@ import math
 from bisect import bisect_left
 from typing import Sequence
 
+from harness.schedules.registry import register
 from harness.schedules.core import (
     Schedule,
     check_choice,
@@ -30,12 +31,14 @@ DECAY_SHAPES = ("linear", "1-sqrt", "cosine")
 # --- the d2l chapter's six (their defaults are in conf/scheduler/) ------------------------------
 
 
+@register("constant", family="constant", order=0, colour=(0, 0), d2l=True)
 def constant(base_lr: float) -> Schedule:
     """lr(t) = base_lr."""
     check_lr("base_lr", base_lr)
     return lambda t: float(base_lr)
 
 
+@register("sqrt", family="smooth decay", order=1, colour=(1, 0), d2l=True, native=("torch.optim.lr_scheduler.LambdaLR",))
 def sqrt_decay(base_lr: float) -> Schedule:
     """lr(t) = base_lr / sqrt(t + 1).   sqrt_decay(0.1)(3) == 0.05"""
     check_lr("base_lr", base_lr)
@@ -47,6 +50,7 @@ def sqrt_decay(base_lr: float) -> Schedule:
     return lr_at
 
 
+@register("factor", family="smooth decay", order=2, colour=(2, 0), native=("mxnet.lr_scheduler.FactorScheduler",))
 def factor_decay(base_lr: float, factor: float, final_lr: float) -> Schedule:
     """lr(t) = max(final_lr, base_lr * factor**t).   factor_decay(2.0, 0.9, 0.01)(1) == 1.8"""
     check_lr("base_lr", base_lr)
@@ -63,6 +67,8 @@ def factor_decay(base_lr: float, factor: float, final_lr: float) -> Schedule:
     return lr_at
 
 
+@register("multifactor", family="step-wise decay", order=3, colour=(3, 0), d2l=True,
+          native=("torch.optim.lr_scheduler.MultiStepLR", "keras.optimizers.schedules.PiecewiseConstantDecay", "mxnet.lr_scheduler.MultiFactorScheduler"))
 def multi_factor(base_lr: float, milestones: Sequence[int], factor: float) -> Schedule:
     """Multiply by ``factor`` once ``t`` has passed each milestone (t > m), as in MXNet and Keras.
 
@@ -87,18 +93,59 @@ def multi_factor(base_lr: float, milestones: Sequence[int], factor: float) -> Sc
     return lr_at
 
 
-def cosine(base_lr: float, final_lr: float, total_steps: int) -> Schedule:
-    """lr(t) = final + (base - final) * (1 + cos(pi t / T)) / 2 for t <= T, final after.
+@register("piecewise_constant", family="step-wise decay", order=3.5,
+          native=("keras.optimizers.schedules.PiecewiseConstantDecay",))
+def piecewise_constant(base_lr: float, boundaries: Sequence[int], values: Sequence[float]) -> Schedule:
+    """base_lr until t passes boundaries[0], then values[i] once t passes boundaries[i] (t > b), as
+    Keras PiecewiseConstantDecay(boundaries, [base_lr, *values]); optax's piecewise_constant_schedule
+    switches one step earlier (at t == b) and multiplies by scales (tests pin it).
 
-    cosine(0.3, 0.01, 20): 0.3 at t=0, 0.155 at t=10, 0.01 from t=20 on.
+    piecewise_constant(0.3, [10, 20], [0.1, 0.01]): 0.3 for t <= 10, 0.1 for 10 < t <= 20, 0.01 after.
+    """
+    check_lr("base_lr", base_lr)
+    boundaries, values = [int(b) for b in boundaries or []], [float(v) for v in values or []]
+    if not boundaries or len(values) != len(boundaries):
+        raise ValueError(f"boundaries={boundaries} and values={values} must be as long as each other, "
+                         "at least one each (values[i] is the rate once t passes boundaries[i])")
+    if boundaries[0] < 0 or any(b <= a for a, b in zip(boundaries, boundaries[1:])):
+        raise ValueError(f"boundaries={boundaries} must be >= 0 and strictly increasing")
+    for i, value in enumerate(values):
+        check_lr(f"values[{i}]", value)
+    rates = [float(base_lr), *values]
+
+    def lr_at(t: int) -> float:
+        check_t(t)
+        return rates[bisect_left(boundaries, t)]
+
+    return lr_at
+
+
+@register("cosine", family="cosine", order=4, colour=(4, 0), d2l=True, native=("torch.optim.lr_scheduler.CosineAnnealingLR", "mxnet.lr_scheduler.CosineScheduler"))
+def cosine(base_lr: float, final_lr: float, total_steps: int, exponent: float = 1.0) -> Schedule:
+    """lr(t) = final + (base - final) * ((1 + cos(pi t / T)) / 2)**exponent for t <= T, final after
+    (optax cosine_decay_schedule(base, T, alpha=final/base, exponent)).
+
+    cosine(0.3, 0.01, 20): 0.3 at t=0, 0.155 at t=10, 0.01 from t=20 on;
+    cosine(0.3, 0.0, 20, exponent=2)(10) == 0.075
     """
     check_lr("base_lr", base_lr)
     check_final_lr(final_lr, base_lr)
     if total_steps <= 0:
         raise ValueError(f"total_steps={total_steps!r} must be positive")
-    return half_cosine(base_lr, final_lr, total_steps)
+    if not (isinstance(exponent, (int, float)) and math.isfinite(exponent) and exponent > 0):
+        raise ValueError(f"exponent={exponent!r} must be positive (1 is the plain cosine)")
+    if exponent == 1:
+        return half_cosine(base_lr, final_lr, total_steps)
+
+    def lr_at(t: int) -> float:
+        check_t(t)
+        return final_lr + (base_lr - final_lr) * ((1 + math.cos(math.pi * min(t, total_steps) / total_steps)) / 2) ** exponent
+
+    return lr_at
 
 
+@register("warmup_cosine", family="cosine", order=5, colour=(5, 0), d2l=True, aliases=("warmup",),
+          native=("keras.optimizers.schedules.CosineDecay", "mxnet.lr_scheduler.CosineScheduler"))
 def warmup_cosine(base_lr: float, final_lr: float, total_steps: int, warmup_steps: int, warmup_begin_lr: float = 0.0,
                   warmup_shape: str = "linear") -> Schedule:
     """Warmup from warmup_begin_lr to base_lr, then cosine to final_lr at total_steps.
@@ -114,6 +161,7 @@ def warmup_cosine(base_lr: float, final_lr: float, total_steps: int, warmup_step
 # --- the textbook decays --------------------------------------------------------------------------
 
 
+@register("step", family="step-wise decay", order=6, colour=(6, 0), native=("torch.optim.lr_scheduler.StepLR", "mxnet.lr_scheduler.FactorScheduler"))
 def step_decay(base_lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     """lr(t) = base_lr * gamma**floor(t / step_size)   (torch StepLR).   step_decay(0.1, 10, 0.5)(10) == 0.05"""
     check_lr("base_lr", base_lr)
@@ -127,14 +175,19 @@ def step_decay(base_lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     return lr_at
 
 
+@register("exponential", family="smooth decay", order=7, colour=(7, 0), native=("torch.optim.lr_scheduler.ExponentialLR", "keras.optimizers.schedules.ExponentialDecay"))
 def exponential(base_lr: float, gamma: float | None = None, decay_rate: float | None = None,
-                decay_steps: float | None = None, staircase: bool = False) -> Schedule:
+                decay_steps: float | None = None, staircase: bool = False, final_lr: float | None = None) -> Schedule:
     """lr(t) = base_lr * gamma**t (torch ExponentialLR), or Keras's ExponentialDecay form
-    base_lr * decay_rate**(t / decay_steps), with floor(t / decay_steps) when staircase.
+    base_lr * decay_rate**(t / decay_steps), with floor(t / decay_steps) when staircase; never
+    below final_lr when it is set (optax exponential_decay's end_value).
 
-    exponential(0.1, gamma=0.9)(2) == 0.081;  exponential(0.1, decay_rate=0.5, decay_steps=10)(10) == 0.05
+    exponential(0.1, gamma=0.9)(2) == 0.081;  exponential(0.1, decay_rate=0.5, decay_steps=10)(10) == 0.05;
+    exponential(0.1, decay_rate=0.5, decay_steps=10, staircase=True, final_lr=0.02)(30) == 0.02
     """
     check_lr("base_lr", base_lr)
+    if final_lr is not None:
+        check_final_lr(final_lr, base_lr)
     if (gamma is None) == (decay_rate is None):
         raise ValueError(f"gamma={gamma!r}, decay_rate={decay_rate!r}: give exactly one (gamma per t, or decay_rate per decay_steps)")
     if gamma is not None:
@@ -152,11 +205,13 @@ def exponential(base_lr: float, gamma: float | None = None, decay_rate: float | 
     def lr_at(t: int) -> float:
         check_t(t)
         p = t / period
-        return base_lr * rate ** (math.floor(p) if staircase else p)
+        value = base_lr * rate ** (math.floor(p) if staircase else p)
+        return value if final_lr is None else max(final_lr, value)
 
     return lr_at
 
 
+@register("inverse_time", family="smooth decay", order=8, colour=(8, 0), native=("keras.optimizers.schedules.InverseTimeDecay",))
 def inverse_time(base_lr: float, decay_rate: float, decay_steps: float, staircase: bool = False) -> Schedule:
     """lr(t) = base_lr / (1 + decay_rate * t / decay_steps), floor(t / decay_steps) when staircase
     (Keras InverseTimeDecay).   inverse_time(0.1, 1.0, 10)(10) == 0.05"""
@@ -173,29 +228,40 @@ def inverse_time(base_lr: float, decay_rate: float, decay_steps: float, staircas
     return lr_at
 
 
-def polynomial(base_lr: float, total_steps: int, power: float = 1.0, final_lr: float = 0.0) -> Schedule:
+@register("polynomial", family="smooth decay", order=9, colour=(9, 0),
+          native=("torch.optim.lr_scheduler.PolynomialLR", "keras.optimizers.schedules.PolynomialDecay", "mxnet.lr_scheduler.PolyScheduler"))
+def polynomial(base_lr: float, total_steps: int, power: float = 1.0, final_lr: float = 0.0, cycle: bool = False) -> Schedule:
     """lr(t) = (base_lr - final_lr) * (1 - t/T)**power + final_lr for t <= T, final_lr after
-    (torch PolynomialLR, Keras PolynomialDecay, MXNet PolyScheduler).
-    polynomial(0.1, 10, power=2)(5) == 0.025"""
+    (torch PolynomialLR, Keras PolynomialDecay, MXNet PolyScheduler). With cycle, past T the
+    horizon grows to the next multiple of T, T * ceil(t / T) (Keras PolynomialDecay(cycle=True)),
+    so the rate jumps up and decays again, each time from lower.
+    polynomial(0.1, 10, power=2)(5) == 0.025;  polynomial(0.1, 10, cycle=True)(15) == 0.025"""
     check_lr("base_lr", base_lr)
     check_final_lr(final_lr, base_lr)
     check_length("total_steps", total_steps)
     if not (math.isfinite(power) and power > 0):
         raise ValueError(f"power={power!r} must be positive")
 
+    if not isinstance(cycle, bool):
+        raise ValueError(f"cycle={cycle!r} must be true or false")
+
     def lr_at(t: int) -> float:
         check_t(t)
-        return (base_lr - final_lr) * (1 - min(t, total_steps) / total_steps) ** power + final_lr
+        horizon = total_steps * max(1, math.ceil(t / total_steps)) if cycle else total_steps
+        return (base_lr - final_lr) * (1 - min(t, horizon) / horizon) ** power + final_lr
 
     return lr_at
 
 
+@register("linear_decay", family="smooth decay", order=10, colour=(10, 1), native=("torch.optim.lr_scheduler.LinearLR",))
 def linear_decay(base_lr: float, total_steps: int, final_lr: float = 0.0) -> Schedule:
     """Straight line from base_lr at t=0 to final_lr at t=total_steps, final_lr after (torch
     LinearLR; final_lr=0 is decay-to-zero).   linear_decay(0.1, 10)(5) == 0.05"""
     return polynomial(base_lr, total_steps, 1.0, final_lr)
 
 
+@register("cosine_restarts", family="cosine", order=11, colour=(11, 1), aliases=("sgdr",),
+          native=("torch.optim.lr_scheduler.CosineAnnealingWarmRestarts", "keras.optimizers.schedules.CosineDecayRestarts"))
 def cosine_restarts(base_lr: float, cycle_steps: float, final_lr: float = 0.0, cycle_mult: float = 1.0,
                     cycle_decay: float = 1.0, cycle_warmup_steps: float = 0) -> Schedule:
     """SGDR (Loshchilov & Hutter 2017): cosine cycles from base_lr * cycle_decay**i down to final_lr,
@@ -226,11 +292,13 @@ def cosine_restarts(base_lr: float, cycle_steps: float, final_lr: float = 0.0, c
 # --- warmup compositions --------------------------------------------------------------------------
 
 
+@register("constant_warmup", family="constant", order=17, colour=(17, 1))
 def constant_warmup(base_lr: float, warmup_steps: int, warmup_begin_lr: float = 0.0, warmup_shape: str = "linear") -> Schedule:
     """Warmup from warmup_begin_lr to base_lr over warmup_steps, then base_lr (Goyal et al. 2017)."""
     return with_warmup(constant(base_lr), warmup_steps, warmup_begin_lr, warmup_shape)
 
 
+@register("warmup_linear", family="warmup + decay", order=12, colour=(12, 1), native=("torch.optim.lr_scheduler.SequentialLR",))
 def warmup_linear(base_lr: float, total_steps: int, warmup_steps: int, final_lr: float = 0.0,
                   warmup_begin_lr: float = 0.0, warmup_shape: str = "linear") -> Schedule:
     """BERT's schedule (Devlin et al. 2019; Hugging Face get_linear_schedule_with_warmup):
@@ -241,6 +309,7 @@ def warmup_linear(base_lr: float, total_steps: int, warmup_steps: int, final_lr:
     return with_warmup(linear_decay(base_lr, total_steps - warmup_steps, final_lr), warmup_steps, warmup_begin_lr, warmup_shape)
 
 
+@register("noam", family="warmup + decay", order=13, colour=(13, 1), aliases=("inverse_sqrt",), native=("torch.optim.lr_scheduler.LambdaLR",))
 def noam(base_lr: float, warmup_steps: int, d_model: int | None = None) -> Schedule:
     """Inverse square root with linear warmup (Vaswani et al. 2017, "Attention is all you need", eq. 3):
 
@@ -264,6 +333,7 @@ def noam(base_lr: float, warmup_steps: int, d_model: int | None = None) -> Sched
     return lr_at
 
 
+@register("wsd", family="warmup + decay", order=16, colour=(16, 1))
 def wsd(base_lr: float, total_steps: int, decay_fraction: float = 0.2, decay_shape: str = "1-sqrt", final_lr: float = 0.0,
         warmup_steps: int = 0, warmup_begin_lr: float = 0.0, warmup_shape: str = "linear") -> Schedule:
     """Warmup-stable-decay (Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond
