@@ -82,6 +82,20 @@ def _block(layer, inputs, width, activation) -> nn.HybridBlock:
         return block
     if layer.type == "flatten":
         return nn.Flatten()
+    if layer.type == "global_avg_pool":
+        block = nn.HybridSequential()
+        block.add(nn.GlobalAvgPool2D(), nn.Flatten())
+        return block
+    if layer.type == "dropout":
+        return nn.Dropout(layer.rate)
+    if layer.type == "batchnorm":
+        # MXNet's momentum is the keep-fraction: 1 - harness.model's. Its running variance takes
+        # the batch's biased variance; _unbias_running_vars makes it PyTorch's unbiased one.
+        block = nn.HybridSequential()
+        block.add(nn.BatchNorm(axis=1, momentum=1 - layer.bn_momentum, epsilon=layer.bn_eps, in_channels=inputs))
+        if activation:
+            block.add(nn.Activation(activation))
+        return block
     return nn.Dense(layer.units, in_units=inputs, activation=activation)
 
 
@@ -197,7 +211,20 @@ class MXNetAdapter(AdapterBase):
         # static_alloc/static_shape: the graph and its memory are planned once per batch shape.
         self.net.hybridize(static_alloc=True, static_shape=True)
         self._shapes = spec.param_shapes()  # canonical; a padded conv's parameters are larger
-        self._params = dict(zip(self._shapes, self.net.collect_params().values()))
+        self._params, self._buffers = {}, {}  # canonical name -> gluon Parameter
+        suffixes = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias"}
+        for i, block in enumerate(self.net):
+            for full_name, param in block.collect_params().items():
+                kind = full_name.rsplit("_", 1)[-1]
+                if kind in suffixes:
+                    self._params[f"{i}.{suffixes[kind]}"] = param
+                elif full_name.endswith(("running_mean", "running_var")):
+                    self._buffers[f"{i}.running_{full_name.rsplit('_', 1)[-1]}"] = param
+        assert list(self._params) == list(self._shapes), (list(self._params), list(self._shapes))
+        # batchnorm: (running_var parameter, keep-fraction, values per channel of one example)
+        self._norms = [(self._buffers[f"{i}.running_var"], 1 - spec.layers[i].bn_momentum,
+                        int(np.prod(spec.input_shapes()[i][1:])))
+                       for i in spec.batchnorm_layers()]
         self.spec = optimizer
         for name, param in self._params.items():
             param.lr_mult = optimizer.multiplier(name)
@@ -238,8 +265,24 @@ class MXNetAdapter(AdapterBase):
             updater.states_synced[index] = True
         return updater.states[index]
 
+    def _running_vars(self) -> list:
+        """Copies of batchnorm's running variances before a training forward (none without batchnorm)."""
+        return [param.data(self.ctx).copy() for param, _, _ in self._norms]
+
+    def _unbias_running_vars(self, before: list, batch: int) -> None:
+        """MXNet's op left ``v = k * old + (1 - k) * biased`` (k the keep-fraction); PyTorch's is
+        ``k * old + (1 - k) * biased * n / (n - 1)`` with n the values per channel, which is
+        ``v + (v - k * old) / (n - 1)``. Called after backward(): with oneDNN's kernels the op
+        updates its running statistics in the backward pass (measured on MXNet 1.9.1's CPU build).
+        Queued, no host sync: a few ops on channel-sized vectors."""
+        for (param, keep, per_example), old in zip(self._norms, before):
+            n = batch * per_example
+            data = param.data(self.ctx)
+            data[:] = data + (data - keep * old) / (n - 1)
+
     def get_state(self) -> dict[str, np.ndarray]:
         state = self.get_weights()
+        state.update({name: param.data(self.ctx).asnumpy() for name, param in self._buffers.items()})
         for name, param in self._params.items():
             for slot, buffer in zip(self.spec.slots(), self._states(param)):
                 state[f"{slot}/{name}"] = self._read(buffer, name)
@@ -250,6 +293,8 @@ class MXNetAdapter(AdapterBase):
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.set_weights(state)
+        for name, param in self._buffers.items():
+            param.set_data(mx.nd.array(state[name], ctx=self.ctx, dtype="float32"))
         for name, param in self._params.items():
             for slot, buffer in zip(self.spec.slots(), self._states(param)):
                 buffer[:] = mx.nd.array(_zero_padded(state[f"{slot}/{name}"], param.shape), ctx=self.ctx)
@@ -288,10 +333,12 @@ class MXNetAdapter(AdapterBase):
                     stats.applied_param_lrs.setdefault(name, []).append(optimizer._get_lr(self._updater_index(param)))
                 if self.spec.momentum_name is not None:
                     stats.applied_momenta.append(optimizer.momentum)
+            before = self._running_vars()
             with autograd.record():
                 logits = self.net(x)
                 per_example = self.loss(logits, y)
             per_example.backward()  # gradient of the batch *sum* ...
+            self._unbias_running_vars(before, idx.shape[0])
             self.trainer.step(idx.shape[0])  # ... divided by the batch size: the mean's gradient
             # Queued, not synchronised: MXNet runs these asynchronously until asnumpy() below.
             loss_sum += per_example.sum().astype("float64")
@@ -346,8 +393,11 @@ class MXNetAdapter(AdapterBase):
         return self.net(mx.nd.array(x, ctx=self.ctx)).asnumpy()
 
     def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """In training mode, as train_epoch's forward (batchnorm's running statistics updated)."""
         xb, yb = mx.nd.array(x, ctx=self.ctx), mx.nd.array(y, ctx=self.ctx, dtype="int64")
+        before = self._running_vars()
         with autograd.record():
             loss = self.loss(self.net(xb), yb).mean()
         loss.backward()
+        self._unbias_running_vars(before, len(x))
         return float(loss.asscalar()), {name: self._read(p.grad(self.ctx), name) for name, p in self._params.items()}

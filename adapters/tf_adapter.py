@@ -2,7 +2,8 @@
 
 Channel-last (NHWC), so weights are transposed between the canonical layout and Keras's:
 conv kernels (out, in, kh, kw) <-> (kh, kw, in, out); dense (out, in) <-> (in, out); and the
-first dense layer after ``flatten`` sees (H, W, C) order instead of (C, H, W).
+layers after ``flatten`` up to the first dense one (its kernel's inputs, a batchnorm's
+vectors) see (H, W, C) order instead of (C, H, W).
 """
 
 from __future__ import annotations
@@ -29,6 +30,36 @@ from harness.optimizers import OptimizerSpec, momenta_or_constant  # noqa: E402
 TRACE = dict(reduce_retracing=True, jit_compile=False)  # XLA was 2-3x slower on CPU here (measured)
 
 
+class _BatchNorm(keras.layers.Layer):
+    """harness.model's batchnorm (PyTorch's definition), over the last axis. Not Keras's own
+    BatchNormalization: that one updates its moving variance with the batch's *biased* variance,
+    PyTorch with the unbiased one (n / (n - 1) times it). ``momentum`` is the batch's weight, as
+    in harness.model (Keras's keep-fraction is 1 - momentum)."""
+
+    def __init__(self, momentum: float, eps: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.batch_weight, self.eps = momentum, eps
+
+    def build(self, input_shape) -> None:
+        width = (input_shape[-1],)
+        # Created in the canonical order: weight (gamma), bias (beta); then the running statistics.
+        self.gamma = self.add_weight(shape=width, initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=width, initializer="zeros", name="beta")
+        self.running_mean = self.add_weight(shape=width, initializer="zeros", name="running_mean", trainable=False)
+        self.running_var = self.add_weight(shape=width, initializer="ones", name="running_var", trainable=False)
+
+    def call(self, x, training=False):
+        if not training:
+            return tf.nn.batch_normalization(x, self.running_mean, self.running_var, self.beta, self.gamma, self.eps)
+        axes = list(range(len(x.shape) - 1))
+        mean, var = tf.nn.moments(x, axes)
+        n = tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)
+        m = self.batch_weight
+        self.running_mean.assign((1 - m) * self.running_mean + m * mean)
+        self.running_var.assign((1 - m) * self.running_var + m * var * n / (n - 1))
+        return tf.nn.batch_normalization(x, mean, var, self.beta, self.gamma, self.eps)
+
+
 def _layer(layer, activation):
     """One spec layer, followed by ``activation``, as a list of Keras layers (explicit padding
     and an activation after a pool need layers of their own)."""
@@ -44,6 +75,12 @@ def _layer(layer, activation):
             [keras.layers.Activation(activation)] if activation else [])
     if layer.type == "flatten":
         return [keras.layers.Flatten()]
+    if layer.type == "global_avg_pool":
+        return [keras.layers.GlobalAveragePooling2D()]
+    if layer.type == "batchnorm":
+        return [_BatchNorm(layer.bn_momentum, layer.bn_eps)] + ([keras.layers.Activation(activation)] if activation else [])
+    if layer.type == "dropout":
+        return [keras.layers.Dropout(layer.rate)]
     return [keras.layers.Dense(layer.units, activation=activation)]
 
 
@@ -61,6 +98,7 @@ class TFAdapter(AdapterBase):
         self.settings = {"tf32": False}
         keras.utils.set_random_seed(seed)
         self.spec = spec
+        self.spec_layers = spec.layers
         c, h, w = spec.input_shape
         with tf.device(self._device):
             self.model = keras.Sequential(
@@ -72,9 +110,26 @@ class TFAdapter(AdapterBase):
         # Keras variables in the order of spec.param_shapes(): kernel then bias per layer.
         self._names = list(spec.param_shapes())
         self._vars = dict(zip(self._names, self.model.trainable_variables))
+        norms = iter(layer for layer in self.model.layers if isinstance(layer, _BatchNorm))
+        self._buffers = {}  # batchnorm's running statistics, canonical name -> variable
+        for i in spec.batchnorm_layers():
+            norm = next(norms)
+            self._buffers[f"{i}.running_mean"], self._buffers[f"{i}.running_var"] = norm.running_mean, norm.running_var
         self._build_optimizer(optimizer)
-        self._flatten_chw = spec.feature_shape_before_flatten()
-        self._first_dense = next(f"{i}.weight" for i, l in enumerate(spec.layers) if l.type == "dense")
+        self._hwc = self._hwc_layers(spec)
+
+    @staticmethod
+    def _hwc_layers(spec: ModelSpec) -> tuple[set[int], np.ndarray | None]:
+        """The layers that see a flattened image in (H, W, C) order here, (C, H, W) in the canonical
+        layout (from flatten to the first dense one, inclusive), and the permutation: canonical
+        feature ``order[k]`` is Keras's feature k."""
+        if not spec.flattens():
+            return set(), None
+        c, h, w = spec.feature_shape_before_flatten()
+        start = next(i for i, layer in enumerate(spec.layers) if layer.type == "flatten")
+        end = next(i for i in range(start, len(spec.layers)) if spec.layers[i].type == "dense")
+        order = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+        return set(range(start, end + 1)), order
 
     # --- the optimizer ---------------------------------------------------------------------------
     # Keras's classes compute other formulas (docs/optimizers.md: momentum scaled by the rate,
@@ -160,26 +215,30 @@ class TFAdapter(AdapterBase):
 
     # --- weights ---------------------------------------------------------------------------
 
+    def _reordered(self, name: str) -> bool:
+        """Whether ``name``'s feature axis is a flattened image's (see ``_hwc_layers``); a dense
+        layer's bias is indexed by its outputs, not its inputs."""
+        layers, order = self._hwc
+        index = int(name.split(".")[0])
+        return order is not None and index in layers and not (self.spec_layers[index].type == "dense" and name.endswith(".bias"))
+
     def _to_keras(self, name: str, value: np.ndarray) -> np.ndarray:
         if value.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, in, out)
             return value.transpose(2, 3, 1, 0)
         if value.ndim == 2:
-            if name == self._first_dense:  # inputs (C, H, W) -> (H, W, C)
-                c, h, w = self._flatten_chw
-                value = value.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(value.shape[0], -1)
+            if self._reordered(name):  # inputs (C, H, W) -> (H, W, C)
+                value = value[:, self._hwc[1]]
             return value.T
-        return value
+        return value[self._hwc[1]] if self._reordered(name) else value
 
     def _from_keras(self, name: str, value: np.ndarray) -> np.ndarray:
         if value.ndim == 4:
             return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
+        inverse = np.argsort(self._hwc[1]) if self._reordered(name) else None
         if value.ndim == 2:
             value = value.T
-            if name == self._first_dense:
-                c, h, w = self._flatten_chw
-                value = value.reshape(-1, h, w, c).transpose(0, 3, 1, 2).reshape(value.shape[0], -1)
-            return np.ascontiguousarray(value)
-        return value
+            return np.ascontiguousarray(value[:, inverse] if inverse is not None else value)
+        return np.ascontiguousarray(value[inverse]) if inverse is not None else value
 
     def num_params(self) -> int:
         return int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
@@ -196,6 +255,7 @@ class TFAdapter(AdapterBase):
 
     def get_state(self) -> dict[str, np.ndarray]:
         state = self.get_weights()
+        state.update({name: self._from_keras(name, var.numpy()) for name, var in self._buffers.items()})
         for slot, buffers in self._slots.items():
             for name, buffer in zip(self._names, buffers):
                 state[f"{slot}/{name}"] = self._from_keras(name, buffer.numpy())
@@ -208,6 +268,8 @@ class TFAdapter(AdapterBase):
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.set_weights(state)
+        for name, var in self._buffers.items():
+            var.assign(self._to_keras(name, state[name]))
         for slot, buffers in self._slots.items():
             for name, buffer in zip(self._names, buffers):
                 buffer.assign(self._to_keras(name, state[f"{slot}/{name}"]))

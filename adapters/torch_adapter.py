@@ -53,6 +53,13 @@ def _block(layer, in_shape, activation) -> nn.Module:
         core = pool(layer.kernel, stride=layer.stride or layer.kernel)
     elif layer.type == "flatten":
         core = nn.Flatten()
+    elif layer.type == "global_avg_pool":
+        core = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    elif layer.type == "batchnorm":  # harness.model's definition is PyTorch's own: no conversion
+        norm = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+        core = norm(in_shape[0], eps=layer.bn_eps, momentum=layer.bn_momentum)
+    elif layer.type == "dropout":
+        core = nn.Dropout(layer.rate)
     else:
         core = nn.Linear(in_shape[0], layer.units)
     activation = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), None: None}[activation]
@@ -85,11 +92,15 @@ class TorchAdapter(AdapterBase):
         layout = torch.channels_last if channels_last else torch.contiguous_format
         self.model = nn.Sequential(*blocks).to(self._device, memory_format=layout)
         self._params: dict[str, nn.Parameter] = {}
+        self._buffers: dict[str, torch.Tensor] = {}  # batchnorm's running statistics
         for i, block in enumerate(blocks):
             core = block[0] if isinstance(block, nn.Sequential) else block
-            if isinstance(core, (nn.Conv2d, nn.Linear)):
+            if isinstance(core, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)):
                 self._params[f"{i}.weight"] = core.weight
                 self._params[f"{i}.bias"] = core.bias
+            if isinstance(core, nn.modules.batchnorm._BatchNorm):
+                self._buffers[f"{i}.running_mean"] = core.running_mean
+                self._buffers[f"{i}.running_var"] = core.running_var
         self.spec = optimizer
         self.optimizer = _native_optimizer([(p, optimizer.multiplier(n)) for n, p in self._params.items()], optimizer)
         if self._device.type == "cuda":
@@ -110,6 +121,7 @@ class TorchAdapter(AdapterBase):
 
     def get_state(self) -> dict[str, np.ndarray]:
         state = self.get_weights()
+        state.update({name: b.detach().cpu().contiguous().numpy().copy() for name, b in self._buffers.items()})
         for (name, param), group in zip(self._params.items(), self.optimizer.param_groups):
             held = self.optimizer.state.get(param, {})
             for slot in self.spec.slots():  # torch creates some lazily: zero (or the start value) until then
@@ -127,6 +139,9 @@ class TorchAdapter(AdapterBase):
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.set_weights(state)
+        with torch.no_grad():
+            for name, buffer in self._buffers.items():
+                buffer.copy_(torch.from_numpy(np.ascontiguousarray(state[name])))
         self.optimizer.state.clear()
         for (name, param), group in zip(self._params.items(), self.optimizer.param_groups):
             held = self.optimizer.state[param]
@@ -248,10 +263,14 @@ class TorchAdapter(AdapterBase):
 
     @torch.inference_mode()
     def logits(self, x: np.ndarray) -> np.ndarray:
+        """Evaluation mode: batchnorm by its running statistics, no dropout."""
+        self.model.eval()
         return self.model(torch.from_numpy(x).to(self._device)).cpu().numpy()
 
     def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-        """The mean cross-entropy of (x, y) and its gradients, at the current weights."""
+        """The mean cross-entropy of (x, y) and its gradients, at the current weights, in training
+        mode (batchnorm by the batch's statistics, updating its running ones, as a training step does)."""
+        self.model.train()
         self.model.zero_grad(set_to_none=True)
         loss = F.cross_entropy(self.model(torch.from_numpy(x).to(self._device)), torch.from_numpy(y).to(self._device))
         loss.backward()

@@ -147,6 +147,11 @@ def model_hash(model_cfg: Any) -> str:
     different networks that share a name cannot be mistaken for each other."""
     plain = as_dict(model_cfg)
     plain.pop("name", None)
+    # Layer keys added after schema version 1 count only when set, as in run_id: the committed
+    # runs' hashes stay what they were, whether or not the schema filled the new keys in.
+    layer_defaults = cached_defaults(LayerConfig)
+    plain["layers"] = [{k: v for k, v in layer.items() if f"model.layers[].{k}" in V1_KEYS or v != layer_defaults.get(k)}
+                       for layer in plain.get("layers") or []]
     text = json.dumps(plain, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

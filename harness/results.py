@@ -10,8 +10,9 @@ Every parquet file written by this version has the same schema (``EPOCHS_SCHEMA`
 ``pandas.read_parquet(results_dir)``, DuckDB's ``read_parquet('results/**/*.parquet')`` and
 polars read all runs at once. The schema only ever grows by columns appended at its end
 (``schema_version`` says which); files of an earlier version are read, with the columns they
-lack filled with nulls, never set aside for being older. Files are written to a hidden
-temporary name and renamed, so a reader (or a killed writer) never sees half a file.
+lack filled with nulls (or the value they imply, ``OLDER_DEFAULTS``), never set aside for being
+older. Files are written to a hidden temporary name and renamed, so a reader (or a killed
+writer) never sees half a file.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pyarrow.parquet as pq
 from harness.paths import PROJECT_ROOT
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 3  # 2: variant, schedule_params, optimizer_params, model_hash, subset_seed; 3: error
+SCHEMA_VERSION = 4  # 2: variant, schedule_params, optimizer_params, model_hash, subset_seed; 3: error; 4: dataset
 EPOCHS_FILE = "epochs.parquet"
 CONFIG_FILE = "_config.yaml"  # the leading _ makes pyarrow's directory reader skip it
 FAILED_FILE = "_failed.txt"  # a run that raised before its first epoch: the error, where no row can hold it
@@ -84,6 +85,8 @@ EPOCHS_SCHEMA = pa.schema(
         ("lr_mult", pa.string()),  # optimizer.lr_mult as JSON, e.g. {"conv1": 0.1}; null: every multiplier 1
         # Schema version 3.
         ("error", pa.string()),  # status=failed: the exception's one-line message; null otherwise
+        # Schema version 4.
+        ("dataset", pa.string()),  # data.name (harness/datasets.py); files written before it: fashion_mnist
     ]
 )
 
@@ -95,6 +98,7 @@ RUN_COLUMNS = (
     "run_id", "framework", "framework_version", "device", "tf32", "protocol", "model", "scheduler", "unit",
     "optimizer", "weight_decay", "lr_mult", "base_lr", "seed", "batch_size", "epochs", "train_size", "test_size",
     "git_sha", "schema_version", "variant", "schedule_params", "optimizer_params", "model_hash", "subset_seed",
+    "dataset",
 )
 MEASURED_COLUMNS = (
     "epoch", "step", "lr", "step_lrs", "train_loss", "train_acc", "test_loss", "test_acc", "train_time_s",
@@ -154,6 +158,11 @@ def finished_status(run_dir: Path) -> str | None:
     return rows[-1]["status"] if rows and rows[-1]["status"] in FINISHED else None
 
 
+# A column added later whose value older files imply: every run before the dataset registry
+# trained on Fashion-MNIST, the only dataset there was.
+OLDER_DEFAULTS = {"dataset": "fashion_mnist"}
+
+
 def upgrade(table: pa.Table, path: Path) -> pa.Table:
     """``table`` in the current schema. A file of an earlier schema version lacks the columns
     added since: they are filled with nulls. A column this version does not know, or one of
@@ -167,7 +176,9 @@ def upgrade(table: pa.Table, path: Path) -> pa.Table:
         raise CorruptFile(f"{path} (columns {unknown or retyped or ['schema_version']} do not match schema_version "
                           f"{SCHEMA_VERSION} or any earlier one)")
     columns = [
-        table.column(f.name) if f.name in schema.names else pa.nulls(len(table), f.type)
+        table.column(f.name) if f.name in schema.names
+        else pa.array([OLDER_DEFAULTS[f.name]] * len(table), f.type) if f.name in OLDER_DEFAULTS
+        else pa.nulls(len(table), f.type)
         for f in EPOCHS_SCHEMA
     ]
     return pa.Table.from_arrays(columns, schema=EPOCHS_SCHEMA)

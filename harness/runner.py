@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from adapters import load_adapter
 from adapters.base import Adapter
 from harness import checkpoint, d2l_tabs, identity, optimizers, sinks, verdicts
-from harness.data import Dataset, load_fashion_mnist
+from harness.data import Dataset, load as load_data
 from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.errors import HarnessError
 from harness.launch import limit_cpu_threads
@@ -196,10 +196,7 @@ def _set_up(cfg: RunConfig) -> Setup:
     # protocol=d2l: each framework runs its own d2l tab's network, initialiser and rates.
     model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
     spec = spec_from_config(model_cfg)
-    data = load_fashion_mnist(
-        cfg.data.root, cfg.data.download, cfg.data.train_size, cfg.data.test_size, cfg.data.subset_seed,
-        cfg.data.val_size, cfg.data.val_seed,
-    )
+    data = load_data(cfg.data)
     plan = build_plan(cfg, len(data.train_y))
     limit_cpu_threads(cfg.threads)
     optimizer = optimizers.spec_from_config(cfg.optimizer, spec)
@@ -319,6 +316,7 @@ def _run_columns(cfg: RunConfig, rid: str, setup: Setup) -> dict:
         optimizer_params=identity.to_json(identity.optimizer_params(cfg)),
         model_hash=setup.model_hash,
         subset_seed=cfg.data.subset_seed,
+        dataset=cfg.data.name,
     )
 
 

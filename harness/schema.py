@@ -1,8 +1,8 @@
 """The typed config schema: its dataclasses, the constants every layer shares, and ``Plain``.
 
 The bottom of the config spine (docs/architecture.md): it imports nothing of the harness but
-``paths``, so every module may read it. Every YAML file in ``conf/`` and
-``experiments/`` is merged into these dataclasses (Hydra's ConfigStore holds them;
+``paths`` and the dataset registry (``datasets``), so every module may read it. Every YAML file
+in ``conf/`` and ``experiments/`` is merged into these dataclasses (Hydra's ConfigStore holds them;
 harness/config.py registers them), so a misspelled key (``epocs=3``) or a wrong type fails when
 the config is composed, before any work starts. Semantic checks (positive rates, warmup shorter
 than the horizon) live in harness/validate.py, which the CLI runs over every run of a sweep
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
+from harness.datasets import DATASETS, dataset_info  # noqa: F401  (DATASETS: read from here by every layer)
 from harness.paths import CONF_DIR
 
 # omegaconf.MISSING is this string, and OmegaConf reads a field whose default is this string as
@@ -36,9 +37,9 @@ PROTOCOLS = ("clean", "d2l")
 # The config groups (conf/<group>/, and experiments/ for presets): a ``group=option`` override.
 CONFIG_GROUPS = ("framework", "model", "scheduler", "optimizer", "data", "experiments", "logger")
 
-TRAIN_IMAGES = 60_000  # Fashion-MNIST's training set
-TEST_IMAGES = 10_000
-DATASETS = ("fashion_mnist",)
+# Fashion-MNIST's sizes, the default dataset's (harness/datasets.py has every dataset's).
+TRAIN_IMAGES = dataset_info("fashion_mnist").train_size
+TEST_IMAGES = dataset_info("fashion_mnist").test_size
 SEED_LIMIT = 2**32  # numpy's and the frameworks' seeds are unsigned 32-bit
 
 
@@ -57,6 +58,11 @@ class LayerConfig:
     stride: Optional[int] = None
     kind: Optional[str] = None
     activation: Optional[str] = None
+    # Added after schema version 1 (harness.model documents them): null keeps the run_id of every
+    # model written before them.
+    momentum: Optional[float] = None  # batchnorm: the batch statistic's weight in the running ones (torch's)
+    eps: Optional[float] = None  # batchnorm: added to the variance
+    rate: Optional[float] = None  # dropout: the fraction of units zeroed while training
 
 
 @dataclass
@@ -223,7 +229,16 @@ def scheduler_kinds() -> dict[str, str]:
 
 def max_train_images(data: Any) -> int:
     """Training images left for ``train_size`` once a validation split (if any) is carved out."""
-    return TRAIN_IMAGES - (data.get("val_size") or 0)
+    return train_images(data) - (data.get("val_size") or 0)
+
+
+def train_images(data: Any) -> int:
+    """The training split's size of the dataset ``data.name`` names (the registry's)."""
+    return dataset_info(data.get("name") or "fashion_mnist").train_size
+
+
+def test_images(data: Any) -> int:
+    return dataset_info(data.get("name") or "fashion_mnist").test_size
 
 
 class Plain(dict):

@@ -9,6 +9,7 @@ line (``runner.run``, ``identity``) reads that; nothing here imports Hydra.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -19,7 +20,6 @@ from harness.schema import (
     FRAMEWORKS,
     PROTOCOLS,
     SEED_LIMIT,
-    TEST_IMAGES,
     HarnessConfig,
     Plain,
     as_dict,
@@ -27,6 +27,7 @@ from harness.schema import (
     max_train_images,
     nested_fields,
     scheduler_kinds,
+    test_images,
 )
 
 
@@ -85,9 +86,11 @@ def check(cfg: Any) -> None:
         raise HarnessError("results_dir is empty; give a folder, e.g. results_dir=results")
     if cfg.data.name not in DATASETS:
         raise HarnessError(
-            f"data.name={cfg.data.name!r} is not a dataset this harness can load; the one dataset is "
-            f"{', '.join(DATASETS)}"
+            f"data.name={cfg.data.name!r} is not a dataset this harness can load; choose one of {', '.join(DATASETS)} "
+            f"(data=NAME)"
         )
+    check_model_fits_data(cfg)
+    check_d2l_model(cfg)
     kinds = scheduler_kinds()
     if kinds.get(cfg.scheduler.name) != cfg.scheduler.kind:
         options = [name for name, kind in kinds.items() if kind == cfg.scheduler.kind]
@@ -104,7 +107,7 @@ def check(cfg: Any) -> None:
         size = cfg.data[key]
         if size is not None and size <= 0:
             raise HarnessError(f"data.{key}={size} must be a positive number of images (or null for all)")
-    most = {"train_size": max_train_images(cfg.data), "test_size": TEST_IMAGES}
+    most = {"train_size": max_train_images(cfg.data), "test_size": test_images(cfg.data)}
     for key, limit in most.items():
         if cfg.data[key] is not None and cfg.data[key] > limit:
             raise HarnessError(f"data.{key}={cfg.data[key]} is more than the {limit} images there are; "
@@ -139,7 +142,7 @@ def canonical_config(cfg: Any) -> RunConfig:
     data = plain["data"]
     if data.get("train_size") == max_train_images(data):
         data["train_size"] = None
-    if data.get("test_size") == TEST_IMAGES:
+    if data.get("test_size") == test_images(data):
         data["test_size"] = None
     # A horizon left unset (a schedule defined by its length: onecycle, wsd, ...) is derived from
     # epochs and the updates per epoch; writing it out makes `unset` and its value one experiment.
@@ -150,6 +153,55 @@ def canonical_config(cfg: Any) -> RunConfig:
     elif scheduler.get("total_steps") is None and plain["protocol"] == "clean":
         scheduler["total_steps"] = derived_params(Plain.of(plain)).get("total_steps")
     return RunConfig.of(plain)
+
+
+def check_model_fits_data(cfg: Any) -> None:
+    """The network's input and output must be the dataset's: a 28x28 model on 8x8 digits would fail
+    deep inside a framework, so it is refused here, naming both."""
+    from harness.datasets import dataset_info
+
+    info = dataset_info(cfg.data.name)
+    shape = tuple(int(v) for v in cfg.model.input_shape)
+    if shape != info.input_shape or int(cfg.model.num_classes) != info.num_classes:
+        raise HarnessError(
+            f"model={cfg.model.name} takes input_shape {list(shape)} and {cfg.model.num_classes} classes, but "
+            f"data={cfg.data.name} has {list(info.input_shape)} and {info.num_classes}; choose a model made for "
+            f"{cfg.data.name} (`python -m harness --help` lists the problems)"
+        )
+
+
+def check_d2l_model(cfg: Any) -> None:
+    """protocol=d2l trains each tab's own LeNet on Fashion-MNIST: any other model or dataset would
+    be replaced by the tab's after the run was named, so the combination is refused."""
+    if cfg.protocol != "d2l":
+        return
+    if cfg.data.name != "fashion_mnist":
+        raise HarnessError(f"protocol=d2l reproduces the d2l chapter on Fashion-MNIST, not data={cfg.data.name}; "
+                           f"use protocol=clean")
+    lenet = _d2l_lenet()
+    model = as_dict(cfg.model)
+    if any(model.get(key) != lenet.get(key) for key in ("name", "input_shape", "num_classes")) or \
+            [_set_keys(layer) for layer in model.get("layers") or []] != [_set_keys(layer) for layer in lenet["layers"]]:
+        raise HarnessError(
+            f"model={cfg.model.name} with protocol=d2l would train the d2l tab's own LeNet under this model's name; "
+            f"use protocol=clean for model={cfg.model.name}, or model=lenet for protocol=d2l"
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _d2l_lenet() -> dict:
+    """conf/model/lenet.yaml, the network of the PyTorch and MXNet tabs (the TF tab's differs only
+    in what protocol=d2l itself swaps in), read once with PyYAML as ``schema.scheduler_kinds`` reads."""
+    import yaml
+
+    from harness.d2l_tabs import MODEL_BY_TAB
+    from harness.paths import CONF_DIR
+
+    return yaml.safe_load((CONF_DIR / "model" / f"{MODEL_BY_TAB['torch']}.yaml").read_text())
+
+
+def _set_keys(layer: dict) -> dict:
+    return {key: value for key, value in layer.items() if value is not None and not (key == "padding" and value == 0)}
 
 
 # Names that become part of a path (the run folder's name, a preset's file): one safe pattern.
