@@ -25,21 +25,23 @@ def _task(cfg) -> None:
     """One job: a launcher's (Hydra's composed config, validated here) or, for a finished sweep,
     the preflight's ``RunConfig``."""
     from harness.identity import shown
-    from harness.progress import reported
+    from harness.progress import reported, sweep_label
     from harness.runner import Interrupted, run
     from harness.validate import validate
 
     try:
         cfg = validate(cfg)
-        with reported(cfg):  # in a sweep: "harness: [7/18] torch cosine seed=2 starting (12 left, ...)"
-            summary = run(cfg)
+        # In a sweep: "harness: [7/18] torch cosine (lr=0.1) seed=2 starting (12 left, ...)", once
+        # this process holds the run and trains it.
+        with reported(cfg) as job:
+            summary = run(cfg, on_start=job.started)
     except HarnessError as exc:
         fail(str(exc))
     except Interrupted as stop:
         print(f"harness: {stop}; results so far in {shown(stop.run_dir)}/; run the same command to resume",
               file=sys.stderr)
         sys.exit(130)
-    name = f"{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}"
+    name = sweep_label(cfg) or run_name(cfg)
     if summary.status == "failed":
         # One line, and the sweep goes on; main() exits non-zero once every run has had its turn.
         print(f"harness: failed: {name}: {summary.error}; traceback in {shown(summary.run_dir)}/_failed.txt; "
@@ -49,7 +51,7 @@ def _task(cfg) -> None:
         why = "unreadable" if summary.set_aside.parent.name == "_corrupt" else "earlier"
         print(f"harness: note: {why} results of {name} moved to {shown(summary.set_aside)}/")
     if summary.status == "busy":
-        print(f"harness: skipped: {name} is being trained by another process right now; "
+        print(f"harness: skipped: {name} is owned by another process, which is training it now; "
               f"its results will be in {shown(summary.run_dir)}/")
         return
     if summary.status == "skipped":
@@ -63,6 +65,28 @@ def _task(cfg) -> None:
     )
 
 
+def run_name(cfg) -> str:
+    """A single run's name in its summary line: framework, schedule, optimizer and peak rate, the
+    schedule's settings that differ from its option's YAML file, and the seed:
+    ``torch cosine (adam, lr=0.001, final_lr=0) seed=0``."""
+    from omegaconf import OmegaConf
+
+    from harness.identity import schedule_column
+    from harness.run_labels import describe
+
+    try:
+        option = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "scheduler" / f"{cfg.scheduler.name}.yaml"))
+    except OSError:
+        option = {}
+    params = schedule_column(cfg)
+    rate = "max_lr" if params.get("max_lr") is not None else "base_lr"
+    # A length the option leaves unset is derived from the run (validate.canonical_config): not a change.
+    changed = [k for k, v in params.items() if k not in ("kind", rate) and v != option.get(k)
+               and not (k == "total_steps" and option.get(k) is None)]
+    settings = describe(params, [rate, *changed])
+    return f"{cfg.framework.name} {cfg.scheduler.name} ({cfg.optimizer.name}, {settings}) seed={cfg.seed}"
+
+
 def _epochs(n: int) -> str:
     return f"{n} {_plural(n, 'epoch')}"
 
@@ -74,6 +98,7 @@ COMMANDS = {
     "find-lr": "harness.commands.find_lr",
     "plot-schedule": "harness.commands.plot_schedule",
     "status": "harness.commands.status",
+    "study": "harness.studies.run_study",
 }
 
 # The commands that take a run's overrides: `python -m harness scheduler=cosine plan` means `plan scheduler=cosine`.
@@ -90,6 +115,21 @@ def _quote_home(arg: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line; a reader that closes the pipe early (``status | head``) ends it quietly."""
+    try:
+        try:
+            _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe fails here, inside the try, not at interpreter exit
+    except BrokenPipeError:
+        import os
+
+        # Python would flush stdout again on exit and print the same error: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, as a tool killed by the signal exits
+
+
+def _main(argv: list[str] | None = None) -> None:
     import importlib
 
     args = [_quote_home(a) for a in (sys.argv[1:] if argv is None else argv)]
@@ -143,17 +183,20 @@ def main(argv: list[str] | None = None) -> None:
     register_configs()
     sys.argv = [sys.argv[0], *args]
     sweeps_before = _sweep_folders() if multirun else set()
-    from harness.progress import sweep_announced
+    from harness.progress import sweep_announced, trained_here
 
     # A sweep's jobs (in any launcher's processes) find the sweep's runs in their environment.
-    with sweep_announced(configs if multirun else [], finished_before):
-        hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
+    with sweep_announced(configs if multirun else [], finished_before) as ledger:
+        try:
+            hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
+        finally:
+            trained = trained_here(ledger)
     from harness.identity import folder_of
 
     if multirun:
         _remove_empty_sweep_folders(sweeps_before)
     if multirun and configs:
-        print(f"harness: sweep done: {sweep_counts(configs, finished_before)}")
+        print(f"harness: sweep done: {sweep_counts(configs, finished_before, trained)}")
     failed = sum(_failed_now(cfg) for cfg in {str(folder_of(cfg)): cfg for cfg in configs}.values())
     if failed:
         sys.exit(1)  # every run had its turn; the failed ones are retried by the same command
@@ -222,24 +265,34 @@ def _final_status(cfg) -> str | None:
     return finished_status(folder_of(cfg))
 
 
-def sweep_counts(configs: list, finished_before: list[str | None]) -> str:
+def sweep_counts(configs: list, finished_before: list[str | None], trained: set[str] | None = None) -> str:
     """'6 runs: 2 complete, 4 skipped', counting distinct runs: two jobs of a sweep that differ
     only in what does not change the result (threads, data.root) are one run, trained once.
     A run that raised is 'failed' (retried by the same command); one that did not finish for
-    another reason (another process is training it, Ctrl-C) is 'unfinished'."""
+    another reason (Ctrl-C) is 'unfinished'. ``trained``, the run folders' names this command's
+    jobs trained (the sweep's ledger, harness.progress): a run another process trained or holds is
+    counted as that, and named, never as this command's 'complete'."""
     from harness.identity import folder_of
+    from harness.progress import run_labels
 
     counts: dict[str, int] = {}
+    elsewhere: list[str] = []
     seen = set()
-    for cfg, before in zip(configs, finished_before):
+    labels = run_labels(configs)
+    for cfg, before, label in zip(configs, finished_before, labels):
         folder = folder_of(cfg)
         if folder in seen:
             continue
         seen.add(folder)
         outcome = "skipped" if before else (_final_status(cfg) or ("failed" if _failed_now(cfg) else "unfinished"))
+        if not before and trained is not None and folder.name not in trained and outcome != "failed":
+            outcome = "trained by another process" if outcome in ("complete", "diverged") else "held by another process"
+            elsewhere.append(label)
         counts[outcome] = counts.get(outcome, 0) + 1
     runs = len(seen)
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    if elsewhere:
+        summary += f" ({'; '.join(elsewhere[:5])}{'; ...' if len(elsewhere) > 5 else ''})"
     if runs == len(configs):
         return f"{runs} {_plural(runs, 'run')}: {summary}"
     same = len(configs) - runs

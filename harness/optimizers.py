@@ -222,6 +222,30 @@ SUGGESTED_LR = {"sgd": 0.3, "adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "rmspr
                 "schedule_free_adamw": 2.5e-3}
 
 
+# The base rates each adaptive optimizer is usually run at (its PyTorch default inside the range):
+# they divide each update by a running gradient size, so their step is about the rate itself
+# whatever the gradient, and SGD's 0.1-0.3 is orders of magnitude too large for them.
+USUAL_LR = {"adam": (1e-4, 1e-2), "adamw": (1e-4, 1e-2), "rmsprop": (1e-4, 1e-2), "adagrad": (1e-3, 1e-1),
+            "schedule_free_adamw": (1e-4, 1e-2)}
+FAR_ABOVE = 3.0  # a peak rate this many times the range's top earns a warning (Adam: above 0.03)
+
+
+def rate_warning(cfg) -> str | None:
+    """A sentence when an adaptive optimizer runs at a peak rate far above its usual range
+    (``optimizer=adam`` keeping the d2l cosine's 0.3 never learns), else None."""
+    name = cfg.optimizer.name
+    if name not in USUAL_LR:
+        return None
+    low, high = USUAL_LR[name]
+    key, peak = max((("base_lr", cfg.scheduler.base_lr), ("max_lr", cfg.scheduler.get("max_lr"))),
+                    key=lambda kv: kv[1] or 0)
+    if not peak or peak <= FAR_ABOVE * high:
+        return None
+    return (f"optimizer={name} at scheduler.{key}={peak:g} is {peak / high:.0f}x the top of its usual range "
+            f"({low:g} to {high:g}); an adaptive optimizer's step is about the rate itself, so this rate "
+            f"rarely learns: set scheduler.{key}={SUGGESTED_LR[name]:g} (and scheduler.final_lr below it)")
+
+
 def suggested_lr(name: str, which: str, kind: str = "cosine") -> float | None:
     """``${optimizer_lr:<optimizer>,base|final,<scheduler kind>}`` in a preset: the optimizer's
     rate, or the cosine's final rate (None for a schedule without one)."""

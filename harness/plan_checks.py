@@ -1,5 +1,6 @@
 """The checks and warnings built on a run's plan (``harness.plan``): the schedule builds and has
-a momentum to cycle, its horizon is not far longer than the run, and the epochs it would train at
+a momentum to cycle, its horizon is not far longer than the run and none of its milestones,
+boundaries or warmup lies beyond it, and the epochs it would train at
 rate 0 (a warning, or a refusal when that is every epoch). ``harness.validate`` runs the checks,
 the runner and ``plot-schedule`` print the warnings.
 """
@@ -32,21 +33,42 @@ def check_schedule(cfg) -> None:
 
 
 def horizon_warning(cfg) -> str | None:
-    """A sentence when the schedule's horizon is far longer than the run (it would stop early on
-    its curve: ``scheduler.total_steps=7050`` with unit=epoch), else None."""
+    """A sentence when part of the schedule lies beyond the run, else None: a horizon far longer
+    than the run (it would stop early on its curve: ``scheduler.total_steps=7050`` with
+    unit=epoch), or a milestone, a sequence's boundary, a step decay's step or a warmup the run
+    never reaches (``scheduler=multifactor epochs=10``: both of [15, 30] past it, a constant rate).
+
+    A milestone or boundary *at* the run's length marks the end of the run, as a horizon equal to
+    it does (the d2l chapter's multifactor [15, 30] over 30 epochs), and is not warned about."""
     kind, unit = cfg.scheduler.kind, cfg.scheduler.unit
-    if not has_horizon(kind):
-        return None
-    horizon = schedule_params(cfg).get("total_steps")
+    params = schedule_params(cfg)
     run_length = cfg.epochs if unit == "epoch" else cfg.epochs * updates_per_epoch(cfg)
-    if horizon is None or horizon <= FAR_LONGER * run_length:
-        return None
     what = ("epoch" if unit == "epoch" else "update") + ("" if run_length == 1 else "s")
-    return (
-        f"scheduler={cfg.scheduler.name}: total_steps={horizon} is {horizon / run_length:.1f}x the run's "
-        f"{run_length} {what} (unit={unit}), so the run stops at {100 * run_length / horizon:.2g} % of the "
-        f"schedule; set scheduler.total_steps=null to follow epochs"
-    )
+    run = f"the run's {run_length} {what} (unit={unit})"
+    found = []
+    horizon = params.get("total_steps")
+    if has_horizon(kind) and horizon is not None and horizon > FAR_LONGER * run_length:
+        found.append(f"total_steps={horizon} is {horizon / run_length:.1f}x {run}, so the run stops at "
+                     f"{100 * run_length / horizon:.2g} % of the schedule; set scheduler.total_steps=null to follow epochs")
+    for key, what_it_is, effect in (
+        ("milestones", "milestone", "the rate never drops there"),
+        ("boundaries", "boundary", "the phase after it never runs"),
+    ):
+        beyond = [m for m in params.get(key) or [] if m > run_length]
+        if beyond:
+            listed = ", ".join(map(str, beyond))
+            found.append(f"{key}={params[key]}: {what_it_is if len(beyond) == 1 else key} {listed} "
+                         f"{'lies' if len(beyond) == 1 else 'lie'} beyond {run}, so {effect}; "
+                         f"set scheduler.{key} within the run")
+    step_size = params.get("step_size")
+    if kind == "step" and step_size is not None and step_size >= run_length:
+        found.append(f"step_size={step_size} is not shorter than {run}, so the rate never drops; "
+                     f"set scheduler.step_size below {run_length}")
+    warmup = params.get("warmup_steps")
+    if warmup and warmup > run_length:
+        found.append(f"warmup_steps={warmup} is longer than {run}, so the rate never reaches base_lr; "
+                     f"set scheduler.warmup_steps below {run_length}")
+    return f"scheduler={cfg.scheduler.name}: " + "; ".join(found) if found else None
 
 
 def zero_rate_epochs(cfg, plan: Plan | None = None) -> list[int]:

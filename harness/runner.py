@@ -72,6 +72,7 @@ class Previous:
     rows: list[dict] | None = None
     saved: checkpoint.Checkpoint | None = None
     corrupt: bool = False  # unreadable: kept aside for inspection, and the run starts afresh
+    bad_checkpoint: str | None = None  # the checkpoint cannot be trusted (why); the rows can
 
     @property
     def finished(self) -> bool:
@@ -82,11 +83,14 @@ def previous_results(run_dir: Path) -> Previous:
     """Read (never change) what the run's directory holds."""
     try:
         rows = read_epochs(run_dir)
-        if rows and rows[-1]["status"] in FINISHED:
-            return Previous(rows)  # a leftover checkpoint of a finished run is never needed
-        return Previous(rows, checkpoint.load(run_dir))
     except CorruptFile:
         return Previous(corrupt=True)
+    if rows and rows[-1]["status"] in FINISHED:
+        return Previous(rows)  # a leftover checkpoint of a finished run is never needed
+    try:
+        return Previous(rows, checkpoint.load(run_dir))
+    except CorruptFile as exc:  # intact rows stay where they are; only the state is lost
+        return Previous(rows, bad_checkpoint=str(exc))
 
 
 @dataclass
@@ -104,12 +108,17 @@ class Interrupted(Exception):
     """Ctrl-C during training: the rows written so far say ``interrupted``; the same command resumes."""
 
     def __init__(self, run_dir: Path, epochs_done: int, epochs: int) -> None:
-        super().__init__(f"interrupted after epoch {epochs_done} of {epochs}")
+        # Counted as epochs done, from 1 (rows' `epoch` is 0-based).
+        done = f"before its first epoch ended (0 of {epochs} epochs done)" if epochs_done == 0 else \
+            f"after {epochs_done} of {epochs} epochs"
+        super().__init__(f"interrupted {done}")
         self.run_dir, self.epochs_done, self.epochs = run_dir, epochs_done, epochs
 
 
-def run(cfg: RunConfig) -> RunSummary:
-    """Train (or resume, or skip) the run ``harness.validate.validate`` returned."""
+def run(cfg: RunConfig, on_start=None) -> RunSummary:
+    """Train (or resume, or skip) the run ``harness.validate.validate`` returned. ``on_start()``,
+    when given, is called once this process holds the run and is about to train it (a sweep's
+    start line: never printed for a run another process holds or has finished)."""
     if not isinstance(cfg, RunConfig):  # a composed config has not been checked, nor made canonical
         raise TypeError(f"runner.run takes the RunConfig of harness.validate.validate(cfg), not {type(cfg).__name__}")
     rid = identity.run_id(cfg)
@@ -131,7 +140,8 @@ def run(cfg: RunConfig) -> RunSummary:
         with claim_run(results_dir, run_dir.name) as claimed:
             return _failed(rid, run_dir, exc, claimed)
     ensure_writable(results_dir)
-    for warning in (horizon_warning(cfg), zero_rate_warning(cfg, setup.plan)):  # once the input has passed every check
+    # Once the input has passed every check.
+    for warning in (horizon_warning(cfg), zero_rate_warning(cfg, setup.plan), optimizers.rate_warning(cfg)):
         if warning:
             print(f"harness: warning: {warning}", file=sys.stderr)
     with claim_run(results_dir, run_dir.name) as claimed:
@@ -144,6 +154,10 @@ def run(cfg: RunConfig) -> RunSummary:
         if run_dir.exists() and (cfg.rerun or previous.corrupt):
             moved = set_aside(run_dir, "superseded" if cfg.rerun else "corrupt")
             previous = Previous()
+        if previous.bad_checkpoint and not cfg.rerun:
+            _drop_bad_checkpoint(cfg, run_dir, previous)
+        if on_start is not None:
+            on_start()
         try:
             with sinks.closed_on_error():  # a tracker records a crash or Ctrl-C as FAILED / KILLED
                 return _train(cfg, rid, run_dir, previous, setup, moved)
@@ -153,6 +167,18 @@ def run(cfg: RunConfig) -> RunSummary:
             raise
         except Exception as exc:  # noqa: BLE001 - any error of one run is recorded as that run's failure
             return _failed(rid, run_dir, exc, True)
+
+
+def _drop_bad_checkpoint(cfg: RunConfig, run_dir: Path, previous: Previous) -> None:
+    """An unreadable checkpoint beside intact rows: the rows stay (in place, replaced one by one as
+    the run trains again), the checkpoint goes. It is the run's only saved state, so nothing
+    later than the start can be trusted: the run trains again from epoch 0."""
+    checkpoint.remove(run_dir)
+    kept = len(previous.rows or [])
+    rows = f"its {kept} {'epoch' if kept == 1 else 'epochs'} of rows are kept until retrained" if kept else "it has no rows yet"
+    print(f"harness: note: the checkpoint of {cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed} in "
+          f"{identity.shown(run_dir)}/ is unreadable and was removed ({previous.bad_checkpoint.split(' (', 1)[-1].rstrip(')')}); "
+          f"{rows}, and the run trains again from epoch 0 (no earlier state to resume from)", file=sys.stderr)
 
 
 def one_line(exc: BaseException) -> str:
@@ -212,6 +238,9 @@ def _train(cfg: RunConfig, rid: str, run_dir: Path, previous: Previous, setup: S
     write_config(run_dir, OmegaConf.to_yaml(as_dict(cfg)))  # canonical: derived lengths written out
     (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a failed run, retried
     rows, first_epoch, step = _resumed(previous, rid, run, setup, run_dir)
+    # Rows of epochs not yet (re)trained: kept in the file until their epoch is trained again, so
+    # a run that starts over (an unreadable checkpoint) loses no row it had.
+    pending = [row for row in previous.rows or [] if row["epoch"] >= first_epoch]
 
     status = "running"
     log = sinks.open_run(cfg, run, run_dir, rows, first_epoch or None)  # logger=: tracker copies
@@ -234,7 +263,8 @@ def _train(cfg: RunConfig, rid: str, run_dir: Path, previous: Previous, setup: S
         for r in rows:
             r["status"] = status
             r["verdict"] = verdict
-        write_epochs(run_dir, rows)
+        pending = [{**r, "status": status} for r in pending if r["epoch"] > epoch] if status == "running" else []
+        write_epochs(run_dir, rows + pending)
         checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid, plan.state())
         log.epoch(row)  # after parquet and checkpoint: a tracker never holds more than they do
         progress.update(1)

@@ -27,7 +27,8 @@ def test_single_run_writes_the_documented_parquet(tmp_path):
     out = run_cli("framework=torch", "scheduler=cosine", "scheduler.unit=step", "scheduler.total_steps=20",
                   "epochs=2", f"results_dir={tmp_path}", *SLICE)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1].startswith("harness: complete: torch cosine seed=0, 2 epochs")
+    # Named by optimizer, rate and what differs from the option's YAML (here the unit).
+    assert out.stdout.strip().splitlines()[-1].startswith("harness: complete: torch cosine (sgd, lr=0.3, unit=step) seed=0, 2 epochs")
     assert str(tmp_path) in out.stdout
 
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]

@@ -124,7 +124,9 @@ def test_ctrl_c_says_where_it_stopped_marks_the_rows_and_the_same_command_resume
     (folder,) = tmp_path.glob("torch-cosine-s0-*")
     done = len(read_epochs(folder))
     assert stderr.strip().splitlines()[-1] == (
-        f"harness: interrupted after epoch {done} of 3; results so far in {folder}/; run the same command to resume")
+        f"harness: interrupted after {done} of 3 epochs; results so far in {folder}/; run the same command to resume"
+        if done else f"harness: interrupted before its first epoch ended (0 of 3 epochs done); results so far in "
+                     f"{folder}/; run the same command to resume")
     assert "Traceback" not in stderr and {row["status"] for row in read_epochs(folder)} == {"interrupted"}
     if done < 3:
         # As if the code had changed since: the resume says so, and each row keeps its commit.

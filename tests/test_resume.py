@@ -63,7 +63,8 @@ def test_sigkill_then_same_command_continues_and_equals_an_uninterrupted_run(fra
 
     out = run_cli(*args, f"results_dir={killed}", *SLICE)
     assert out.returncode == 0, out.stderr
-    assert re.search(r"harness: complete: \S+ cosine seed=0, 4 epochs \([123] of them done before a resume\)", out.stdout)
+    assert re.search(r"harness: complete: \S+ cosine \(sgd, lr=0.3\) seed=0, 4 epochs \([123] of them done before a resume\)",
+                     out.stdout)
     resumed, expected = table(killed), table(straight)
     assert len(resumed) == 4 and (resumed["status"] == "complete").all()
     # Value for value, timing aside: the same weights, batches and rates give the same numbers.
@@ -120,29 +121,55 @@ def test_divergence_is_a_result_and_the_sweep_goes_on(tmp_path):
     assert "1 complete, 1 diverged" in out.stdout
 
 
-@pytest.mark.parametrize("damaged", ["epochs.parquet", "_checkpoint.npz"])
-def test_a_corrupt_file_is_set_aside_the_run_trains_again_and_the_sweep_goes_on(damaged, tmp_path):
+CORRUPT_ARGS = ("-m", "scheduler=constant,cosine", "epochs=2", "keep_checkpoint=true", "data.train_size=1024",
+                "data.test_size=500", "progress=false")
+
+
+def _interrupted_after_epoch_0(tmp_path, damaged):
+    """A finished constant run made to look killed after epoch 0 (so its checkpoint would be used),
+    with ``damaged`` overwritten by half a file; returns the run folder and its intact rows."""
     from harness.results import read_epochs, write_epochs
 
-    args = ("-m", "scheduler=constant,cosine", "epochs=2", "keep_checkpoint=true", f"results_dir={tmp_path}",
-            "data.train_size=1024", "data.test_size=500", "progress=false")
-    assert run_cli(*args).returncode == 0
+    assert run_cli(*CORRUPT_ARGS, f"results_dir={tmp_path}").returncode == 0
     (run_dir,) = tmp_path.glob("torch-constant-*")
-    # Make the constant run look interrupted after epoch 0, so that its checkpoint would be used.
     rows = read_epochs(run_dir)[:1]
     rows[0]["status"] = "running"
     write_epochs(run_dir, rows)
     (run_dir / damaged).write_bytes(b"PAR1 half a file")
+    return run_dir, rows
 
-    out = run_cli(*args)
+
+def test_a_corrupt_parquet_is_set_aside_the_run_trains_again_and_the_sweep_goes_on(tmp_path):
+    run_dir, _ = _interrupted_after_epoch_0(tmp_path, "epochs.parquet")
+    out = run_cli(*CORRUPT_ARGS, f"results_dir={tmp_path}")
 
     assert out.returncode == 0, out.stderr
     assert f"harness: note: unreadable results of torch constant seed=0 moved to {tmp_path}/_corrupt/" in out.stdout
     assert "sweep done: 2 runs: 1 complete, 1 skipped" in out.stdout
-    kept = list((tmp_path / "_corrupt").glob(f"{run_dir.name}.*/{damaged}*"))
+    kept = list((tmp_path / "_corrupt").glob(f"{run_dir.name}.*/epochs.parquet*"))
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"PAR1 half")
     df = table(tmp_path)
     assert len(df) == 4 and (df["status"] == "complete").all()  # the set-aside copy is not read
+
+
+def test_a_corrupt_checkpoint_never_moves_the_intact_rows(tmp_path):
+    from harness.results import read_epochs
+
+    run_dir, rows = _interrupted_after_epoch_0(tmp_path, "_checkpoint.npz")
+    out = run_cli(*CORRUPT_ARGS, f"results_dir={tmp_path}")
+
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "_corrupt").exists(), "nothing is set aside: the rows were intact"
+    notes = [line for line in out.stderr.splitlines() if "checkpoint" in line]
+    assert len(notes) == 1 and notes[0].startswith(
+        f"harness: note: the checkpoint of torch constant seed=0 in {run_dir}/ is unreadable and was removed ("), notes
+    assert notes[0].endswith("its 1 epoch of rows are kept until retrained, and the run trains again from epoch 0 "
+                             "(no earlier state to resume from)"), notes[0]
+    assert "sweep done: 2 runs: 1 complete, 1 skipped" in out.stdout
+    again = read_epochs(run_dir)
+    assert [r["epoch"] for r in again] == [0, 1] and {r["status"] for r in again} == {"complete"}
+    # Trained again from the start on the same batches: epoch 0 gives the row it replaced.
+    assert again[0]["train_loss"] == rows[0]["train_loss"] and again[0]["test_acc"] == rows[0]["test_acc"]
 
 
 @pytest.mark.parametrize("framework", ["torch", "tf", "mxnet"])

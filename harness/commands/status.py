@@ -1,8 +1,11 @@
 """``python -m harness status [RESULTS_DIR]``: where a study stands, from its files alone.
 
 One line per run found under RESULTS_DIR (default ``results``): framework, protocol,
-scheduler, optimizer, seed, status, epochs done / planned, the last test accuracy and when
-its parquet was last written; then the totals. A run whose lock is held is being trained right
+scheduler, optimizer, the settings that differ between the runs listed (``harness.run_labels``:
+rate, warmup, batch size, data size, ...; from each run's ``_config.yaml``), seed, status, epochs
+done / planned, the last test accuracy and when its parquet was last written; then the totals.
+A run stopped before its first epoch ended has a ``_config.yaml`` and no rows: ``interrupted``,
+0 of its epochs done. A run whose lock is held is being trained right
 now (``training``); one whose rows say ``running`` with nobody holding its lock was interrupted
 and continues when its command runs again (``interrupted``).
 
@@ -84,7 +87,7 @@ def find_runs(results_dir: Path) -> list[dict]:
             continue
         run_dir = table_path.parent
         seen.add(run_dir)
-        run = {"run_dir": run_dir, "written": table_path.stat().st_mtime}
+        run = {"run_dir": run_dir, "written": table_path.stat().st_mtime, "config": _config_of(run_dir)}
         try:
             table = pq.ParquetFile(table_path).read(columns=COLUMNS).to_pylist()  # read_table would load pandas
         except Exception as exc:  # an unreadable file is shown, not fatal: status is read-only
@@ -101,9 +104,9 @@ def find_runs(results_dir: Path) -> list[dict]:
         run_dir = lock.parent / lock.name[1:-len(".lock")]
         if run_dir in seen or not _visible(lock, results_dir) or not lock_is_held(lock, held):
             continue
-        framework, scheduler, seed = _from_name(run_dir.name)
-        runs.append({"run_dir": run_dir, "written": None, "locked": True, "done": 0, "framework": framework,
-                     "scheduler": scheduler, "seed": seed, "status": "running"})
+        seen.add(run_dir)
+        runs.append({"run_dir": run_dir, "written": None, "locked": True, "done": 0, **_identity_of(run_dir),
+                     "config": _config_of(run_dir), "status": "running"})
     # A run that raised (status=failed): _failed.txt holds its error, with or without rows.
     for failed in sorted(results_dir.rglob(FAILED_FILE)):
         run_dir = failed.parent
@@ -119,6 +122,15 @@ def find_runs(results_dir: Path) -> list[dict]:
             runs.append(known)
         if not known["locked"]:  # a retry in progress is "training"
             known.update(status="failed", error=error)
+        seen.add(run_dir)
+    # A run stopped before its first epoch ended (Ctrl-C, a kill): its _config.yaml, no rows.
+    for config in sorted(results_dir.rglob(CONFIG_FILE)):
+        run_dir = config.parent
+        if run_dir in seen or not _visible(config, results_dir) or run_dir == results_dir:
+            continue
+        runs.append({"run_dir": run_dir, "written": config.stat().st_mtime, "done": 0, **_identity_of(run_dir),
+                     "config": _config_of(run_dir), "status": "running",
+                     "locked": lock_is_held(run_dir.parent / f".{run_dir.name}.lock", held)})
     for run in runs:
         run["state"] = _state(run)
     return runs
@@ -129,19 +141,26 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _identity_of(run_dir: Path) -> dict:
-    """Who an unreadable run is, from its ``_config.yaml`` (written before its first epoch) where
-    that can be read, else from its folder's name (framework, scheduler and seed only)."""
-    framework, scheduler, seed = _from_name(run_dir.name)
-    found = {"framework": framework, "scheduler": scheduler, "seed": seed}
+def _config_of(run_dir: Path) -> dict | None:
+    """The run's ``_config.yaml`` as a dict (written before its first epoch), None when it is
+    missing or cannot be read."""
     try:
         import yaml
 
         cfg = yaml.load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"),
                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except Exception:  # noqa: BLE001 - missing or damaged too: the folder name is all there is
-        return found
-    if not isinstance(cfg, dict):
+    except Exception:  # noqa: BLE001 - missing or damaged: the caller falls back on the folder name
+        return None
+    return cfg if isinstance(cfg, dict) else None
+
+
+def _identity_of(run_dir: Path) -> dict:
+    """Who a run without readable rows is, from its ``_config.yaml`` where that can be read, else
+    from its folder's name (framework, scheduler and seed only)."""
+    framework, scheduler, seed = _from_name(run_dir.name)
+    found = {"framework": framework, "scheduler": scheduler, "seed": seed}
+    cfg = _config_of(run_dir)
+    if cfg is None:
         return found
     for column, path in (("framework", "framework.name"), ("scheduler", "scheduler.name"), ("optimizer", "optimizer.name"),
                          ("protocol", "protocol"), ("seed", "seed"), ("epochs", "epochs")):
@@ -175,21 +194,37 @@ def _age(seconds: float) -> str:
     return f"{max(seconds, 0):.0f} s ago"
 
 
+def _settings(runs: list[dict]) -> list[str]:
+    """Each run's settings that differ from the other runs of its framework, protocol, schedule
+    and optimizer (``lr=0.01, warmup=470``); '?' for a run without a readable ``_config.yaml``."""
+    from harness.progress import differing_within, settings_of
+
+    groups = [tuple(str(run.get(k)) for k in ("framework", "protocol", "scheduler", "optimizer")) for run in runs]
+    labels = differing_within([settings_of(run.get("config") or {}) for run in runs], groups,
+                              leave_out=("optimizer", "protocol"))
+    return [label if run.get("config") else "?" for run, label in zip(runs, labels)]
+
+
 def render(runs: list[dict], results_dir: Path, now: float) -> str:
     folders = {run["run_dir"].parent for run in runs}
-    header = ["framework", "protocol", "scheduler", "optimizer", "seed", "status", "epochs", "test_acc", "last written"]
+    for run, label in zip(runs, _settings(runs)):
+        run["settings"] = label
+    shown_settings = any(run["settings"] not in ("", "?") for run in runs)
+    header = ["framework", "protocol", "scheduler", "optimizer", *(["settings"] if shown_settings else []),
+              "seed", "status", "epochs", "test_acc", "last written"]
     if len(folders) > 1:
         header.append("in")
     lines = []
     order = lambda r: (str(r.get("framework")), str(r.get("protocol")), str(r.get("scheduler")),
-                       str(r.get("optimizer")), str(r.get("seed")), str(r["run_dir"]))
+                       str(r.get("optimizer")), r["settings"], str(r.get("seed")), str(r["run_dir"]))
     for run in sorted(runs, key=order):
         planned = run.get("epochs")
         acc = run.get("test_acc")
         written = run["written"]
         cells = [
             str(run.get("framework", "?")), str(run.get("protocol") or "-"), str(run.get("scheduler", "?")),
-            str(run.get("optimizer") or "-"), str(run.get("seed", "?")), run["state"],
+            str(run.get("optimizer") or "-"), *([run["settings"] or "-"] if shown_settings else []),
+            str(run.get("seed", "?")), run["state"],
             f"{run.get('done', 0)}/{planned if planned is not None else '?'}",
             f"{acc:.4f}" if isinstance(acc, float) else "-",
             time.strftime("%Y-%m-%d %H:%M", time.localtime(written)) + f" ({_age(now - written)})" if written else "-",
@@ -207,7 +242,7 @@ def render(runs: list[dict], results_dir: Path, now: float) -> str:
     done = sum(run.get("done", 0) for run in runs)
     planned = sum(run.get("epochs") or 0 for run in runs)
     text.append("")
-    text.append(f"{len(runs)} runs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    text.append(f"{len(runs)} {'run' if len(runs) == 1 else 'runs'}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
                 + f"; {done} of {planned} epochs done")
     for run in sorted(runs, key=order):
         if run["state"] == "failed":
