@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.schedules import in_order
+from harness.schedules.registry import FAMILIES as REGISTRY_FAMILIES
+from harness.schema import scheduler_kinds
+
 # Past this many series in a protocol, overlaid curves become spaghetti: the figures switch to the
 # top few against the baseline plus small multiples by family, and the tables drop empty rows.
 MAX_OVERLAID = 7
@@ -24,33 +28,22 @@ PALETTE = [
     "#2A9D8F", "#654522", "#C71585", "#6A3D9A",
 ]
 # schedule -> (palette index, line style index): the field's schedules look the same in every
-# report; the second ten are dashed, so that two neighbours in the palette differ twice.
-PREFERRED = {
-    "constant": (0, 0), "sqrt": (1, 0), "factor": (2, 0), "multifactor": (3, 0), "cosine": (4, 0),
-    "warmup": (5, 0), "warmup_cosine": (5, 0), "step": (6, 0), "exponential": (7, 0), "inverse_time": (8, 0),
-    "polynomial": (9, 0), "linear_decay": (10, 1), "cosine_restarts": (11, 1), "sgdr": (11, 1),
-    "warmup_linear": (12, 1), "noam": (13, 1), "inverse_sqrt": (13, 1), "onecycle": (14, 1), "cyclic": (15, 1),
-    "wsd": (16, 1), "constant_warmup": (17, 1), "sequence": (18, 1), "plateau": (19, 1),
-}
+# report (each schedule's ``colour`` in its registration, harness/schedules); the second ten are
+# dashed, so that two neighbours in the palette differ twice.
+PREFERRED = {name: info.colour for info in in_order() if info.colour for name in (info.kind, *info.aliases)}
 # matplotlib dash patterns; the names are for the HTML swatches (SVG stroke-dasharray)
 LINE_STYLES = [("solid", "-", ""), ("dashed", (0, (5, 2)), "7,3"), ("dashdot", (0, (6, 2, 1.5, 2)), "8,3,2,3"),
                ("dotted", (0, (1.2, 1.5)), "2,2.5")]
 
-# Schedule families for small multiples: a schedule the table does not know is "other".
-FAMILIES = {
-    "constant": "constant", "constant_warmup": "constant",
-    "step": "step-wise decay", "multifactor": "step-wise decay", "factor": "smooth decay",
-    "sqrt": "smooth decay", "exponential": "smooth decay", "inverse_time": "smooth decay",
-    "polynomial": "smooth decay", "linear_decay": "smooth decay",
-    "cosine": "cosine", "warmup": "cosine", "warmup_cosine": "cosine", "cosine_restarts": "cosine", "sgdr": "cosine",
-    "warmup_linear": "warmup + decay", "noam": "warmup + decay", "inverse_sqrt": "warmup + decay",
-    "wsd": "warmup + decay", "onecycle": "cyclic", "cyclic": "cyclic", "plateau": "adaptive",
-}
-FAMILY_ORDER = ["constant", "step-wise decay", "smooth decay", "cosine", "warmup + decay", "cyclic", "adaptive", "other"]
-# the order series are listed in when nothing else decides (the d2l chapter's order first)
-SCHEDULE_ORDER = ["constant", "sqrt", "factor", "multifactor", "cosine", "warmup", "step", "exponential",
-                  "inverse_time", "polynomial", "linear_decay", "cosine_restarts", "warmup_linear", "noam",
-                  "onecycle", "cyclic", "wsd", "constant_warmup", "sequence", "plateau"]
+# Schedule families for small multiples (each schedule's ``family`` in its registration): a
+# schedule the registry does not know is "other".
+FAMILIES = {name: info.family for info in in_order() for name in (info.kind, *info.aliases)}
+FAMILY_ORDER = list(REGISTRY_FAMILIES)
+# the order series are listed in when nothing else decides (each schedule's ``order``: the d2l
+# chapter's first); a config option of another name follows its kind.
+SCHEDULE_ORDER = list(dict.fromkeys(
+    name for info in in_order()
+    for name in (info.kind, *info.aliases, *sorted(o for o, k in scheduler_kinds().items() if k == info.kind))))
 
 
 def family(scheduler: str, kind: str | None = None) -> str:
