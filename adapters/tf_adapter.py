@@ -8,7 +8,11 @@ vectors) see (H, W, C) order instead of (C, H, W).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
+import tempfile
 from typing import Sequence
 
 import numpy as np
@@ -20,8 +24,41 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 # 256). A user's own setting wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+# TensorFlow 2.19+ logs through absl before absl::InitializeLog, which TF_CPP_MIN_LOG_LEVEL does
+# not filter (tensorflow/tensorflow#100442): each import printed absl's "All log messages before
+# absl::InitializeLog() ..." and oneDNN's "custom operations are on" notice, twice (two libraries
+# log it). Only those lines are dropped; anything else the import writes to stderr is kept.
+_IMPORT_CHATTER = re.compile(r"All log messages before absl::InitializeLog|\] oneDNN custom operations are on")
+
+
+@contextlib.contextmanager
+def _without_import_chatter():
+    """Hold file descriptor 2 (where native code logs) in a file while the block runs, then write
+    back every line of it but TensorFlow's import chatter."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to keep clean
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held.read().decode(errors="replace").splitlines(keepends=True):
+                if not _IMPORT_CHATTER.search(line):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+with _without_import_chatter():
+    import keras  # noqa: E402
+    import tensorflow as tf  # noqa: E402
 
 from adapters.base import AdapterBase, EpochStats, gpu_chosen  # noqa: E402
 from harness.model import ModelSpec, placed_activations  # noqa: E402
