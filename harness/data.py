@@ -24,6 +24,9 @@ from harness.datasets import DatasetInfo, FileCheck, dataset_info
 from harness.errors import HarnessError
 
 DEFAULT = "fashion_mnist"
+# Fashion-MNIST's OS package folder and file checksums, under the names tests and benchmarks use.
+OS_PACKAGE_DIR = Path(dataset_info(DEFAULT).os_package_dir)
+CONTENT_SHA256 = {stem: check.content_sha256 for stem, check in dataset_info(DEFAULT).files.items()}
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
 

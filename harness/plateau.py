@@ -166,11 +166,12 @@ def check(cfg) -> None:
     ``harness.validate``); raise HarnessError naming the value and the fix."""
     val_size = cfg.data.get("val_size")
     if val_size is not None:
-        from harness.schema import TRAIN_IMAGES
+        from harness.schema import split_images
 
-        if not 0 < val_size < TRAIN_IMAGES:
-            raise HarnessError(f"data.val_size={val_size} must be between 1 and 59999 images (or null for no split)")
-        left = TRAIN_IMAGES - val_size
+        total = split_images(cfg.data, "train")
+        if not 0 < val_size < total:
+            raise HarnessError(f"data.val_size={val_size} must be between 1 and {total - 1} images (or null for no split)")
+        left = total - val_size
         if cfg.data.train_size is not None:
             left = min(left, cfg.data.train_size)
         if left < cfg.batch_size:

@@ -229,16 +229,12 @@ def scheduler_kinds() -> dict[str, str]:
 
 def max_train_images(data: Any) -> int:
     """Training images left for ``train_size`` once a validation split (if any) is carved out."""
-    return train_images(data) - (data.get("val_size") or 0)
+    return split_images(data, "train") - (data.get("val_size") or 0)
 
 
-def train_images(data: Any) -> int:
-    """The training split's size of the dataset ``data.name`` names (the registry's)."""
-    return dataset_info(data.get("name") or "fashion_mnist").train_size
-
-
-def test_images(data: Any) -> int:
-    return dataset_info(data.get("name") or "fashion_mnist").test_size
+def split_images(data: Any, split: str) -> int:
+    """The size of the ``train`` or ``test`` split of the dataset ``data.name`` names (the registry's)."""
+    return dataset_info(data.get("name") or "fashion_mnist").split_size(split)
 
 
 class Plain(dict):

@@ -27,7 +27,7 @@ from harness.schema import (
     max_train_images,
     nested_fields,
     scheduler_kinds,
-    test_images,
+    split_images,
 )
 
 
@@ -107,7 +107,7 @@ def check(cfg: Any) -> None:
         size = cfg.data[key]
         if size is not None and size <= 0:
             raise HarnessError(f"data.{key}={size} must be a positive number of images (or null for all)")
-    most = {"train_size": max_train_images(cfg.data), "test_size": test_images(cfg.data)}
+    most = {"train_size": max_train_images(cfg.data), "test_size": split_images(cfg.data, "test")}
     for key, limit in most.items():
         if cfg.data[key] is not None and cfg.data[key] > limit:
             raise HarnessError(f"data.{key}={cfg.data[key]} is more than the {limit} images there are; "
@@ -142,7 +142,7 @@ def canonical_config(cfg: Any) -> RunConfig:
     data = plain["data"]
     if data.get("train_size") == max_train_images(data):
         data["train_size"] = None
-    if data.get("test_size") == test_images(data):
+    if data.get("test_size") == split_images(data, "test"):
         data["test_size"] = None
     # A horizon left unset (a schedule defined by its length: onecycle, wsd, ...) is derived from
     # epochs and the updates per epoch; writing it out makes `unset` and its value one experiment.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import shutil
 
@@ -17,6 +18,7 @@ from harness.data import (
     read_idx,
     seeded_subset,
 )
+from harness.datasets import REGISTRY
 from harness.errors import HarnessError
 
 
@@ -101,7 +103,8 @@ def test_lookup_order_prefers_config_then_environment(tmp_path, monkeypatch):
     _copy_dataset(copy)
     monkeypatch.setenv("HARNESS_DATA", "/nonexistent/env")
     labels = [label for label, _ in candidate_dirs(str(copy))]
-    assert labels == ["data.root", "HARNESS_DATA", "OS package", "user cache"]
+    # HARNESS_DATA: its fashion_mnist/ folder first, then the folder itself
+    assert labels == ["data.root", "HARNESS_DATA", "HARNESS_DATA", "OS package", "user cache"]
     assert find_data_dir(str(copy), download=False) == copy
     monkeypatch.setenv("HARNESS_DATA", str(copy))
     assert find_data_dir(None, download=False) == copy
@@ -110,7 +113,8 @@ def test_lookup_order_prefers_config_then_environment(tmp_path, monkeypatch):
 def test_missing_everywhere_lists_every_place_and_both_fixes(tmp_path, monkeypatch):
     monkeypatch.delenv("HARNESS_DATA", raising=False)  # when set, it must hold the files (next test)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("harness.data.OS_PACKAGE_DIR", tmp_path / "os")
+    info = REGISTRY["fashion_mnist"]
+    monkeypatch.setitem(REGISTRY, "fashion_mnist", dataclasses.replace(info, os_package_dir=str(tmp_path / "os")))
     with pytest.raises(HarnessError) as info:
         find_data_dir(None, download=False)
     message = str(info.value)
@@ -123,12 +127,12 @@ def test_missing_everywhere_lists_every_place_and_both_fixes(tmp_path, monkeypat
 
 def test_a_harness_data_without_the_files_is_an_error_not_a_fallback(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path / "env"))
-    with pytest.raises(HarnessError, match=r"HARNESS_DATA='.*env' does not hold the four Fashion-MNIST files"):
+    with pytest.raises(HarnessError, match=r"HARNESS_DATA='.*env' holds neither the 4 Fashion-MNIST files"):
         find_data_dir(None, download=False)
 
 
 def test_an_explicit_root_without_the_files_is_an_error_not_a_fallback(tmp_path):
     # The OS package copy exists on this machine; data.root must not silently fall through to it.
     assert find_data_dir(None, download=False) is not None
-    with pytest.raises(HarnessError, match=r"data.root='.*nowhere' does not hold the four Fashion-MNIST files"):
+    with pytest.raises(HarnessError, match=r"data.root='.*nowhere' does not hold the 4 Fashion-MNIST files"):
         find_data_dir(str(tmp_path / "nowhere"), download=False)
