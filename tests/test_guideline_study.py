@@ -250,7 +250,7 @@ def test_cli_refuses_a_folder_without_a_study(tmp_path):
 
 
 def test_the_plan_phase_reports_each_sweep_and_survives_a_bad_one(tmp_path, capsys):
-    from harness.studies.guideline import _harness
+    from harness.studies.sweeps import run_sweep as _harness
 
     sweep = ["-m", "scheduler=constant", "seed=0,1", "epochs=2", f"results_dir={tmp_path}"]
     assert _harness(sweep, dry_run=True) == 0
@@ -263,14 +263,14 @@ def test_the_plan_phase_reports_each_sweep_and_survives_a_bad_one(tmp_path, caps
 
 
 def test_a_finished_sweep_starts_no_process(tmp_path, capsys, monkeypatch):
-    from harness.studies import guideline
+    from harness.studies import sweeps as guideline
     from tests.synthetic_results import write_run
 
     sweep = ["-m", "scheduler=constant", "seed=0,1", "epochs=2", f"results_dir={tmp_path}"]
     started = []
     monkeypatch.setattr(guideline.subprocess, "run", lambda command: started.append(command) or
                         subprocess.CompletedProcess(command, 0))
-    assert guideline._harness(sweep, dry_run=False) == 0 and len(started) == 1  # nothing finished: its process
+    assert guideline.run_sweep(sweep, dry_run=False) == 0 and len(started) == 1  # nothing finished: its process
     from harness.identity import folder_of
     from harness.preflight import preflight
 
@@ -279,15 +279,15 @@ def test_a_finished_sweep_starts_no_process(tmp_path, capsys, monkeypatch):
         write_run(folder.parent, "x", "y", "z", 0, [0.5, 0.8], "complete")
         (folder.parent / "x-y-z-s0").rename(folder)
     capsys.readouterr()
-    assert guideline._harness(sweep, dry_run=False) == 0 and len(started) == 1  # none started
+    assert guideline.run_sweep(sweep, dry_run=False) == 0 and len(started) == 1  # none started
     assert capsys.readouterr().out.splitlines()[-1] == "harness: sweep done: 2 runs, every one finished before: skipped"
-    assert guideline._harness([*sweep, "rerun=true"], dry_run=False) == 0 and len(started) == 2  # rerun: trains again
+    assert guideline.run_sweep([*sweep, "rerun=true"], dry_run=False) == 0 and len(started) == 2  # rerun: trains again
 
 
 def test_the_finished_checks_run_two_at_a_time_and_agree_with_one_at_a_time(tmp_path):
     from harness.identity import folder_of
     from harness.preflight import preflight
-    from harness.studies import guideline
+    from harness.studies import sweeps as guideline
     from tests.synthetic_results import write_run
 
     done = ["-m", "scheduler=constant", "seed=0,1", "epochs=2", f"results_dir={tmp_path}"]
@@ -295,7 +295,7 @@ def test_the_finished_checks_run_two_at_a_time_and_agree_with_one_at_a_time(tmp_
         write_run(folder.parent, "x", "y", "z", 0, [0.5, 0.8], "complete")
         (folder.parent / "x-y-z-s0").rename(folder)
     sweeps = [done, [*done[:2], "seed=2", *done[3:]], done]  # finished, not started, finished
-    assert guideline._finished_counts(sweeps, jobs=2) == guideline._finished_counts(sweeps, jobs=1) == [2, 0, 2]
+    assert guideline.finished_counts(sweeps, jobs=2) == guideline.finished_counts(sweeps, jobs=1) == [2, 0, 2]
 
 
 def test_load_grid_of_a_missing_folder_is_empty(tmp_path):

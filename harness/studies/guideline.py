@@ -29,9 +29,9 @@ runs per update (``unit=step``) so that no whole epoch trains at rate 0; every f
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 
+from harness.studies.sweeps import run_phase
 from harness.studies.arms import (
     ALL,
     ARMS,
@@ -104,69 +104,6 @@ def chosen_rates(tuning_dir: str = TUNING_DIR) -> dict[str, float]:
     return dict(zip(picks["arm"], picks["rate"]))
 
 
-def _harness(args: list[str], dry_run: bool, finished: int | None = None) -> int:
-    """One sweep: ``python -m harness -m ...`` in its own process (Hydra's launcher and the
-    frameworks start fresh for every sweep), or for ``plan`` its ``python -m harness plan``, here:
-    it trains nothing and imports no framework, and 69 sweeps in one process take a fifth of the
-    time of 69 processes that each start Python and compose again. ``finished`` is what
-    ``_finished_runs(args)`` returned, when the caller checked it already (``_finished_counts``)."""
-    command = [sys.executable, "-m", "harness", *(["plan"] if dry_run else []), *args]
-    print("$ python -m harness " + " ".join(command[3:]), flush=True)
-    if not dry_run:
-        finished = _finished_runs(args) if finished is None else finished
-        if finished:  # nothing to train: no process, no Hydra, no launcher for it
-            print(f"harness: sweep done: {finished} {'run' if finished == 1 else 'runs'}, every one finished before: "
-                  f"skipped", flush=True)
-            return 0
-        return subprocess.run(command).returncode
-    from harness.commands import dry_run as plan
-
-    try:
-        return plan.main(args)
-    except SystemExit as failed:  # a bad sweep: its one-line error is printed; the next sweep goes on
-        return failed.code if isinstance(failed.code, int) else 1
-
-
-def _finished_runs(args: list[str]) -> int:
-    """The number of distinct runs in the sweep when every one of them has finished (its rows say
-    complete or diverged) and none asks for ``rerun=true``; else 0, and the sweep's own process
-    trains what is left (or says what is wrong with the command line)."""
-    from harness.errors import HarnessError
-    from harness.identity import folder_of
-    from harness.preflight import preflight
-    from harness.results import finished_status
-
-    try:
-        runs = preflight(args)
-    except HarnessError:
-        return 0
-    folders = {folder_of(cfg) for cfg in runs}
-    if any(cfg.rerun for cfg in runs) or not all(finished_status(folder) for folder in folders):
-        return 0
-    return len(folders)
-
-
-def _finished_counts(sweeps: list[list[str]], jobs: int) -> list[int]:
-    """``_finished_runs`` of every sweep, ``jobs`` at a time: a check composes its sweep with Hydra
-    (about half a second), and the whole study is 69 sweeps, which ``make guideline`` must skip
-    in well under a minute. A sweep found unfinished is trained later by its own process, which
-    skips whatever finished in between, so checking them all first changes nothing it trains."""
-    if jobs < 2 or len(sweeps) < 2:
-        return [_finished_runs(sweep) for sweep in sweeps]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork: the workers inherit the imported harness and Hydra instead of importing them again
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(_finished_runs, sweeps))
-
-
-def _run_phase(sweeps: list[list[str]], dry_run: bool, jobs: int) -> int:
-    """The phase's sweeps in order; the number that failed."""
-    finished = [None] * len(sweeps) if dry_run else _finished_counts(sweeps, jobs)
-    return sum(_harness(sweep, dry_run, done) != 0 for sweep, done in zip(sweeps, finished))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.studies.guideline", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("phase", choices=["tune", "choose", "final", "plan", "report", "all", "confirm"])
@@ -174,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     failed = 0
     if args.phase in ("tune", "all", "plan"):
-        failed += _run_phase(tuning_sweeps(args.jobs), args.phase == "plan", args.jobs)
+        failed += run_phase(tuning_sweeps(args.jobs), args.phase == "plan", args.jobs)
     if args.phase in ("choose", "final", "all", "plan"):
         chosen = chosen_rates()
         for label, rate in chosen.items():
@@ -183,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             print(f"guideline: the grid is not finished for {', '.join(missing)}: no final runs for them yet")
         if args.phase != "choose":
-            failed += _run_phase(final_sweeps(chosen, args.jobs), args.phase == "plan", args.jobs)
+            failed += run_phase(final_sweeps(chosen, args.jobs), args.phase == "plan", args.jobs)
     if args.phase == "confirm":
         from harness.studies.study_file import load, study_sweeps
 
-        failed += _run_phase(study_sweeps(load(STUDY_FILE), args.jobs), False, args.jobs)
+        failed += run_phase(study_sweeps(load(STUDY_FILE), args.jobs), False, args.jobs)
     if args.phase in ("report", "all"):
         from harness.studies.report import build
 

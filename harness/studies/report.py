@@ -186,7 +186,9 @@ def build(study_dir: Path | str = STUDY_DIR, out: Path | None = None) -> Path:
         if c.has_grid:
             grid.grid_figure(table, chosen, stage / GRID_PNG, styles)
             images[GRID_PNG] = (stage / GRID_PNG).read_bytes()
-    blocks = document(c)
+    from harness.studies.confirm_section import confirm_blocks
+
+    blocks = document(c) + confirm_blocks(study)
     return write_report(out, html_page(TITLE, CSS + CSS_EXTRA, blocks, images), to_markdown(blocks), images)
 
 

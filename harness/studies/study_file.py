@@ -8,6 +8,7 @@ A leaf of ``harness.studies``: it reads YAML and imports no framework.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,10 @@ import yaml
 from harness.errors import HarnessError
 
 KINDS = ("better", "not_worse", "band_wider")
+PHASE_KINDS = ("fixed", "grid", "final")  # rates in the overrides | a rate grid on validation | the grid's choices
+STUDY_KEYS = ("name", "question", "results_dir", "smallest_effect", "base", "arms", "phases", "order")
+PHASE_KEYS = ("kind", "declared", "folder", "preset", "framework", "frameworks", "overrides", "arms", "seeds",
+              "rates", "rates_from", "metric", "block", "comparisons", "claims", "time_to_target", "band_points")
 
 
 @dataclass(frozen=True)
@@ -39,14 +44,21 @@ class Phase:
     name: str
     declared: str
     folder: str
-    preset: str
-    framework: str
+    preset: str | None
+    frameworks: tuple[str, ...]
     arms: tuple[StudyArm, ...]
     comparisons: tuple[Comparison, ...]
     claims: dict
+    kind: str = "fixed"
+    overrides: tuple[str, ...] = ()  # the phase's own settings (data sizes, epochs), after the study's base
+    rates_from: str | None = None  # a final phase: the grid phase whose choices it trains
     block: int = 5
     time_to_target: float | None = None
     band_points: float | None = None
+
+    @property
+    def framework(self) -> str:
+        return self.frameworks[0]
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,7 @@ class Study:
     smallest_effect: float
     phases: dict
     order: tuple[str, ...]
+    base: tuple[str, ...] = ()
 
 
 def _need(mapping: dict, key: str, where: str):
@@ -86,22 +99,67 @@ def _comparisons(phase: dict, arms: dict, where: str) -> tuple[Comparison, ...]:
     return tuple(out)
 
 
-def _phase(name: str, raw: dict) -> Phase:
+def _overrides(value, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(o, str) and "=" in o for o in value):
+        raise HarnessError(f"{where}: a list of key=value overrides, e.g. [scheduler=cosine]")
+    return tuple(value)
+
+
+def _rates(value, where: str) -> tuple[float, ...]:
+    """A list of rates, or {low, high, per_decade}: a log grid from low to high (both included)."""
+    if isinstance(value, dict):
+        low, high, per = (float(_need(value, k, where)) for k in ("low", "high", "per_decade"))
+        if not 0 < low < high or per < 1:
+            raise HarnessError(f"{where}={value!r}: need 0 < low < high and per_decade >= 1")
+        steps = round(math.log10(high / low) * per)
+        return tuple(float(f"{low * 10 ** (i / per):.3g}") for i in range(steps + 1))
+    if not isinstance(value, list) or not value or not all(isinstance(r, (int, float)) and r > 0 for r in value):
+        raise HarnessError(f"{where}={value!r}: a list of positive rates, or {{low, high, per_decade}}")
+    return tuple(float(r) for r in value)
+
+
+def _phase(name: str, raw: dict, study_arms: dict) -> Phase:
     where = f"phases.{name}"
-    raw_arms = _need(raw, "arms", where)
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: a mapping of the phase's settings")
+    unknown = sorted(set(raw) - set(PHASE_KEYS))
+    if unknown:
+        raise HarnessError(f"{where}: unknown key {unknown[0]!r}; a phase takes {', '.join(PHASE_KEYS)}")
+    kind = raw.get("kind", "fixed")
+    if kind not in PHASE_KINDS:
+        raise HarnessError(f"{where}.kind={kind!r}: use one of {', '.join(PHASE_KINDS)}")
+    raw_arms = raw.get("arms", study_arms)
+    if not raw_arms:
+        raise HarnessError(f"{where}: missing key 'arms' (in the phase or the study)")
+    if isinstance(raw_arms, list):  # a list of the study's arm names
+        missing = [a for a in raw_arms if a not in study_arms]
+        if missing:
+            raise HarnessError(f"{where}.arms: {missing[0]!r} is not an arm of the study ({', '.join(study_arms)})")
+        raw_arms = {a: study_arms[a] for a in raw_arms}
     arms = {}
     for label, spec in raw_arms.items():
         at = f"{where}.arms.{label}"
-        overrides = _need(spec, "overrides", at)
-        if not isinstance(overrides, list) or not all(isinstance(o, str) and "=" in o for o in overrides):
-            raise HarnessError(f"{at}.overrides: a list of key=value overrides, e.g. [scheduler=cosine]")
+        spec = {"overrides": spec} if isinstance(spec, list) else spec
+        overrides = _overrides(_need(spec, "overrides", at), f"{at}.overrides")
         seeds = _seeds(spec["seeds"], at) if "seeds" in spec else _seeds(_need(raw, "seeds", where), where)
-        rates = tuple(float(r) for r in spec.get("rates", ()))
-        arms[label] = StudyArm(label, tuple(overrides), seeds, rates)
-    return Phase(name, str(_need(raw, "declared", where)), _need(raw, "folder", where), _need(raw, "preset", where),
-                 _need(raw, "framework", where), tuple(arms.values()), _comparisons(raw, arms, where),
-                 dict(raw.get("claims") or {}), int(raw.get("block", 5)), raw.get("time_to_target"),
-                 raw.get("band_points"))
+        rates = ()
+        if kind == "grid":
+            per_arm = raw.get("rates", {})
+            source = spec.get("rates", per_arm.get(label) if isinstance(per_arm, dict) and "low" not in per_arm
+                              else per_arm)
+            if not source:
+                raise HarnessError(f"{at}: a grid phase needs rates (the arm's 'rates' or the phase's)")
+            rates = _rates(source, f"{at}.rates")
+        arms[label] = StudyArm(label, overrides, seeds, rates)
+    frameworks = raw.get("frameworks", [raw.get("framework", "torch")])
+    frameworks = tuple(frameworks if isinstance(frameworks, list) else [frameworks])
+    rates_from = raw.get("rates_from")
+    if kind == "final" and not rates_from:
+        raise HarnessError(f"{where}: a final phase needs rates_from: the grid phase whose choices it trains")
+    return Phase(name, str(raw.get("declared", "")), _need(raw, "folder", where), raw.get("preset"), frameworks,
+                 tuple(arms.values()), _comparisons(raw, arms, where), dict(raw.get("claims") or {}), kind,
+                 _overrides(raw.get("overrides", []), f"{where}.overrides"), rates_from, int(raw.get("block", 5)),
+                 raw.get("time_to_target"), raw.get("band_points"))
 
 
 def load(path: str | Path) -> Study:
@@ -114,13 +172,23 @@ def load(path: str | Path) -> Study:
     except yaml.YAMLError as bad:
         raise HarnessError(f"{path}: not YAML ({str(bad).splitlines()[0]})") from None
     where = str(path)
-    phases = {name: _phase(name, spec) for name, spec in (_need(raw, "phases", where) or {}).items()}
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{path}: a study file is a mapping (name, question, results_dir, arms, phases, ...)")
+    unknown = sorted(set(raw) - set(STUDY_KEYS))
+    if unknown:
+        raise HarnessError(f"{path}: unknown key {unknown[0]!r}; a study takes {', '.join(STUDY_KEYS)}")
+    study_arms = raw.get("arms") or {}
+    phases = {name: _phase(name, spec, study_arms) for name, spec in (_need(raw, "phases", where) or {}).items()}
+    for name, phase in phases.items():
+        if phase.rates_from and (phase.rates_from not in phases or phases[phase.rates_from].kind != "grid"):
+            raise HarnessError(f"phases.{name}.rates_from={phase.rates_from!r} is not a grid phase of the study")
     order = tuple(raw.get("order") or phases)
     for item in order:
         if item.split(":")[0] not in phases:
             raise HarnessError(f"{where}: order names {item!r}, which is not a phase ({', '.join(phases)})")
     return Study(str(path), _need(raw, "name", where), _need(raw, "question", where), _need(raw, "results_dir", where),
-                 float(_need(raw, "smallest_effect", where)), phases, order)
+                 float(_need(raw, "smallest_effect", where)), phases, order,
+                 _overrides(raw.get("base", []), "base"))
 
 
 def _seed_range(item: str) -> tuple[int, int] | None:
@@ -130,15 +198,19 @@ def _seed_range(item: str) -> tuple[int, int] | None:
     return int(first), int(last)
 
 
-def phase_sweeps(study: Study, item: str, jobs: int = 2) -> list[list[str]]:
+def phase_sweeps(study: Study, item: str, jobs: int = 2, chosen: dict | None = None) -> list[list[str]]:
     """The sweeps of one entry of the study's order (``confirm:10-39`` limits the phase to those seeds).
-    A phase with fixed rates runs in blocks of seeds, every arm per block; a grid phase is one sweep per arm
-    over its rates and seeds."""
+    A fixed phase runs in blocks of seeds, every arm per block; a grid phase is one sweep per arm over
+    its rates and seeds; a final phase trains each arm at ``chosen[arm]`` (its grid phase's choice;
+    an arm without a choice yet is left out)."""
     phase = study.phases[item.split(":")[0]]
     limit = _seed_range(item)
-    common = ["-m", f"experiments={phase.preset}", "threads=1", "hydra/launcher=joblib",
-              f"hydra.launcher.n_jobs={jobs}", "progress=false", f"framework={phase.framework}",
-              f"results_dir={study.results_dir}/{phase.folder}"]
+
+    def common(framework: str) -> list[str]:
+        preset = [f"experiments={phase.preset}"] if phase.preset else []
+        return ["-m", *preset, "threads=1", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "progress=false",
+                f"framework={framework}", *study.base, *phase.overrides,
+                f"results_dir={study.results_dir}/{phase.folder}"]
 
     def seeds_of(arm: StudyArm) -> list[int]:
         return [s for s in arm.seeds if limit is None or limit[0] <= s <= limit[1]]
@@ -146,19 +218,26 @@ def phase_sweeps(study: Study, item: str, jobs: int = 2) -> list[list[str]]:
     def joined(values) -> str:
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
-    if any(arm.rates for arm in phase.arms):
-        return [[*common, *arm.overrides, f"scheduler.base_lr={joined(arm.rates)}", f"seed={joined(seeds_of(arm))}"]
-                for arm in phase.arms if seeds_of(arm)]
-    all_seeds = sorted({s for arm in phase.arms for s in seeds_of(arm)})
-    blocks = [all_seeds[i:i + phase.block] for i in range(0, len(all_seeds), phase.block)]
     sweeps = []
-    for block in blocks:
-        for arm in phase.arms:
-            mine = [s for s in block if s in seeds_of(arm)]
-            if mine:
-                sweeps.append([*common, *arm.overrides, f"seed={joined(mine)}"])
+    for framework in phase.frameworks:
+        if phase.kind == "grid":
+            sweeps += [[*common(framework), *arm.overrides, f"scheduler.base_lr={joined(arm.rates)}",
+                        f"seed={joined(seeds_of(arm))}"] for arm in phase.arms if seeds_of(arm)]
+            continue
+        arms = [arm for arm in phase.arms if phase.kind == "fixed" or arm.label in (chosen or {})]
+        rate = {arm.label: [f"scheduler.base_lr={chosen[arm.label]:g}"] if phase.kind == "final" else []
+                for arm in arms}
+        all_seeds = sorted({s for arm in arms for s in seeds_of(arm)})
+        blocks = [all_seeds[i:i + phase.block] for i in range(0, len(all_seeds), phase.block)]
+        for block in blocks:
+            for arm in arms:
+                mine = [s for s in block if s in seeds_of(arm)]
+                if mine:
+                    sweeps.append([*common(framework), *arm.overrides, *rate[arm.label], f"seed={joined(mine)}"])
     return sweeps
 
 
-def study_sweeps(study: Study, jobs: int = 2) -> list[list[str]]:
-    return [sweep for item in study.order for sweep in phase_sweeps(study, item, jobs)]
+def study_sweeps(study: Study, jobs: int = 2, chosen: dict | None = None) -> list[list[str]]:
+    """Every sweep of the study in its order; final phases at ``chosen[phase][arm]``."""
+    return [sweep for item in study.order
+            for sweep in phase_sweeps(study, item, jobs, (chosen or {}).get(item.split(":")[0]))]

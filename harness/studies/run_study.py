@@ -1,0 +1,113 @@
+"""``python -m harness study FILE``: run a declared study (studies/*.yaml) phase by phase through the
+ordinary sweep path, print what each grid phase chose and why, and write its report.
+
+    python -m harness study studies/warmup_at_1024.yaml            every phase, then the report
+    python -m harness study studies/warmup_at_1024.yaml --plan     what would train, what is done, the cost
+    python -m harness study studies/warmup_at_1024.yaml --report   the report from what has run
+
+A bad study file fails before anything trains, with one line naming the key. Run it again to go on:
+finished runs are skipped and a killed one resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.errors import HarnessError
+
+DEFAULT_EPOCH_SECONDS = 9.5  # PyTorch LeNet, one 60,000-image epoch, one thread (the guideline study's median)
+
+
+def _choices(study, phase_name: str, printed: bool) -> dict:
+    from harness.studies.outcomes import grid_choices
+
+    phase = study.phases[phase_name]
+    choices = grid_choices(study, phase)
+    if printed:
+        for label, c in choices.items():
+            if c.rate is None:
+                print(f"study: {phase_name}: {label}: no choice yet ({c.finished} of {c.expected} runs finished"
+                      + (f"; {'; '.join(c.notes)}" if c.notes else "") + ")")
+            else:
+                print(f"study: {phase_name}: {label}: chosen rate {c.rate:g} (best mean final val_acc "
+                      f"{100 * c.val_acc:.2f} % over {c.seeds} seeds, of {c.rates} rates)"
+                      + "".join(f"; ⚠ {n}" for n in c.notes))
+    return {label: c.rate for label, c in choices.items() if c.rate is not None}
+
+
+def cost(sweeps: list[list[str]]) -> tuple[int, int, float]:
+    """(runs, runs not finished, estimated compute hours of those at DEFAULT_EPOCH_SECONDS per 60,000
+    image-epochs)."""
+    from harness.identity import folder_of
+    from harness.preflight import preflight
+    from harness.results import finished_status
+    from harness.schema import max_train_images
+
+    runs = new = 0
+    seconds = 0.0
+    for sweep in sweeps:
+        for cfg in preflight(sweep):
+            runs += 1
+            if finished_status(folder_of(cfg)):
+                continue
+            new += 1
+            images = min(cfg.data.train_size or max_train_images(cfg.data), max_train_images(cfg.data))
+            seconds += cfg.epochs * DEFAULT_EPOCH_SECONDS * images / 60_000
+    return runs, new, seconds / 3600
+
+
+def _hours(hours: float) -> str:
+    return f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.0f} min"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness study", description=__doc__.splitlines()[0])
+    parser.add_argument("file", help="the study's YAML file, e.g. studies/guideline.yaml")
+    parser.add_argument("--plan", action="store_true", help="what would train and what is done; trains nothing")
+    parser.add_argument("--report", action="store_true", help="only the report, from what has run")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2, one thread each)")
+    args = parser.parse_args(argv)
+    from harness.studies.study_file import load, phase_sweeps
+    from harness.studies.sweeps import run_phase
+
+    try:
+        study = load(args.file)
+    except HarnessError as bad:
+        print(f"harness: error: {bad}", file=sys.stderr)
+        return 2
+    failed = 0
+    chosen: dict = {}
+    if not args.report:
+        total_new, total_hours = 0, 0.0
+        for item in study.order:
+            name = item.split(":")[0]
+            phase = study.phases[name]
+            if phase.kind == "final":
+                chosen[phase.rates_from] = _choices(study, phase.rates_from, printed=False)
+                if not chosen[phase.rates_from]:
+                    print(f"study: {name}: waits for {phase.rates_from}'s choices (no arm has one yet)")
+                    continue
+            sweeps = phase_sweeps(study, item, args.jobs, chosen.get(phase.rates_from))
+            if args.plan:
+                runs, new, hours = cost(sweeps)
+                total_new, total_hours = total_new + new, total_hours + hours
+                print(f"study: {item}: {len(sweeps)} sweeps, {runs} runs: {runs - new} finished, {new} to train "
+                      f"(about {_hours(hours)} of compute at {DEFAULT_EPOCH_SECONDS:g} s per 60,000-image epoch)")
+                failed += run_phase(sweeps, True, args.jobs)
+                continue
+            failed += run_phase(sweeps, False, args.jobs)
+            if phase.kind == "grid":
+                chosen[name] = _choices(study, name, printed=True)
+        if args.plan:
+            print(f"study: {total_new} runs to train, about {_hours(total_hours)} of compute "
+                  f"({_hours(total_hours / max(1, args.jobs))} of wall time with {args.jobs} jobs)")
+            return 1 if failed else 0
+    from harness.studies.study_report import build
+
+    print(f"study: wrote {build(study)} (and report.md beside it)", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
