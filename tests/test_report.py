@@ -696,3 +696,130 @@ def test_the_tuning_grid_is_chosen_on_validation_and_tested_apart():
     assert "<th>chosen base_lr</th>" in page and "<td>88.00% (one seed)</td>" in page
     assert sum(isinstance(b, Table) for b in blocks) == 1
     assert tuning_choice(pd.DataFrame(rows).assign(val_acc=None)) is None  # no split, no section
+
+
+# ------------------------------------------------------------------- faults (issue 33, item 7)
+
+
+def _one_run(results: Path) -> Path:
+    synthetic_results.write_run(results, "clean", "torch", "constant", 0, [0.5, 0.6, 0.7], "complete")
+    return results
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod 555; the next test covers root")
+def test_read_only_results_folder_is_one_line_naming_out(tmp_path, capsys):
+    results = _one_run(tmp_path / "results")
+    results.chmod(0o555)
+    try:
+        assert render.main([str(results)]) == 2
+    finally:
+        results.chmod(0o755)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write the report to" in err[0] and "--out DIR" in err[0]
+    assert not (results / "_report").exists()
+
+
+@pytest.mark.parametrize("where", ["under a file", "permission denied"])
+def test_an_unwritable_report_folder_is_one_line_naming_out(tmp_path, capsys, monkeypatch, where):
+    """As root chmod cannot make a folder read-only: a folder that cannot be created (under a
+    file), and a writer that raises PermissionError, stand in for it."""
+    results = _one_run(tmp_path / "results")
+    out = tmp_path / "a-file" / "_report"
+    (tmp_path / "a-file").write_text("not a folder")
+    if where == "permission denied":
+        out = tmp_path / "out"
+
+        def denied(self, *a, **k):
+            raise PermissionError(13, "Permission denied", str(self))
+
+        monkeypatch.setattr(Path, "write_bytes", denied)
+    assert render.main([str(results), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("harness report: error: cannot write the report to")
+    assert "pass --out DIR" in err[0] and "Traceback" not in err[0]
+
+
+def test_a_corrupt_parquet_is_named_and_the_rest_reported(tmp_path, capsys):
+    results = _one_run(tmp_path / "results")
+    synthetic_results.write_run(results, "clean", "torch", "cosine", 0, [0.5, 0.7, 0.8], "complete")
+    bad = results / "clean-torch-cosine-s0" / "epochs.parquet"
+    bad.write_bytes(b"PAR1 this is not a parquet file")
+    assert render.main([str(results), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"harness report: warning: {bad} is not a readable parquet file")
+    assert f"`python -m harness status {results}` shows its run" in err[0]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert f"> ⚠ {bad} is not a readable parquet file" in md
+    assert "| PyTorch | constant |" in md and "| PyTorch | cosine |" not in md
+
+
+# ------------------------------------------------------- runs named by what differs (item 5)
+
+
+@pytest.mark.parametrize("column, values, words", [
+    ("optimizer", ("sgd", "adam"), ("optimizer=sgd", "optimizer=adam")),
+    ("base_lr", (0.3, 0.03), ("lr=0.3", "lr=0.03")),
+    ("batch_size", (256, 1024), ("batch=256", "batch=1024")),
+])
+def test_runs_that_differ_in_one_setting_get_distinct_names(tmp_path, column, values, words):
+    from harness.results import write_epochs
+
+    for i, value in enumerate(values):
+        for seed in (0, 1):
+            rows = synthetic_results._rows("clean", "torch", "cosine", seed, [0.5, 0.4, 0.3, 0.2, 0.1], "complete")
+            for row in rows:
+                row[column] = value
+                row["run_id"] = f"{row['run_id'][:10]}-{i}"
+            write_epochs(tmp_path / f"run-{i}-{seed}", rows)
+    df = load.load_results(tmp_path)
+    _, flagged, every = render.verdict_lines(df)
+    assert len(every) == 4 and len(set(every)) == 4
+    for word in words:
+        for seed in (0, 1):
+            assert sum(line.startswith(f"clean · PyTorch cosine ({word}) seed {seed}:") for line in every) == 1
+    # the same settings, seeds only: nothing added
+    _, _, plain = render.verdict_lines(df[df[column] == values[0]])
+    assert plain[0].startswith("clean · PyTorch cosine seed 0:")
+
+
+# ------------------------------------------------------------------ figures that read (item 4)
+
+
+def test_learning_rate_epochs_come_from_each_runs_own_updates_per_epoch(tmp_path):
+    """A run on 10,000 images has 40 updates per epoch, one on 2,560 has 10: both end at epoch 5
+    (dividing 200 updates by the other's 10 put the first at epoch 20)."""
+    from harness.results import write_epochs
+
+    for sched, steps in (("constant", 10), ("cosine", 40)):
+        rows = synthetic_results._rows("clean", "torch", sched, 0, [0.5, 0.6, 0.7, 0.8, 0.85], "complete")
+        for row in rows:
+            row["step_lrs"] = [0.1] * steps
+        write_epochs(tmp_path / sched, rows)
+    s = _summary(tmp_path)
+    df = load.load_results(tmp_path)
+    seqs, epochs, _ = panels.lr_sequences(df, s)
+    (key,) = seqs
+    assert seqs[key]["cosine"].size == 200 and seqs[key]["constant"].size == 50
+    assert epochs[key]["cosine"][40] == 1.0 and epochs[key]["constant"][10] == 1.0
+    assert epochs[key]["cosine"].max() == pytest.approx(4 + 39 / 40) and epochs[key]["constant"].max() == 4.9
+
+
+def test_a_family_of_many_series_is_split_into_small_panels(tmp_path):
+    """Sixteen cosine runs at sixteen rates: one family, drawn as panels of at most six."""
+    for i in range(16):
+        synthetic_results.write_run(tmp_path, "clean", "torch", "cosine", 0, [0.5, 0.6, 0.7, 0.8, 0.8 + i / 1000],
+                                    "complete")
+        rows_dir = tmp_path / "clean-torch-cosine-s0"
+        renamed = tmp_path / f"cosine-{i}"
+        rows_dir.rename(renamed)
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(renamed / "epochs.parquet").to_pandas()
+        t["base_lr"], t["run_id"] = 0.01 * (i + 1), f"run{i:02d}"
+        pq.write_table(__import__("pyarrow").Table.from_pandas(t, preserve_index=False), renamed / "epochs.parquet")
+    s = _summary(tmp_path)
+    assert len(s.schedules) == 16
+    groups = panels.families(s)
+    assert [name for name, _ in groups] == ["cosine (1 of 3)", "cosine (2 of 3)", "cosine (3 of 3)"]
+    assert [len(m) for _, m in groups] == [6, 5, 5]
+    assert sorted(x for _, m in groups for x in m) == sorted(s.schedules)

@@ -138,10 +138,10 @@ def families(s: ProtocolSummary) -> list[tuple[str, list[str]]]:
             by_opt.setdefault(s.series[m].optimizer, []).append(m)
         for opt, part in by_opt.items():
             name = f"{fam} · {opt}" if len(by_opt) > 1 else fam
-            chunks = [part[i:i + PANEL_SERIES] for i in range(0, len(part), PANEL_SERIES)]
-            # even chunks (6 + 5 + 5, not 6 + 6 + 4)
-            k = len(chunks)
-            size = -(-len(part) // k)
-            chunks = [part[i:i + size] for i in range(0, len(part), size)]
+            # as few panels as hold PANEL_SERIES each, evenly filled (6 + 5 + 5, not 6 + 6 + 4)
+            k = -(-len(part) // PANEL_SERIES)
+            sizes = [len(part) // k + (i < len(part) % k) for i in range(k)]
+            starts = np.cumsum([0] + sizes)
+            chunks = [part[a:b] for a, b in zip(starts[:-1], starts[1:])]
             out += [(name if k == 1 else f"{name} ({i + 1} of {k})", c) for i, c in enumerate(chunks)]
     return out

@@ -12,6 +12,9 @@ import numpy as np
 from harness.report.plotting import PANEL_WIDTH, family_grid, finish_with_legend, plt, row_legend, save
 from harness.report.style import Style
 
+PANEL_HEIGHT = 2.3  # inches: a learning-rate panel is as tall as a training-curve panel (9.6 / 3 rows, less titles)
+LEGEND_LINE = 0.24  # inches per legend entry at 9 pt, with its spacing
+
 
 def _first_epoch_updates(epochs: dict[str, np.ndarray], shown: list[str]) -> int | None:
     """Updates in the first epoch when every shown series has the same number, else None (no
@@ -55,11 +58,12 @@ def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], epochs: dic
         if len(keys) == 1:
             bottom.set_title("log–log: the first updates and small rates")
         top.set_xlabel("epoch")
-        top.set_xlim(left=0)
+        top.set_xlim(0, _last_epoch(epochs[key], schedules))
         top.set_ylim(bottom=0)
         top.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         bottom.set_xscale("log")
         bottom.set_yscale("log")
+        _readable_log_rates(bottom, [sequences[key][k] for k in schedules if k in sequences[key]])
         bottom.set_xlabel("update (log scale; 1 = first)")
         if spe:
             bottom.axvline(spe + 1, color="#999999", lw=1, ls=":")
@@ -81,15 +85,23 @@ def plot_learning_rates_by_family(sequences, epochs, fw_labels, groups: list[tup
     one panel per family in rows of three, each with its legend below it, when every framework
     ran the same rates; else one row per family and one column per framework."""
     keys = list(sequences)
+    legend_axes = {}
     if len(keys) == 1:
+        # a grid row of panels, then a row as tall as its longest legend: every panel keeps its
+        # height however many series a family has, and no legend covers the panel below it
         ncols = min(3, len(groups))
         nrows = math.ceil(len(groups) / ncols)
-        longest = max(len(m) for _, m in groups)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL_WIDTH * ncols + 0.8, (2.5 + 0.19 * longest) * nrows + 0.7),
-                                 squeeze=False)
-        cells = [(axes[i // ncols][i % ncols], keys[0], fam, members) for i, (fam, members) in enumerate(groups)]
-        for ax in list(axes.flat)[len(groups):]:
-            ax.set_visible(False)
+        longest = [max(len(m) for _, m in groups[r * ncols:(r + 1) * ncols]) for r in range(nrows)]
+        heights = [h for n in longest for h in (PANEL_HEIGHT, 0.65 + LEGEND_LINE * n)]
+        fig = plt.figure(figsize=(PANEL_WIDTH * ncols + 0.8, sum(heights) + 0.6))
+        grid = fig.add_gridspec(2 * nrows, ncols, height_ratios=heights, hspace=0.05)
+        cells = []
+        for i, (fam, members) in enumerate(groups):
+            r, c = divmod(i, ncols)
+            ax = fig.add_subplot(grid[2 * r, c])
+            legend_axes[fam] = (fig.add_subplot(grid[2 * r + 1, c]), heights[2 * r + 1])
+            legend_axes[fam][0].axis("off")
+            cells.append((ax, keys[0], fam, members))
     else:
         fig, axes = family_grid(len(groups), len(keys), sharey=False)
         cells = [(axes[r][c], key, fam, members) for r, (fam, members) in enumerate(groups) for c, key in enumerate(keys)]
@@ -104,15 +116,17 @@ def plot_learning_rates_by_family(sequences, epochs, fw_labels, groups: list[tup
             handles[sched] = ax.plot(epochs[key][sched], lrs, color=st.colour, ls=st.dash, lw=1.6,
                                      drawstyle="steps-post")[0]
         ax.set_ylim(bottom=0)
-        ax.set_xlim(left=0)
+        ax.set_xlim(0, _last_epoch(epochs[key], members))
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=6))
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch", labelpad=1)
         if len(keys) == 1:
             ax.set_title(fam)
             ax.set_ylabel("learning rate")
             names = [m for m in members if m in handles]
-            ax.legend([handles[m] for m in names], names, loc="upper center", bbox_to_anchor=(0.5, -0.34),
-                      frameon=False, fontsize=9, ncol=1, handlelength=2.6)
+            lax, height = legend_axes[fam]
+            # below the tick labels and the axis label (the row's top 0.5 inch)
+            lax.legend([handles[m] for m in names], names, loc="upper center", frameon=False, fontsize=9, ncol=1,
+                       handlelength=2.6, borderaxespad=0, bbox_to_anchor=(0.5, 1 - 0.5 / height))
         else:
             if ax is axes[0][keys.index(key)]:
                 ax.set_title(fw_labels[key])
@@ -121,5 +135,31 @@ def plot_learning_rates_by_family(sequences, epochs, fw_labels, groups: list[tup
             if key == keys[-1]:
                 row_legend(ax, handles, members)
     fig.suptitle(title + (f" ({fw_labels[keys[0]]})" if len(keys) == 1 else ""), x=0.01, ha="left", fontsize=13)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    if len(keys) == 1:
+        fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=0.98, top=1 - 0.6 / fig.get_figheight(),
+                            bottom=0.05 / fig.get_figheight(), wspace=0.32)
+    else:
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     save(fig, path)
+
+
+def _readable_log_rates(ax, sequences: list[np.ndarray]) -> None:
+    """Rates as plain numbers (0.3, 0.02) at 1-2-5 steps, and at least a factor of 4 of range: a
+    schedule that barely moves (cosine over a 2-epoch run of a 20-epoch horizon) would otherwise
+    get tick labels like 2.9975×10⁻¹ on an axis a thousandth of a decade high."""
+    rates = np.concatenate([v[v > 0] for v in sequences]) if sequences else np.array([])
+    if rates.size == 0:
+        return
+    lo, hi = float(rates.min()), float(rates.max())
+    if hi / lo < 4:
+        mid = math.sqrt(lo * hi)
+        ax.set_ylim(mid / 2.5, mid * 2.5)
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def _last_epoch(epochs: dict[str, np.ndarray], shown: list[str]) -> float:
+    """The end of the last epoch any shown series reached (its last update is inside that epoch)."""
+    ends = [math.floor(float(epochs[k].max())) + 1 for k in shown if k in epochs and epochs[k].size]
+    return max(ends, default=1)
