@@ -55,7 +55,7 @@ def test_all_frameworks_have_a_config():
     [
         (["epocs=3"], "unknown key 'epocs'"),
         (["scheduler.base_lrr=0.1"], "unknown key 'scheduler.base_lrr'"),
-        (["scheduler=cosin"], "scheduler='cosin' is unknown (did you mean 'cosine'?); choose one of: constant, constant_warmup, cosine"),
+        (["scheduler=cosin"], "scheduler='cosin' is unknown (did you mean 'cosine'?); choose one of: "),  # the list: tests/test_cli.py
         (["framework=jax"], "framework='jax' is unknown; choose one of: mxnet, tf, torch"),
         (["epochs=abc"], "epochs=abc"),
         (["epochs=0"], "epochs=0 must be at least 1"),
