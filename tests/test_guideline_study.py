@@ -189,7 +189,7 @@ def test_claim_verdicts(study, built):
     assert found["3a"].verdict == report.CONTRADICTED  # warmup = cosine: equivalent where the claim says better
     assert found["3b"].verdict == report.SUPPORTED  # warmup_linear 0.8 points above cosine
     assert found["4a"].verdict == report.UNDECIDED and "no short-budget runs" in found["4a"].evidence[0]
-    assert found["4a"].family.endswith("at 5 and 10 epochs (Holm over 6)")  # one family over both budgets
+    assert found["4a"].family.endswith("at 5 and 10 epochs (in the study's one Holm family)")
     assert found["5"].verdict == report.CONTRADICTED  # plateau a point below constant
     assert found["6a"].verdict == report.SUPPORTED  # Adam's band 1.52 decades, SGD's 1.0 (each seed alike)
     assert found["6b"].verdict == report.UNDECIDED  # cosine+adam's grid is not finished
@@ -335,7 +335,7 @@ def test_short_budget_runs_decide_claim_4(study, tmp_path):
     assert found["4a"].verdict == report.SUPPORTED  # 1.2-2 points above each at 5 epochs
     assert any(line.startswith("5 epochs: ✓ onecycle − cosine +1.20 pp") for line in found["4a"].evidence)
     assert found["4b"].verdict == report.UNDECIDED  # cyclic has no short-budget runs
-    assert found["4a"].family == "onecycle − constant, step, cosine at 5 epochs (Holm over 3)"  # the budgets run
+    assert found["4a"].family == "onecycle − constant, step, cosine at 5 epochs (in the study's one Holm family)"
     from harness.studies.report_sections import ranking
 
     last, _, chosen, _ = _inputs(short)
@@ -384,14 +384,14 @@ def test_the_final_phase_runs_three_seeds_of_everything_then_the_short_budgets_t
 def test_a_decided_claim_names_the_comparisons_it_rests_on():
     from harness.studies import report_claims as report
 
-    class Result:  # a comparison's interval, in accuracy (0.01 = 1 point)
-        def __init__(self, low, high):
-            self.ci_low, self.ci_high = low, high
+    from types import SimpleNamespace
+
+    from harness.studies import decide
 
     tests = [report.Test("step", "onecycle", "better"), report.Test("step", "constant", "better"),
              report.Test("onecycle", "cosine", "better", 5)]
-    for t, (low, high) in zip(tests, [(-0.013, -0.0002), (0.001, 0.01), (0.004, 0.02)]):
-        t.result = Result(low, high)
+    for t, verdict in zip(tests, [decide.CONTRADICTED, decide.UNDECIDED, decide.SUPPORTED]):
+        t.result = SimpleNamespace(verdict=verdict)
     assert [t.verdict for t in tests] == [report.CONTRADICTED, report.UNDECIDED, report.SUPPORTED]
     contradicted = report.Claim("2a", "c", "q", "f", report.CONTRADICTED, [], tests)
     assert report.decided_by(contradicted) == ["contradicted by step − onecycle"]

@@ -81,6 +81,19 @@ def test_holm_and_its_corrected_intervals():
     assert [c.label for c in out] == ["inconclusive", "better"]
 
 
+def test_holm_intervals_after_it_stops_stay_at_the_stopping_level():
+    """The audit's case: after the first comparison Holm does not reject, later ones were printed at
+    later, looser levels; now they keep the level where the procedure stopped."""
+    rng = np.random.default_rng(1)
+    clear = (list(0.95 + 0.001 * rng.normal(size=6)), list(0.90 + 0.001 * rng.normal(size=6)))
+    noisy = [(list(0.90 + 0.01 * rng.normal(size=6)), list(0.90 + 0.01 * rng.normal(size=6))) for _ in range(3)]
+    out = holm_comparisons([clear, *noisy])
+    assert out[0].confidence == pytest.approx(1 - 0.05 / 4)  # rejected at step 1
+    stop = min(c.p_t for c in out[1:])
+    assert stop > 0.05 / 3  # step 2 does not reject: Holm stops there
+    assert [c.confidence for c in out[1:]] == pytest.approx([1 - 0.05 / 3] * 3)  # never 1 - 0.05/2 or 0.95
+
+
 def test_success_rate_rank_agreement_and_seeds_needed():
     rate, lo, hi = success_rate(1, 3)
     ref = sps.binomtest(1, 3).proportion_ci(method="exact")

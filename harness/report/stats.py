@@ -231,7 +231,9 @@ def holm_comparisons(pairs: list[tuple], smallest_effect: float = SMALLEST_EFFEC
                      family_alpha: float = 0.05) -> list[Comparison]:
     """A family of paired comparisons, Holm-corrected: the comparison with the r-th smallest
     t-test p-value (r = 1..m) gets its interval at level ``1 - family_alpha / (m - r + 1)`` and
-    its label is decided on that interval; ``p_holm`` is the Holm-adjusted p-value."""
+    its label is decided on that interval, until Holm stops (the first p above its step's alpha):
+    that comparison and every later one get the stopping level, never a later, looser one.
+    ``p_holm`` is the Holm-adjusted p-value."""
     first = [paired_comparison(a, b, smallest_effect) for a, b in pairs]
     m = len(first)
     if m == 0:
@@ -240,8 +242,12 @@ def holm_comparisons(pairs: list[tuple], smallest_effect: float = SMALLEST_EFFEC
     adjusted = holm(p)
     order = np.argsort([1.0 if not math.isfinite(v) else v for v in p], kind="mergesort")
     out: list[Comparison | None] = [None] * m
+    stopped = None
     for rank, i in enumerate(order):
-        level = 1 - family_alpha / (m - rank)
+        step_alpha = family_alpha / (m - rank)
+        if stopped is None and not (math.isfinite(p[i]) and p[i] <= step_alpha):
+            stopped = 1 - step_alpha
+        level = stopped if stopped is not None else 1 - step_alpha
         a, b = pairs[i]
         c = paired_comparison(a, b, smallest_effect, confidence=level)
         out[i] = Comparison(**{**c.__dict__, "p_holm": adjusted[i]})

@@ -9,7 +9,9 @@ The rules, fixed here before any confirmatory run is read:
   (sqrt(sum s_f^2 / n_f) / F, Welch-Satterthwaite degrees of freedom): a framework term, so one
   framework's offset is not noise and one framework's many seeds do not outvote the others. The
   per-framework intervals are shown beside it, and whether the frameworks differ is a one-way ANOVA
-  printed with its power ("no disagreement detected (power X for a Y-point shift of one framework)").
+  printed with its power ("no disagreement detected (power X for a Y-point shift of one framework)");
+  where it detects a disagreement (p < 0.05) the pooled verdict is withheld: an average over
+  frameworks that disagree answers no one's question.
 - **Holm, one family per study.** Ordered by the two-sided p-value of "no difference"; the r-th is
   tested at alpha / (m - r + 1). At the first that is not rejected the procedure stops, and it and
   every later comparison get their interval at that *stopping level*, never a looser one.
@@ -243,6 +245,8 @@ def decide(comparisons, values: dict[str, dict[tuple, float]], smallest: float, 
         if d.failed and d.estimate.n >= 2:
             d.signed_rank = signed_rank_verdict(d.extra["diffs"], d.kind, smallest, d.level)
             d.verdict, d.rule = d.signed_rank[0], "exact signed-rank (a seed failed)"
+        if d.disagreement and d.disagreement[0] < 0.05:
+            d.verdict, d.rule = UNDECIDED, "withheld: the frameworks disagree (read each framework's own difference)"
         d.power = power_to_support(d.estimate, d.kind, smallest, d.level)
         d.diff_80 = difference_for_power(d.estimate, d.kind, smallest, d.level)
         d.seeds_80 = seeds_for_power(d.estimate, d.kind, smallest, d.level)

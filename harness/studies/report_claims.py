@@ -2,16 +2,17 @@
 
 The claims are tested on the final runs' last-epoch test accuracy, each arm at the rate its grid
 chose on validation, as paired differences (same framework and seed: same initial weights and
-batch order), with harness.report.stats: each claim declares its family of comparisons, and
-Holm's step-down correction runs over that family on scipy's p-values; each interval is at its
-Holm step's level. A comparison supports a claim only if its corrected interval clears the
-smallest effect (``SMALLEST_EFFECT``) in the claimed direction.
+batch order). Every decision comparison of every claim is one Holm family for the study
+(harness.studies.decide: intervals at the level the decision used, the stopping level once Holm
+stops; a framework term where frameworks are pooled; the exact signed-rank rule where a seed
+failed; the power to reach each verdict), so no comparison appears with two intervals. A
+comparison supports a claim only if its interval clears the smallest effect (``SMALLEST_EFFECT``)
+in the claimed direction.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,48 +36,95 @@ def final_values(last: pd.DataFrame, arm: str, budget: int = EPOCHS, metric: str
     return {(str(f), int(s)): float(v) for f, s, v in zip(g["framework"], g["seed"], g[metric])}
 
 
+POINTS = 100.0  # the decisions are computed in points of accuracy
+
+
 @dataclass
 class Test:
-    """One comparison of a claim's family: a - b, the claimed direction, and its result."""
+    """One comparison of the study's family: a - b, the claimed direction, and its decision."""
 
     a: str
     b: str
     direction: str  # "better": a > b by the smallest effect; "not worse": a > b - smallest effect
     budget: int = EPOCHS  # the runs' epochs: claim 4 compares short-budget runs
     keys: list = field(default_factory=list)
-    result: object = None  # stats.Comparison, None without two paired seeds
-    per_framework: dict = field(default_factory=dict)  # framework -> mean difference
-    disagree_p: float | None = None  # one-way ANOVA of the differences by framework
+    result: object = None  # decide.Decision, None without two paired seeds
+    values: tuple = ({}, {})  # the paired values (points) of a and b, and below which keys failed
+    failed: set = field(default_factory=set)
+
+    @property
+    def kind(self) -> str:
+        return "better" if self.direction == "better" else "not_worse"
+
+    @property
+    def claim(self) -> str:
+        return f"{self.a}-{self.b}@{self.budget}"
+
+    @property
+    def per_framework(self) -> dict:
+        """framework -> the mean difference, in accuracy."""
+        if self.result is None:
+            return {}
+        per = self.result.estimate.per_framework
+        order = sorted(per, key=lambda f: FRAMEWORK_ORDER.index(f) if f in FRAMEWORK_ORDER else 9)
+        return {f: per[f][1] / POINTS for f in order}
+
+    @property
+    def disagree_p(self) -> float | None:
+        return self.result.disagreement[0] if self.result is not None and self.result.disagreement else None
 
     @property
     def verdict(self) -> str:
-        from harness.report.stats import SMALLEST_EFFECT as d
+        from harness.studies.decide import CONTRADICTED as C, SUPPORTED as S
 
-        r = self.result
-        if r is None:
+        if self.result is None:
             return UNDECIDED
+        return {S: SUPPORTED, C: CONTRADICTED}.get(self.result.verdict, UNDECIDED)
+
+    def reading(self) -> str:
+        from harness.report.stats import SMALLEST_EFFECT
+
+        d, eps = self.result, f"{POINTS * SMALLEST_EFFECT:.1f}"
         if self.direction == "better":
-            if r.ci_low > d:
-                return SUPPORTED
-            if r.ci_high < 0 or (r.ci_low > -d and r.ci_high < d):
-                return CONTRADICTED
-            return UNDECIDED
-        if r.ci_low > -d:
-            return SUPPORTED
-        return CONTRADICTED if r.ci_high < -d else UNDECIDED
+            return {SUPPORTED: f"better by more than {eps} pt (superiority)",
+                    CONTRADICTED: ("worse: the interval lies below 0" if d.hi < 0 else
+                                   f"no difference that matters: the interval lies inside ±{eps} pt")}.get(
+                self.verdict, f"undecided: the interval straddles {'+' + eps if d.lo <= float(eps) < d.hi else '0'}")
+        return {SUPPORTED: f"not worse by more than {eps} pt (non-inferiority, not equivalence)",
+                CONTRADICTED: f"worse by more than {eps} pt"}.get(
+            self.verdict, f"undecided for non-inferiority: the interval straddles −{eps} pt")
 
     def text(self) -> str:
+        from harness.report.stats import SMALLEST_EFFECT
+
         if self.result is None:
             return f"{self.a} − {self.b}: fewer than two paired runs"
-        r = self.result
-        where = "pooled over " + join_words([fw_label(f) for f in self.per_framework]) if len(self.per_framework) > 1 \
-            else fw_label(next(iter(self.per_framework), "torch"))
-        s = (f"{self.a} − {self.b} {pp(r.mean_diff, 2)} [{pp(r.ci_low, 2)}, {pp(r.ci_high, 2)}], n={r.n} ({where}): "
-             f"{r.reading()}; Holm p={r.p_holm:.2g}, permutation p={r.p_perm:.2g}")
-        if self.disagree_p is not None and self.disagree_p < 0.05:
-            s += (" ⚠ the frameworks disagree (" + ", ".join(f"{fw_label(f)} {pp(v, 2)}" for f, v in
-                                                         self.per_framework.items()) + f"; ANOVA p={self.disagree_p:.2g})")
+        d = self.result
+        where = "pooled over " + join_words([fw_label(f) for f in self.per_framework]) + \
+            " (each framework weighs once)" if len(self.per_framework) > 1 else \
+            fw_label(next(iter(self.per_framework), "torch"))
+        level = f"{100 * d.level:.3g} %" + (", Holm stopped" if d.held_at_stop else "")
+        s = (f"{self.a} − {self.b} {_pt(d.estimate.mean)} pp [{_pt(d.lo)}, {_pt(d.hi)}] at {level}, "
+             f"n={d.estimate.n} ({where}): {self.reading()}")
+        if d.signed_rank:
+            s += (f"; decided by the exact signed-rank test ({d.failed} failed seed{'s' if d.failed > 1 else ''}: "
+                  f"p={d.signed_rank[1]:.2g} for supported, {d.signed_rank[2]:.2g} for contradicted)")
+        if self.verdict == UNDECIDED and math.isfinite(d.power):
+            seeds = f"{d.seeds_80} seeds" if d.seeds_80 else "no number of seeds (the observed difference is short of it)"
+            s += (f"; power to support it at the observed difference {d.power:.2f}; 80 % needs a true difference of "
+                  f"{_pt(d.diff_80)} pp at these seeds, or {seeds}")
+        if len(self.per_framework) > 1:
+            per = ", ".join(f"{fw_label(f)} {_pt(POINTS * v)}" for f, v in self.per_framework.items())
+            if d.disagreement:
+                p, power = d.disagreement
+                s += (f" ⚠ the frameworks disagree ({per}; ANOVA p={p:.2g})" if p < 0.05 else
+                      f"; per framework {per}: no disagreement detected (ANOVA p={p:.2g}, power {power:.2f} for a "
+                      f"{2 * POINTS * SMALLEST_EFFECT:.1f}-pt shift of one framework)")
         return s
+
+
+def _pt(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{x:+.2f}".replace("-", "−")
 
 
 def failed_runs(last: pd.DataFrame, arm: str, budget: int = EPOCHS) -> tuple[int, int]:
@@ -85,35 +133,49 @@ def failed_runs(last: pd.DataFrame, arm: str, budget: int = EPOCHS) -> tuple[int
     return int(g["failed"].sum()), len(g)
 
 
+def _failed_keys(last: pd.DataFrame, arm: str, budget: int) -> set:
+    g = last[(last["arm"] == arm) & (last["epochs"] == budget) & last["finished"]]
+    if "failed" not in g:
+        return set()
+    return {(str(f), int(s)) for f, s, bad in zip(g["framework"], g["seed"], g["failed"]) if bad}
+
+
 def run_family(last: pd.DataFrame, tests: list[Test]) -> list[Test]:
-    """Pair each test's arms by (framework, seed) at its budget and apply Holm over the tests that
-    have runs."""
-    from harness.report.stats import holm_comparisons
+    """Pair each test's arms by (framework, seed) at its budget and decide every test with two or
+    more pairs as ONE Holm family (harness.studies.decide)."""
+    from harness.report.stats import SMALLEST_EFFECT
+    from harness.studies import decide
 
     ready = []
     for t in tests:
         va, vb = final_values(last, t.a, t.budget), final_values(last, t.b, t.budget)
         t.keys = sorted(set(va) & set(vb), key=lambda k: (FRAMEWORK_ORDER.index(k[0]) if k[0] in FRAMEWORK_ORDER
                                                             else 9, k[1]))
+        t.result = None
         if len(t.keys) < 2:
             continue
-        diffs: dict[str, list[float]] = {}
-        for k in t.keys:
-            diffs.setdefault(k[0], []).append(va[k] - vb[k])
-        t.per_framework = {f: float(np.mean(v)) for f, v in diffs.items()}
-        groups = [v for v in diffs.values() if len(v) >= 2]
-        if len(groups) > 1 and np.ptp(np.concatenate(groups)) > 0:
-            from scipy.stats import f_oneway
-
-            with warnings.catch_warnings():  # a framework whose differences are all equal: scipy warns, p stands
-                warnings.simplefilter("ignore")
-                p = float(f_oneway(*groups).pvalue)
-            t.disagree_p = p if math.isfinite(p) else None
-        ready.append((t, np.array([va[k] for k in t.keys]), np.array([vb[k] for k in t.keys])))
+        t.values = ({k: POINTS * va[k] for k in t.keys}, {k: POINTS * vb[k] for k in t.keys})
+        t.failed = (_failed_keys(last, t.a, t.budget) | _failed_keys(last, t.b, t.budget)) & set(t.keys)
+        ready.append(t)
     if ready:
-        for (t, _, _), c in zip(ready, holm_comparisons([(a, b) for _, a, b in ready])):
-            t.result = c
+        values = {t.claim: {} for t in ready}
+        comps, failed = [], {}
+        for i, t in enumerate(ready):  # each test its own pair of value sets: arms recur at other budgets
+            a, b = f"{i}:a", f"{i}:b"
+            values[a], values[b] = t.values
+            failed[a] = t.failed
+            comps.append(decide_comparison(t.claim, a, b, t.kind))
+        for t, d in zip(ready, decide.decide(comps, values, POINTS * SMALLEST_EFFECT, failed)):
+            t.result = d
     return tests
+
+
+@dataclass(frozen=True)
+class decide_comparison:
+    claim: str
+    a: str
+    b: str
+    kind: str
 
 
 def combine(verdicts: list[str], mode: str) -> str:
@@ -142,16 +204,17 @@ class Claim:
 def _family_note(tests: list[Test], declared: int) -> tuple[str, bool]:
     have = sum(t.result is not None for t in tests)
     if have == declared:
-        return f"Holm over {declared}", True
+        return "in the study's one Holm family", True
     if have == 0:
-        return f"Holm over {declared}; none has runs yet", False
-    return f"Holm over the {have} of {declared} with runs; verdict withheld", False
+        return "in the study's one Holm family; none has runs yet", False
+    return f"in the study's one Holm family; {have} of {declared} with runs; verdict withheld", False
 
 
-def _detectable(tests: list[Test]) -> str:
-    vals = [t.result.detectable for t in tests
-            if t.result is not None and t.result.detectable is not None and math.isfinite(t.result.detectable)]
-    return f"; the smallest difference these runs could detect: {pp(max(vals), 2)}" if vals else ""
+def _power_note(tests: list[Test]) -> str:
+    needs = [t.result.diff_80 for t in tests if t.result is not None and t.verdict == UNDECIDED
+             and math.isfinite(t.result.diff_80)]
+    return (f"; for 80 % power to decide, the true differences would have to reach {_pt(max(needs))} pp at these "
+            "seeds" if needs else "")
 
 
 MARK = {SUPPORTED: "✓", CONTRADICTED: "✗", UNDECIDED: "?"}
@@ -173,13 +236,60 @@ def _tested_claim(number, claim, question, family, tests, mode, declared, extra=
     evidence = evidence_lines(tests) + list(extra)
     if verdict == UNDECIDED and any(t.result is not None for t in tests):
         evidence.append("not decidable: " + ("the family is incomplete" if not complete else
-                                             "an interval straddles the smallest effect") + _detectable(tests))
+                                             "an interval straddles the smallest effect") + _power_note(tests))
     return Claim(number, claim, question, f"{family} ({note})", verdict, evidence, list(tests))
 
 
+def _key(t: Test) -> tuple:
+    return t.a, t.b, t.direction, t.budget
+
+
 def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: pd.DataFrame) -> list[Claim]:
+    """Every claim, its decision comparisons decided as the study's one Holm family: the claims are
+    laid out once to collect the family, which is decided once, then laid out with its decisions."""
+    collected: dict[tuple, Test] = {}
+
+    def collect(_, tests: list[Test]) -> list[Test]:
+        for t in tests:
+            collected.setdefault(_key(t), t)
+        return tests
+
+    _claims(last, table, chosen, band, collect)
+    run_family(last, list(collected.values()))
+    return _claims(last, table, chosen, band, lambda _, tests: [collected[_key(t)] for t in tests])
+
+
+def reference_lines(last: pd.DataFrame, tests: list[Test], family: list[Test]) -> list[str]:
+    """Comparisons shown for reference, outside the family: no verdict, and no second interval for a
+    comparison the family decides (it points there instead)."""
+    from harness.studies import decide
+
+    decided = {(t.a, t.b, t.budget): t for t in family} | {(t.b, t.a, t.budget): t for t in family}
+    lines = []
+    for t in tests:
+        if (t.a, t.b, t.budget) in decided:
+            other = decided[(t.a, t.b, t.budget)]
+            lines.append(f"{t.a} − {t.b}: decided in the family as {other.a} − {other.b} (claim 2)")
+            continue
+        va, vb = final_values(last, t.a, t.budget), final_values(last, t.b, t.budget)
+        keys = sorted(set(va) & set(vb))
+        diffs: dict[str, list] = {}
+        for k in keys:
+            diffs.setdefault(k[0], []).append(POINTS * (va[k] - vb[k]))
+        est = decide.estimate({f: np.array(v) for f, v in diffs.items()})
+        if est.n < 2:
+            continue
+        lo, hi = est.interval(0.95)
+        lines.append(f"{t.a} − {t.b} {_pt(est.mean)} pp [{_pt(lo)}, {_pt(hi)}] at 95 %, n={est.n} (reference, outside "
+                     "the family: no verdict)")
+    return lines
+
+
+def _claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: pd.DataFrame, run_family) \
+        -> list[Claim]:
     from harness.report.stats import SMALLEST_EFFECT
 
+    family_so_far: list[Test] = []
     out = []
     # 1. the challenger is chosen on validation (the grid), never on the test set it is judged on
     sgd = chosen[~chosen["arm"].isin(["constant", "step"]) & ~chosen["arm"].str.endswith("+adam")]
@@ -201,8 +311,9 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
                          "Is the best schedule meaningfully better than a tuned constant rate or step decay?",
                          "constant − best, step − best", UNDECIDED, ["no arm besides constant and step has a finished "
                                                                       "grid yet: no challenger to choose"]))
-    # 2. step and cosine against every schedule outside their families, one Holm family of 16
+    # 2. step and cosine against every schedule outside their families
     tests = run_family(last, [Test(a, b, "better") for a in ("step", "cosine") for b in OTHERS])
+    family_so_far += tests
     for i, a in enumerate(("step", "cosine")):
         mine = tests[i * len(OTHERS):(i + 1) * len(OTHERS)]
         c = _tested_claim(f"2{'ab'[i]}", "Computer vision: step decay or cosine annealing is standard practice",
@@ -210,15 +321,16 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
                           f"({', '.join(OTHERS)})?", "step − other, cosine − other",
                           mine, "all", len(OTHERS))
         note, complete = _family_note(tests, 2 * len(OTHERS))
-        c.family = f"step − other, cosine − other, one family ({note})"
+        c.family = f"step − other, cosine − other ({note})"
         if not complete:
             c.verdict = UNDECIDED
         out.append(c)
     # 3. does warmup help once the rate is tuned: the same schedule with and without a warmup
     failures = {a: int(table.loc[table["arm"] == a, ["diverged", "never_learned", "collapsed"]].to_numpy().sum())
                 for a in ("cosine", "warmup", "warmup_linear")}
-    stability = ("stability on the grid: seeds that failed over the 6 rates: " +
-                 ", ".join(f"{a} {k}" for a, k in failures.items()))
+    rates = {a: int(table.loc[table["arm"] == a, "rate"].nunique()) for a in failures}
+    stability = ("stability on the grid: seeds that failed over the arm's rates: " +
+                 ", ".join(f"{a} {k} (of {rates[a]} rates)" for a, k in failures.items()))
     tests = run_family(last, [Test("warmup", "cosine", "better"), Test("warmup_linear", "cosine", "better")])
     out.append(_tested_claim(
         "3a", "Warmup + cosine gives stability and good convergence",
@@ -243,11 +355,11 @@ def claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band: 
                  "epochs 5 and 10 of these runs are mid-schedule, not a short run):")
     budgets = short or list(SHORT_BUDGETS)
     for i, a in enumerate(("onecycle", "cyclic")):
-        long_tests = run_family(last, [Test(a, b, "better") for b in STANDARD])
-        reference = [long_text] + evidence_lines(long_tests)
+        long_tests = [Test(a, b, "better") for b in STANDARD]
+        reference = [long_text] + reference_lines(last, long_tests, family_so_far)
         title = "Cyclic rates / one-cycle train faster (super-convergence)"
         family = (f"{a} − constant, step, cosine at {' and '.join(map(str, budgets))} epochs "
-                  f"(Holm over {len(STANDARD) * len(budgets)})")
+                  f"(in the study's one Holm family)")
         if not short:
             out.append(Claim(f"4{'ab'[i]}", title, f"At a short budget, is {a} better than each of constant, step and "
                              "cosine?", family, UNDECIDED, ["no short-budget runs (epochs=5 or 10 in final/): the "
