@@ -118,7 +118,8 @@ def plot_learning_rates_by_family(sequences, epochs, fw_labels, groups: list[tup
         ax.set_ylim(bottom=0)
         ax.set_xlim(0, _last_epoch(epochs[key], members))
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=6))
-        ax.set_xlabel("epoch", labelpad=1)
+        if len(keys) == 1 or fam == groups[-1][0]:  # the grid shares its x axis: named under the last row
+            ax.set_xlabel("epoch", labelpad=1)
         if len(keys) == 1:
             ax.set_title(fam)
             ax.set_ylabel("learning rate")
