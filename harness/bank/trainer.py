@@ -1,0 +1,340 @@
+"""Train a bank of runs: each run still a run, as ``harness.runner`` makes one.
+
+Every run of the bank goes through the runner's own steps, imported from it: its run_id and
+folder, the skip of a finished run (``previous_results``, ``_skip``), the lock
+(``results.claim_run``), a rerun's or an unreadable folder's move aside, its ``_config.yaml``,
+its resume from its checkpoint (``_resumed``), its identity columns (``_run_columns``), its
+failure (``_failed``) and its Ctrl-C (``_interrupted``). The shared set-up (data, network spec,
+thread limits, the device and the columns that describe it) is the runner's ``_set_up`` of the
+bank's first run. What differs is the epoch: the bank trains every run's epoch at once
+(``harness.bank.network``, ``harness.bank.optim``), each run on its own batch order
+(``runner.batch_order`` of its seed and epoch) at its own plan's rates and momenta. Runs resumed
+from different epochs train side by side, each at its own epoch (all epochs have the same
+number of updates). A run that diverges, or finishes, leaves the bank at the end of that epoch;
+the others go on.
+
+Beside a run's files, ``_bank.json`` says which bank trained it (its size, the run's place, the
+other runs' ids); it is not part of the run's identity, like ``threads``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from harness import checkpoint, d2l_tabs, identity, optimizers, verdicts
+from harness.bank.network import BankNetwork
+from harness.bank.optim import BankOptimizer
+from harness.errors import HarnessError
+from harness.model import init_weights
+from harness.plan import Plan, build_plan, constant_momentum
+from harness.plan_checks import horizon_warning, zero_rate_warning
+from harness.results import (FAILED_FILE, atomic_write_bytes, claim_run, ensure_writable, epoch_row, set_aside,
+                             write_config, write_epochs)
+from harness.runner import (DIVERGED_LOSS, Interrupted, Previous, RunSummary, Setup, _failed, _interrupted,
+                            _resumed, _run_columns, _set_up, _skip, batch_order, previous_results)
+from harness.schema import as_dict
+from harness.validate import RunConfig
+
+BANK_FILE = "_bank.json"
+EVAL_BATCH = 500  # as TorchAdapter.EVAL_BATCH
+DATA = ("train_x", "train_y", "test_x", "test_y", "val_x", "val_y")  # what TorchAdapter.set_data keeps
+
+
+class BankInterrupted(Exception):
+    """Ctrl-C during a bank: every run still training says ``interrupted``; the same command resumes them."""
+
+    def __init__(self, stops: list[Interrupted]) -> None:
+        super().__init__(f"{len(stops)} runs interrupted")
+        self.stops = stops
+
+
+@dataclass(eq=False)  # a run is itself, whatever its values
+class Member:
+    index: int  # in the list of configs the bank was given
+    cfg: RunConfig
+    rid: str
+    results_dir: Path
+    run_dir: Path
+    previous: Previous = field(default_factory=Previous)
+    moved: Path | None = None
+    plan: Plan | None = None
+    optimizer: optimizers.OptimizerSpec | None = None
+    weights: dict | None = None
+    setup: Setup | None = None
+    run: dict | None = None
+    rows: list = field(default_factory=list)
+    epoch: int = 0  # the next epoch to train
+    step: int = 0
+    first_epoch: int = 0
+
+
+class MemberState:
+    """One run's slice of the bank, seen as an adapter by the runner's code (its columns, state)."""
+
+    def __init__(self, bank: "Bank", member: Member, template) -> None:
+        self.bank, self.member = bank, member
+        self.framework_version, self.device = template.framework_version, template.device
+        self.settings = dict(template.settings)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return self.bank.state_of(self.member)
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.bank.load_state(self.member, state)
+
+
+class Bank:
+    """The stacked network and optimizer of the runs still training, in member order."""
+
+    def __init__(self, members: list[Member], spec, device: torch.device) -> None:
+        self.members = list(members)
+        self.network = BankNetwork(spec, [m.weights for m in members], device)
+        self.optimizer = BankOptimizer([m.optimizer for m in members], self.network.params)
+        self.device = device
+
+    def place(self, member: Member) -> int:
+        return self.members.index(member)
+
+    def state_of(self, member: Member) -> dict[str, np.ndarray]:
+        k, spec = self.place(member), member.optimizer
+        state = {n: p[k].detach().cpu().contiguous().numpy().copy() for n, p in self.network.params.items()}
+        for slot in spec.slots():  # a run's own keys: sgd without momentum has none
+            for name in self.network.names:
+                state[f"{slot}/{name}"] = self.optimizer.slots[slot][name][k].cpu().contiguous().numpy().copy()
+        if spec.counts_steps:
+            state["step"] = np.array(int(self.optimizer.steps[k]), dtype=np.int64)
+        return state
+
+    @torch.no_grad()
+    def load_state(self, member: Member, state: dict[str, np.ndarray]) -> None:
+        k = self.place(member)
+        for name, param in self.network.params.items():
+            param[k].copy_(torch.from_numpy(np.ascontiguousarray(state[name])))
+            for slot in member.optimizer.slots():
+                self.optimizer.slots[slot][name][k].copy_(torch.from_numpy(np.array(state[f"{slot}/{name}"])))
+        if "step" in state:
+            self.optimizer.steps[k] = int(state["step"])
+
+    def keep(self, members: list[Member]) -> None:
+        kept = [self.place(m) for m in members]
+        self.members = list(members)
+        if not kept:
+            return
+        index = torch.tensor(kept, dtype=torch.long, device=self.device)
+        self.network.keep(index)
+        self.optimizer.keep(index, kept)
+
+
+def model_config(cfg: RunConfig):
+    return d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
+
+
+def train(cfgs: list[RunConfig]) -> list[RunSummary]:
+    """Train (or resume, or skip) the runs of one bank (``harness.bank.banks`` made it), each as
+    ``runner.run`` would; their summaries in the order given. HarnessError for bad input, before
+    anything is written; BankInterrupted for Ctrl-C."""
+    summaries: list[RunSummary | None] = [None] * len(cfgs)
+    members = []
+    for i, cfg in enumerate(cfgs):
+        if not isinstance(cfg, RunConfig):
+            raise TypeError(f"bank.train takes RunConfigs of harness.validate.validate(cfg), not {type(cfg).__name__}")
+        rid = identity.run_id(cfg)
+        results_dir = identity.results_path(cfg.results_dir)
+        run_dir = identity.run_dir(cfg, results_dir)
+        previous = previous_results(run_dir)
+        if previous.finished and not cfg.rerun:
+            summaries[i] = _skip(cfg, rid, run_dir, previous)
+        else:
+            members.append(Member(i, cfg, rid, results_dir, run_dir))
+    if not members:
+        return summaries
+
+    def failed(member: Member, exc: BaseException) -> None:  # before the run was claimed: claim it to record it
+        ensure_writable(member.results_dir)
+        with claim_run(member.results_dir, member.run_dir.name) as claimed:
+            summaries[member.index] = _failed(member.rid, member.run_dir, exc, claimed)
+
+    try:  # what every run shares, set up once, the runner's way (bad input raises HarnessError here)
+        template = _set_up(members[0].cfg)
+    except (HarnessError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded as each run's failure, as the runner does
+        for member in members:
+            failed(member, exc)
+        return summaries
+    n_train = len(template.data.train_y)
+    ready = []
+    for member in members:
+        try:
+            member.plan = template.plan if member is members[0] else build_plan(member.cfg, n_train)
+            member.optimizer = optimizers.spec_from_config(member.cfg.optimizer, template.spec)
+            member.weights = init_weights(template.spec, member.cfg.seed, model_config(member.cfg).init)
+        except (HarnessError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            failed(member, exc)
+            continue
+        ready.append(member)
+    for member in ready:
+        ensure_writable(member.results_dir)
+        for warning in (horizon_warning(member.cfg), zero_rate_warning(member.cfg, member.plan)):
+            if warning:
+                print(f"harness: warning: {warning}", file=sys.stderr)
+
+    with contextlib.ExitStack() as locks:
+        claimed = []
+        for member in ready:
+            if not locks.enter_context(claim_run(member.results_dir, member.run_dir.name)):
+                summaries[member.index] = RunSummary(member.rid, member.run_dir, "busy", 0, float("nan"))
+                continue
+            previous = previous_results(member.run_dir)  # another process may have finished it meanwhile
+            if previous.finished and not member.cfg.rerun:
+                summaries[member.index] = _skip(member.cfg, member.rid, member.run_dir, previous)
+                continue
+            if member.run_dir.exists() and (member.cfg.rerun or previous.corrupt):
+                member.moved = set_aside(member.run_dir, "superseded" if member.cfg.rerun else "corrupt")
+                previous = Previous()
+            member.previous = previous
+            claimed.append(member)
+        if claimed:
+            _train(claimed, template, summaries)
+    return summaries
+
+
+def _train(members: list[Member], template: Setup, summaries: list) -> None:
+    device = torch.device("cuda:0" if template.adapter.device.startswith("cuda") else "cpu")
+    bank = Bank(members, template.spec, device)
+    for place, member in enumerate(members):
+        member.setup = Setup(template.spec, member.plan, template.data, MemberState(bank, member, template.adapter),
+                             template.model_hash)
+        member.run = _run_columns(member.cfg, member.rid, member.setup)
+        write_config(member.run_dir, OmegaConf.to_yaml(as_dict(member.cfg)))
+        (member.run_dir / FAILED_FILE).unlink(missing_ok=True)
+        member.rows, member.epoch, member.step = _resumed(member.previous, member.rid, member.run,
+                                                          member.setup, member.run_dir)
+        member.first_epoch = member.epoch
+        atomic_write_bytes(member.run_dir / BANK_FILE, json.dumps(
+            {"size": len(members), "place": place, "run_ids": [m.rid for m in members]}, indent=1).encode())
+    data = {k: getattr(template.adapter, k) for k in DATA}  # on the device already, once
+    try:
+        while bank.members:
+            measured = _epoch(bank, data, template.plan.updates_per_epoch, members[0].cfg.batch_size)
+            leaving = [m for m, row in zip(list(bank.members), measured) if _record(m, row, summaries)]
+            if leaving:
+                bank.keep([m for m in bank.members if m not in leaving])
+    except KeyboardInterrupt:
+        raise BankInterrupted([_interrupted(m.run_dir, m.cfg.epochs) for m in bank.members]) from None
+    except HarnessError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the bank's failure is each of its runs' failure, recorded
+        for member in bank.members:
+            summaries[member.index] = _failed(member.rid, member.run_dir, exc, True)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _epoch(bank: Bank, data: dict, updates: int, batch_size: int) -> list[dict]:
+    """Train every run of the bank one epoch (each its own) and evaluate it: one row's measured
+    columns per run, in bank order."""
+    members, net, device = bank.members, bank.network, bank.device
+    train_x, train_y = data["train_x"], data["train_y"]
+    n = int(train_y.shape[0])
+    order = torch.from_numpy(np.stack([batch_order(m.cfg.seed, m.epoch, n) for m in members])).to(device)
+    rates = np.stack([m.plan.rates(m.epoch) for m in members], axis=1)  # (updates, K)
+    momenta = [m.plan.momenta(m.epoch) for m in members]
+    scalars = bank.optimizer.epoch_scalars(net.names, rates, momenta, device)
+    k = len(members)
+    loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
+    correct = torch.zeros(k, dtype=torch.int64, device=device)
+    _sync(device)
+    started = time.perf_counter()
+    for i, start in enumerate(range(0, n, batch_size)):
+        idx = order[:, start : start + batch_size]  # (K, b): each run its own batch
+        x, y = train_x[idx], train_y[idx]
+        logits = net.forward(x, k)
+        losses = net.losses(logits, y)
+        grads = torch.autograd.grad(losses.sum(), list(net.params.values()))
+        bank.optimizer.step(net.params, grads, scalars, i)
+        with torch.no_grad():
+            loss_sum += losses.detach() * idx.shape[1]
+            correct += (logits.argmax(dim=2) == y).sum(dim=1)
+    _sync(device)
+    trained = time.perf_counter()
+    test = _evaluate(net, data["test_x"], data["test_y"])
+    val = _evaluate(net, data["val_x"], data["val_y"]) if data["val_y"] is not None else None
+    _sync(device)
+    evaluated = time.perf_counter()
+    loss_sum, correct = loss_sum.tolist(), correct.tolist()
+    rows = []
+    for place, member in enumerate(members):
+        lrs, mom = rates[:, place], momenta[place]
+        rows.append(dict(
+            epoch=member.epoch, step=member.step + updates, lr=float(lrs[0]), step_lrs=lrs.tolist(),
+            train_loss=loss_sum[place] / n, train_acc=correct[place] / n,
+            test_loss=test[0][place], test_acc=test[1][place],
+            train_time_s=trained - started, eval_time_s=evaluated - trained,  # the bank's: shared by its runs
+            val_loss=val[0][place] if val else None, val_acc=val[1][place] if val else None,
+            momentum=float(mom[0]) if mom is not None else constant_momentum(member.cfg.optimizer),
+            step_momenta=mom.tolist() if mom is not None else None,
+        ))
+    return rows
+
+
+@torch.no_grad()
+def _evaluate(net: BankNetwork, xs: torch.Tensor, ys: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Each run's mean loss and accuracy on (xs, ys), every run reading the same batches."""
+    k, n = net.size, int(ys.shape[0])
+    loss_sum = torch.zeros(k, dtype=torch.float64, device=xs.device)
+    correct = torch.zeros(k, dtype=torch.int64, device=xs.device)
+    for start in range(0, n, EVAL_BATCH):
+        x, y = xs[start : start + EVAL_BATCH], ys[start : start + EVAL_BATCH]
+        logits = net.forward(x.unsqueeze(0), 1)  # (K, b, classes): one batch for every run
+        b = int(y.shape[0])
+        loss_sum += torch.nn.functional.cross_entropy(
+            logits.reshape(k * b, -1), y.repeat(k), reduction="none").view(k, b).sum(dim=1)
+        correct += (logits.argmax(dim=2) == y).sum(dim=1)
+    return [s / n for s in loss_sum.tolist()], [c / n for c in correct.tolist()]
+
+
+def _record(member: Member, measured: dict, summaries: list) -> bool:
+    """Write the epoch's row, status and checkpoint as the runner does; True when the run is done."""
+    cfg = member.cfg
+    row = epoch_row(member.run, **measured)
+    member.rows.append(row)
+    member.plan.observe(member.epoch, row)  # plateau: this epoch's metric decides the next epoch's rates
+    member.step = row["step"]
+    losses = (row["train_loss"], row["test_loss"]) + ((row["val_loss"],) if row["val_loss"] is not None else ())
+    status = "running"
+    if not all(math.isfinite(loss) and loss < DIVERGED_LOSS for loss in losses):
+        status = "diverged"
+    elif member.epoch == cfg.epochs - 1:
+        status = "complete"
+    verdict = None
+    if status != "running":
+        verdict = verdicts.judge({key: [r.get(key) for r in member.rows] for key in row}).verdict
+    for r in member.rows:
+        r["status"], r["verdict"] = status, verdict
+    write_epochs(member.run_dir, member.rows)
+    checkpoint.save(member.run_dir, member.setup.adapter.get_state(), member.epoch, member.step, member.rid,
+                    member.plan.state())
+    member.epoch += 1
+    if status == "running":
+        return False
+    if not cfg.keep_checkpoint:
+        checkpoint.remove(member.run_dir)
+    summaries[member.index] = RunSummary(member.rid, member.run_dir, status, len(member.rows), row["test_acc"],
+                                         member.first_epoch or None, member.moved)
+    return True
