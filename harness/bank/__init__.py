@@ -22,8 +22,10 @@ def why_alone(cfg: RunConfig) -> str | None:
         return f"framework={cfg.framework.name} (a bank is PyTorch only)"
     if cfg.optimizer.name not in RULES:
         return f"optimizer={cfg.optimizer.name} (a bank computes {', '.join(RULES)})"
-    if cfg.get("logger"):
-        return "logger= (a tracker copies one run at a time)"
+    from harness.sinks import enabled
+
+    if enabled(cfg):
+        return f"logger={','.join(enabled(cfg))} (a tracker copies one run at a time)"
     return None
 
 

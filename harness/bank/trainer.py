@@ -139,10 +139,11 @@ def model_config(cfg: RunConfig):
     return d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
 
 
-def train(cfgs: list[RunConfig]) -> list[RunSummary]:
+def train(cfgs: list[RunConfig], on_start: list | None = None) -> list[RunSummary]:
     """Train (or resume, or skip) the runs of one bank (``harness.bank.banks`` made it), each as
-    ``runner.run`` would; their summaries in the order given. HarnessError for bad input, before
-    anything is written; BankInterrupted for Ctrl-C."""
+    ``runner.run`` would; their summaries in the order given. ``on_start[i]`` is called when run
+    i is held and about to train (``runner.run``'s ``on_start``: the sweep's start line).
+    HarnessError for bad input, before anything is written; BankInterrupted for Ctrl-C."""
     summaries: list[RunSummary | None] = [None] * len(cfgs)
     members = []
     for i, cfg in enumerate(cfgs):
@@ -206,6 +207,9 @@ def train(cfgs: list[RunConfig]) -> list[RunSummary]:
                 previous = Previous()
             member.previous = previous
             claimed.append(member)
+        for member in claimed:
+            if on_start and on_start[member.index]:
+                on_start[member.index]()
         if claimed:
             _train(claimed, template, summaries)
     return summaries
@@ -338,3 +342,20 @@ def _record(member: Member, measured: dict, summaries: list) -> bool:
     summaries[member.index] = RunSummary(member.rid, member.run_dir, status, len(member.rows), row["test_acc"],
                                          member.first_epoch or None, member.moved)
     return True
+
+
+def summary_line(cfg: RunConfig, summary: RunSummary, place: int, size: int, label: str | None = None) -> str:
+    """How a run of a bank ended, in one line (the words of a single run's job line); ``label``:
+    the run's name in its sweep (``progress.sweep_label``)."""
+    name = f"{label or f'{cfg.framework.name} {cfg.scheduler.name} seed={cfg.seed}'} (bank place {place + 1} of {size})"
+    where = identity.shown(summary.run_dir)
+    if summary.status == "failed":
+        return f"harness: failed: {name}: {summary.error}; traceback in {where}/_failed.txt; run the same command to retry it"
+    if summary.status == "busy":
+        return f"harness: skipped: {name} is owned by another process, which is training it now; its results will be in {where}/"
+    epochs = f"{summary.epochs_done} epoch{'' if summary.epochs_done == 1 else 's'}"
+    if summary.status == "skipped":
+        return f"harness: skipped: {name} is already finished ({epochs}); results in {where}/ (rerun=true trains it again)"
+    resumed = f" ({summary.resumed_from} of them done before a resume)" if summary.resumed_from else ""
+    moved = f" (earlier results moved to {identity.shown(summary.set_aside)}/)" if summary.set_aside else ""
+    return f"harness: {summary.status}: {name}, {epochs}{resumed}, final test_acc {summary.final_test_acc:.4f}; results in {where}/{moved}"
