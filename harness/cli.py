@@ -169,9 +169,13 @@ def _main(argv: list[str] | None = None) -> None:
     if configs and all(finished_before):
         # Nothing to train: each run's job, here, without starting Hydra and a launcher (for a
         # finished study of dozens of runs they took longer than the check). A finished run's job
-        # only removes a stale checkpoint and says where the results are.
-        for cfg in configs:
-            _task(cfg)
+        # only removes a stale checkpoint and says where the results are, naming the run as the
+        # sweep's lines do.
+        from harness.progress import sweep_announced
+
+        with sweep_announced(configs if multirun else [], finished_before, ledger=False):
+            for cfg in configs:
+                _task(cfg)
         if multirun:
             print(f"harness: sweep done: {sweep_counts(configs, finished_before)}")
         return

@@ -91,32 +91,36 @@ def run_labels(configs: list) -> list[str]:
 
 
 @contextlib.contextmanager
-def sweep_announced(configs: list, finished_before: list):
+def sweep_announced(configs: list, finished_before: list, ledger: bool = True):
     """In the command's process, around Hydra's launch of a sweep (nothing for a single run).
-    Yields the sweep's ledger folder (None outside a sweep, or where it cannot be made)."""
+    Yields the sweep's ledger folder (None outside a sweep, without ``ledger``, or where it cannot
+    be made)."""
     if not configs:
         yield None
         return
-    ledger = None
-    try:
-        # Beside the runs (a hidden name: parquet readers and `status` skip it), so a job on
-        # another node of a cluster finds it as it finds results_dir.
-        root = folder_of(configs[0]).parent
-        root.mkdir(parents=True, exist_ok=True)
-        ledger = Path(tempfile.mkdtemp(prefix=".sweep-", dir=root))
-    except OSError:
-        ledger = None  # an unwritable results_dir: the runs say so themselves
+    folder = _new_ledger(configs) if ledger else None
     os.environ[ENV] = json.dumps({
         "started": time.time(),
         "runs": [str(folder_of(cfg)) for cfg in configs],
         "labels": run_labels(configs),
         "finished_before": [bool(before) for before in finished_before],
-        "ledger": str(ledger) if ledger else None,
+        "ledger": str(folder) if folder else None,
     })
     try:
-        yield ledger
+        yield folder
     finally:
         os.environ.pop(ENV, None)
+
+
+def _new_ledger(configs: list) -> Path | None:
+    try:
+        # Beside the runs (a hidden name: parquet readers and `status` skip it), so a job on
+        # another node of a cluster finds it as it finds results_dir.
+        root = folder_of(configs[0]).parent
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".sweep-", dir=root))
+    except OSError:
+        return None  # an unwritable results_dir: the runs say so themselves
 
 
 def trained_here(ledger: Path | None) -> set[str] | None:

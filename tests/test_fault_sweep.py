@@ -97,7 +97,8 @@ def test_a_run_that_raises_is_failed_and_the_sweep_goes_on_then_is_retried(tmp_p
              "data.val_size=128", f"results_dir={tmp_path}"]  # a validation split, so tuning reads a grid
     proc, rc, _ = main_in_fresh_python(sweep, before=RAISE_ON_SEED_1)
     assert rc == 1, proc.stdout + proc.stderr
-    assert "harness: failed: torch constant seed=1: RuntimeError: simulated out of memory" in proc.stderr
+    # Named by the rate, the one setting besides the seed that differs between the sweep's runs.
+    assert f"harness: failed: torch constant (lr={NON_FINITE:g}) seed=1: RuntimeError: simulated out of memory" in proc.stderr
     assert "sweep done: 6 runs: 1 complete, 2 diverged, 3 failed" not in proc.stdout  # seed 1 fails at both rates
     assert "sweep done: 6 runs: 2 complete, 2 diverged, 2 failed" in proc.stdout, proc.stdout
     failed = sorted(p for p in tmp_path.iterdir() if p.is_dir() and failure_of(p))
@@ -117,7 +118,7 @@ def test_a_run_that_raises_is_failed_and_the_sweep_goes_on_then_is_retried(tmp_p
 
     assert tuning.main([str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "diverged: torch constant base_lr 1e+30: 2 of 2 runs (never chosen)" in printed, printed
+    assert "diverged: torch constant base_lr 1e+30: 2 of 2 seeds (never chosen)" in printed, printed
     assert printed.count("failed: torch-constant-s1-") == 2 and "simulated out of memory" in printed
     assert "torch constant: base_lr 0.1" in printed  # the diverged rate is never the choice
 
