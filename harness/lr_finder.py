@@ -12,7 +12,7 @@ as it stands in ``fastai/callback/schedule.py`` (``LRFinder``, ``lr_find``, ``va
 - the smoothing: an EMA with beta 0.98, bias-corrected; the stop at 4x the best smoothed loss;
 - the window the rules read: ``recorder.lrs[num_it//10:-5]``: from a tenth of the *planned*
   updates, and always without the last 5 recorded (stopped or not);
-- ``valley`` (fastai's default since 2.5, recommended here): the longest decreasing subsequence
+- ``valley`` (fastai's default since 2.5): the longest decreasing subsequence
   of the smoothed loss, and the point ``int(l/3) + int(l/6)`` into it;
 - ``slide``: walking back from the end, the first rate whose slope differs by at most ``thresh``
   from the slope ``lr_diff`` updates later (``np.gradient`` per update), times ``adjust_value``;
@@ -29,19 +29,23 @@ Named departures from fastai:
 - ``minimum`` returns nothing when the minimum is the window's first point (no fall).
 - ``first_rise`` (not fastai's): the first rate at which the smoothed loss rises more than
   ``RISE_TOLERANCE`` above its running minimum: an upper bound, not a choice.
-- collapse (not fastai's). A 10-class cross-entropy network that is pushed too far often does
-  not blow up: its ReLUs die and it predicts uniformly, loss ``ln(num_classes)`` (2.30), which
-  is less than 4x any loss it reached, so the 4x stop never fires and the curve looks as if it
-  had never risen. ``find_collapse`` calls it: the smoothed loss fell at least ``COLLAPSE_FALL``
-  below chance, came back at least ``COLLAPSE_BACK`` of the way to chance (halfway: beta 0.98
-  needs ~35 updates to come halfway back, and after a deep fall never reaches chance within
-  fastai's 100 updates), and then most of the raw losses sit within ``COLLAPSE_SIT`` of chance
-  (a divergence passes chance on its way up; a collapse stays there). The collapse rate is the
-  first update from the smoothed minimum on whose raw loss is back at chance (the smoothed
-  curve lags by tens of updates). The useful range ends there: the window stops before it, and
-  the recommendation is ``collapse / 3``, with ``collapse / 10 .. collapse / 3`` as the range
-  to try (Smith's rule of a base rate at 1/3 to 1/4 of the largest that trains, and fastai's
-  ``minimum / 10``); never "raise end_lr".
+- the length (not fastai's 100 updates): the command's default is ``TEST_EPOCHS`` epochs' worth
+  of the run's batches from ``TEST_START_LR``, so a batch of 1024 gets a quarter of the updates of
+  a batch of 256, as its runs do; ``num_updates`` still gives a fixed count.
+- death (not fastai's). A 10-class cross-entropy network that is pushed too far often does not
+  blow up: its ReLUs die and it predicts uniformly, loss ``ln(num_classes)`` (2.30), which is less
+  than 4x any loss it reached, so the 4x stop never fires. It often spikes first and recovers
+  (the raw loss near chance for ten updates, then learning again), so ``find_collapse`` reads
+  the death at the end: after the last sign of life (a raw loss ``LIFE_BAND`` below chance) at
+  least ``COLLAPSE_MIN_AFTER`` raw losses, most within ``COLLAPSE_SIT`` of chance, after a fall of
+  the smoothed loss (a divergence passes chance and goes on up; a loss settling above chance,
+  Adam's, is not a death). The useful range and the rules' window end there.
+- the recommendation (not fastai's ``valley``): the edge of the useful range, divided by
+  ``EDGE_DIVISOR``: the death rate C when the network died, else the rate of the smoothed minimum
+  (where the loss turns up); divided by 3 for SGD (Smith's base rate at a third of the largest
+  that trains), by 10 for an adaptive optimizer (fastai's ``minimum/10``, made for Adam), whose
+  window also ends at its first rise. Measured against a validation grid in
+  docs/finding_the_rate.md; fastai's rules stay available, named as the rates they suggest.
 """
 
 from __future__ import annotations
@@ -64,26 +68,41 @@ SLIDE_LR_DIFF, SLIDE_THRESH, SLIDE_ADJUST = 15, 0.005, 1.0  # fastai's slide def
 # ours
 STEEP_HALF_WIDTH = 2  # steep: slopes fitted over 5 neighbouring points
 RISE_TOLERANCE = 0.10  # first_rise: the smoothed loss this far above its running minimum
-COLLAPSE_FALL = 0.005  # the smoothed loss first fell this fraction of chance below chance,
-COLLAPSE_BACK = 0.5  # then came back this share of the way to chance,
-COLLAPSE_SIT = 0.10  # and of the next COLLAPSE_LOOK raw losses at least COLLAPSE_SHARE lie
-COLLAPSE_LOOK = 10  # within this fraction of chance: the network predicts uniformly
-COLLAPSE_SHARE = 0.7
-COLLAPSE_MIN_AFTER = 3  # fewer raw losses after the return cannot show that it stays there
-COLLAPSE_AT = 0.02  # the collapse rate: the first raw loss within 2 % of chance (or above it)
-COLLAPSE_DIVISORS = (10, 3)  # try rates up to collapse/10 .. collapse/3; recommend collapse/3
+COLLAPSE_FALL = 0.005  # the smoothed loss first fell this fraction of chance below chance;
+LIFE_BAND = 0.05  # a raw loss this fraction of chance below chance is a sign of life;
+COLLAPSE_MIN_AFTER = 10  # after the last sign of life at least this many raw losses, of which
+COLLAPSE_SHARE = 0.7  # at least this share lie within COLLAPSE_SIT of chance: uniform predictions
+COLLAPSE_SIT = 0.10
+# The recommendation: the edge of the useful range divided by this (Smith's base rate at a third
+# of the largest that trains; fastai's minimum/10 for the adaptive optimizers it trains with).
+EDGE_DIVISOR = {"sgd": 3, "adaptive": 10}
+# The command's defaults (fastai's are START_LR and NUM_UPDATES above): the test lasts EPOCHS
+# epochs' worth of the run's batches, so a larger batch gets fewer updates, as its runs do.
+TEST_START_LR = 1e-5
+TEST_EPOCHS = 3
 RULES = ("steep", "minimum", "valley", "slide", "first_rise")
-RECOMMENDED = "valley"
+# What each rule's rate is, as the printed line and the figure name it.
+LABEL = {"minimum": "minimum/10", "first_rise": "first rise"}
 
 
-def check_range(start_lr: float, end_lr: float, num_updates: int) -> None:
-    """Raise ValueError naming the bad value."""
+NOT_FINITE = "loss not finite"
+# What range tests written before this wording said in their `stop` column.
+OLD_STOPS = {"diverged": f"smoothed loss above {STOP_FACTOR:g}x its best", "not finite": NOT_FINITE}
+
+
+def above(stop_factor: float = STOP_FACTOR) -> str:
+    """The stop reason of the stop rule, as the parquet and the printed line both say it."""
+    return f"smoothed loss above {stop_factor:g}x its best"
+
+
+def check_range(start_lr: float, end_lr: float, num_updates: int | None) -> None:
+    """Raise ValueError naming the bad value (``num_updates`` None: not known yet)."""
     for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name}={value} must be a positive finite learning rate")
     if start_lr >= end_lr:
         raise ValueError(f"start_lr={start_lr} must be below end_lr={end_lr}")
-    if num_updates < MIN_UPDATES:
+    if num_updates is not None and num_updates < MIN_UPDATES:
         raise ValueError(f"num_updates={num_updates} must be at least {MIN_UPDATES}")
 
 
@@ -103,8 +122,9 @@ class Smoother:
     """Exponential moving average with bias correction, and the stop rule, one update at a time.
 
     ``add(loss)`` returns the smoothed loss; ``stopped`` turns True once the smoothed loss exceeds
-    ``stop_factor`` times its best (``stop`` = "diverged"), or a loss is not finite
-    (``stop`` = "not finite": fastai keeps training on a NaN; the harness ends the test there).
+    ``stop_factor`` times its best (``stop`` = "smoothed loss above 4x its best"), or a loss is not
+    finite (``stop`` = ``NOT_FINITE``: fastai keeps training on a NaN; the harness ends the test
+    there). ``stop`` is what the parquet's ``stop`` column holds and what the printed line says.
     """
 
     beta: float = SMOOTHING
@@ -120,11 +140,11 @@ class Smoother:
         self.average = self.beta * self.average + (1 - self.beta) * loss
         smoothed = self.average / (1 - self.beta**self.count)
         if not math.isfinite(smoothed):
-            self.stopped, self.stop = True, "not finite"
+            self.stopped, self.stop = True, NOT_FINITE
             return smoothed
         self.best = min(self.best, smoothed)
         if smoothed > self.stop_factor * self.best:
-            self.stopped, self.stop = True, "diverged"
+            self.stopped, self.stop = True, above(self.stop_factor)
         return smoothed
 
 
@@ -144,35 +164,34 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class Collapse:
-    """The network fell, then collapsed to chance: the end of the useful range."""
+    """The network fell, then died: its raw loss back at chance for good. The useful range ends here."""
 
-    index: int  # the first update, from the smoothed minimum on, whose raw loss is back at chance
+    index: int  # the first update after the last sign of life (a raw loss well below chance)
     lr: float  # its rate: the collapse rate C
     fell_to: float  # the smoothed minimum before it
     fell_at: float  # the rate there
     chance: float  # ln(num_classes)
 
-    @property
-    def try_range(self) -> tuple[float, float]:
-        return self.lr / COLLAPSE_DIVISORS[0], self.lr / COLLAPSE_DIVISORS[1]
-
 
 @dataclass(frozen=True)
 class Recommendation:
     lr: float | None  # None when the test cannot suggest a rate
-    rule: str | None  # a rule of RULES, or "collapse/3"
+    rule: str | None  # "collapse/3", "minimum/3" (SGD), "collapse/10", "minimum/10" (adaptive)
     reason: str
     suggestions: dict[str, Suggestion | None] = field(default_factory=dict)
     collapse: Collapse | None = None
     window: tuple[int, int] = (0, 0)  # the updates [lo, hi) the rules read
+    edge: float | None = None  # the end of the useful range the recommendation divides
 
 
-def window(recorded: int, num_updates: int, collapse: Collapse | None = None) -> tuple[int, int]:
+def window(recorded: int, num_updates: int, collapse: Collapse | None = None, end: int | None = None) -> tuple[int, int]:
     """The index range [lo, hi) the rules look at: fastai's ``[num_it//10:-5]`` (a tenth of the
-    *planned* updates, the last 5 *recorded* always dropped), ending before a collapse."""
+    *planned* updates, the last 5 *recorded* always dropped), ending before a collapse and before
+    ``end`` (an adaptive optimizer's first rise)."""
     lo, hi = num_updates // SKIP_START, recorded - SKIP_END
-    if collapse is not None:
-        hi = min(hi, collapse.index)
+    for stop in (collapse.index if collapse is not None else None, end):
+        if stop is not None:
+            hi = min(hi, stop)
     return lo, max(lo, hi)
 
 
@@ -243,31 +262,31 @@ def first_rise(smoothed: np.ndarray, tolerance: float = RISE_TOLERANCE) -> int |
 
 
 def find_collapse(lrs, losses, smoothed, chance: float, start: int = 0) -> Collapse | None:
-    """A fall, then a return to chance that stays there (module docstring); None if none.
+    """The network died: after its last sign of life (a raw loss ``LIFE_BAND`` of chance below
+    chance) come at least ``COLLAPSE_MIN_AFTER`` raw losses, most of them within ``COLLAPSE_SIT``
+    of chance, and before it the smoothed loss fell ``COLLAPSE_FALL`` of chance below chance.
+    None otherwise: a spike the network recovers from, a divergence (which passes chance and
+    goes on up, or ends the test), a loss that settles above chance, or one that never fell.
 
     ``losses`` are the raw losses, ``smoothed`` their EMA, ``chance`` = ln(num_classes); the
     scan starts at update ``start`` (the first the rules read)."""
     lrs, raw, s = (np.asarray(a, dtype=np.float64) for a in (lrs, losses, smoothed))
-    best, best_at = math.inf, None
-    for i in range(start, len(s)):
-        if not math.isfinite(s[i]):
-            break
-        if s[i] < best:
-            best, best_at = s[i], i
-            continue
-        fall = chance - best
-        if fall < COLLAPSE_FALL * chance or s[i] < best + COLLAPSE_BACK * fall:
-            continue
-        after = raw[i : i + COLLAPSE_LOOK]
-        if len(after) < COLLAPSE_MIN_AFTER:
-            break
-        near = np.abs(after - chance) <= COLLAPSE_SIT * chance  # NaN compares False: not near
-        if near.mean() < COLLAPSE_SHARE:
-            continue  # a divergence passing chance on its way up, or a spike: look further
-        back = np.flatnonzero(raw[best_at : i + 1] >= chance * (1 - COLLAPSE_AT))
-        at = best_at + int(back[0]) if len(back) else i
-        return Collapse(at, float(lrs[at]), float(best), float(lrs[best_at]), float(chance))
-    return None
+    alive = np.flatnonzero(raw[start:] < chance * (1 - LIFE_BAND))  # NaN compares False
+    if not len(alive):
+        return None
+    index = start + int(alive[-1]) + 1
+    after = raw[index:]
+    if len(after) < COLLAPSE_MIN_AFTER:
+        return None
+    if (np.abs(after - chance) <= COLLAPSE_SIT * chance).mean() < COLLAPSE_SHARE:
+        return None
+    before = s[start:index]
+    if not np.isfinite(before).all():
+        return None
+    best_at = start + int(np.argmin(before))
+    if chance - s[best_at] < COLLAPSE_FALL * chance:
+        return None
+    return Collapse(index, float(lrs[index]), float(s[best_at]), float(lrs[best_at]), float(chance))
 
 
 def suggest(lrs, smoothed, bounds: tuple[int, int]) -> dict[str, Suggestion | None]:
@@ -305,28 +324,41 @@ def suggest(lrs, smoothed, bounds: tuple[int, int]) -> dict[str, Suggestion | No
 
 
 def recommend(lrs, smoothed, stopped: bool, *, num_updates: int | None = None, losses=None,
-              num_classes: int | None = None) -> Recommendation:
-    """The rules' suggestions, the one recommended and why.
+              num_classes: int | None = None, adaptive: bool = False) -> Recommendation:
+    """fastai's rules' suggestions, the one recommended and why.
 
     ``num_updates`` is the number planned (default: as many as recorded); ``losses`` (the raw
-    losses) and ``num_classes`` let it tell a collapse to chance from a divergence."""
+    losses) and ``num_classes`` let it tell a collapse to chance from a divergence; ``adaptive``
+    (Adam and the like) ends the window at the first rise and divides the edge by 10, not 3.
+
+    The recommendation is the edge of the useful range divided by ``EDGE_DIVISOR``: the edge is
+    the collapse rate C when the network died, else the rate of the smoothed minimum (where the
+    loss stops falling: it diverges, or, for an adaptive optimizer, settles above its best)."""
     lrs, smoothed = np.asarray(lrs, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
     n = len(lrs)
     planned = n if num_updates is None else num_updates
+    lo = planned // SKIP_START
     collapse = None
     if losses is not None and num_classes is not None and num_classes > 1:
-        collapse = find_collapse(lrs, losses, smoothed, math.log(num_classes), planned // SKIP_START)
-    bounds = window(n, planned, collapse)
+        collapse = find_collapse(lrs, losses, smoothed, math.log(num_classes), lo)
+    end = None
+    if adaptive and lo < n:
+        finite = smoothed[lo:]
+        finite = finite[: len(finite) if np.isfinite(finite).all() else int(np.argmin(np.isfinite(finite)))]
+        rise = first_rise(finite)
+        end = None if rise is None else lo + rise
+    bounds = window(n, planned, collapse, end)
     suggestions = suggest(lrs, smoothed, bounds)
+    divisor = EDGE_DIVISOR["adaptive" if adaptive else "sgd"]
     last = f"lr {float(lrs[-1]):.3g}" if n else "no update"
-    if collapse is not None:
-        low, high = collapse.try_range
-        reason = (f"the loss fell to {collapse.fell_to:.3g} at rate {collapse.fell_at:.3g}, then the network collapsed "
-                  f"at rate {collapse.lr:.3g} (loss back at chance, ln {num_classes} = {collapse.chance:.2f}); "
-                  f"try rates up to about {low:.3g}-{high:.3g}")
-        return Recommendation(high, f"collapse/{COLLAPSE_DIVISORS[1]}", reason, suggestions, collapse, bounds)
-    chosen = suggestions[RECOMMENDED]
-    if chosen is None or suggestions["minimum"] is None:
+    if collapse is not None and (end is None or collapse.index <= end):
+        reason = (f"the loss fell to {collapse.fell_to:.3g} at rate {collapse.fell_at:.3g}, then the network died at "
+                  f"rate {collapse.lr:.3g} (loss back at chance, ln {num_classes} = {collapse.chance:.2f}, for good); "
+                  f"collapse/{divisor} = {collapse.lr / divisor:.3g}")
+        return Recommendation(collapse.lr / divisor, f"collapse/{divisor}", reason, suggestions, collapse, bounds,
+                              collapse.lr)
+    minimum = suggestions["minimum"]
+    if minimum is None:
         if stopped and n and not math.isfinite(float(smoothed[-1])):
             why = f"the loss was not finite at update {n - 1} ({last}) before the rules had a curve to read"
         elif stopped and bounds[1] - bounds[0] < 3:
@@ -335,11 +367,18 @@ def recommend(lrs, smoothed, stopped: bool, *, num_updates: int | None = None, l
         else:
             why = f"the loss did not fall over the {n} updates recorded (up to {last})"
         return Recommendation(None, None, f"{why}; lower start_lr, or check the model and data",
-                              suggestions, None, bounds)
-    reason = "valley: middle of the longest descent of the smoothed loss, the rule least moved by noise (fastai's default)"
-    rise = suggestions["first_rise"]
-    if not stopped and rise is None:
-        reason += (f"; the loss never rose up to the last rate, {last}, so this is a lower bound: raise end_lr")
-    if rise is not None and chosen.lr >= rise.lr:
-        reason += f"; it is at or above the first rise ({rise.lr:.3g}): use a smaller rate"
-    return Recommendation(chosen.lr, RECOMMENDED, reason, suggestions, None, bounds)
+                              suggestions, collapse, bounds)
+    edge = float(lrs[minimum.index])
+    lr = edge / divisor
+    rule = f"minimum/{divisor}"
+    if end is not None:
+        how = "then rose above it (an adaptive optimizer: the window ends at that first rise)"
+    elif stopped:
+        how = "then rose until the test stopped"
+    else:
+        how = "then rose"
+    reason = f"the smoothed loss was lowest, {minimum.loss:.3g}, at rate {edge:.3g}, {how}; {rule} = {lr:.3g}"
+    if not stopped and suggestions["first_rise"] is None and collapse is None:
+        reason = (f"the smoothed loss fell up to the last rate, {last}, and never rose: {rule} = {lr:.3g} is a "
+                  f"lower bound: raise end_lr")
+    return Recommendation(lr, rule, reason, suggestions, collapse, bounds, edge)

@@ -39,7 +39,8 @@ def check_sensible(rec, stopped, rows):
         assert 0.005 <= rec.suggestions[rule].lr <= 1.0, (rule, rec.suggestions[rule])
     assert rec.suggestions["first_rise"].lr > max(rec.suggestions[r].lr for r in ("steep", "minimum", "valley", "slide"))
     assert rec.window == (6, len(rows) - 5)  # fastai's [num_it//10:-5]
-    assert rec.rule == "valley" and rec.lr == rec.suggestions["valley"].lr
+    assert rec.rule == "minimum/3" and rec.lr == pytest.approx(rec.suggestions["minimum"].lr * 10 / 3)
+    assert 0.005 <= rec.lr <= 1.0
 
 
 @pytest.mark.skipif("torch" not in INSTALLED_FRAMEWORKS, reason="torch not installed")
@@ -54,10 +55,11 @@ def test_cli_writes_its_table_and_figure_under_find_lr_and_nothing_else(tmp_path
     line = out.out.strip().splitlines()
     assert len(line) == 1 and line[0].startswith("harness: find-lr: torch lenet sgd batch 64, stopped at lr")
     assert "(smoothed loss above 4x its best)" in line[0]
-    assert "suggests lr" in line[0] and "(valley)" in line[0] and ", slide " in line[0]
+    assert "suggests lr" in line[0] and "(minimum/3)" in line[0] and ", slide " in line[0]
+    assert ", minimum/10 " in line[0] and ", first rise " in line[0]
     note = out.err.strip().splitlines()
-    assert note == ["harness: note: valley: middle of the longest descent of the smoothed loss, the rule least "
-                    "moved by noise (fastai's default)"]
+    assert len(note) == 1 and note[0].startswith("harness: note: the smoothed loss was lowest, ")
+    assert note[0].endswith("then rose until the test stopped; minimum/3 = " + line[0].split("suggests lr ")[1].split(" ")[0])
     folders = list((tmp_path / "_find_lr").iterdir())
     assert len(folders) == 1 and sorted(p.name for p in folders[0].iterdir()) == sorted([TABLE, FIGURE])
     # Nothing a run or a reader of results_dir would pick up: no run folder, checkpoint or lock.
@@ -65,7 +67,7 @@ def test_cli_writes_its_table_and_figure_under_find_lr_and_nothing_else(tmp_path
     table = pd.read_parquet(folders[0] / TABLE)
     assert (table["update"] == range(len(table))).all() and table["lr"].is_monotonic_increasing
     assert table["recommended_lr"].nunique() == 1 and table["stopped"].iloc[-1]
-    assert (table["num_classes"] == 10).all() and table["stop"].iloc[-1] == "diverged"
+    assert (table["num_classes"] == 10).all() and (table["stop"] == "smoothed loss above 4x its best").all()
     assert table["collapse_lr"].isna().all() and table["suggested_slide"].notna().all()
     assert (folders[0] / FIGURE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -165,7 +167,7 @@ BAD = {
     "infinite end": (["find_lr.end_lr=inf"], "find-lr: end_lr=inf must be a positive finite learning rate"),
     "multirun": (["-m", "seed=0,1"], "find-lr runs one range test; drop -m"),
     "unknown key close to none": (["find_lr.zzz=1"], "unknown key 'find_lr.zzz'; find-lr takes find_lr.start_lr, "
-                                  "find_lr.end_lr, find_lr.num_updates"),
+                                  "find_lr.end_lr, find_lr.epochs, find_lr.num_updates"),
 }
 
 
@@ -196,11 +198,62 @@ def test_a_nan_loss_ends_the_test_as_its_stop_rule(framework, tmp_path):
     cfg = compose_run([f"framework={framework}", "data.train_size=512", "data.test_size=500", "batch_size=64",
                        "threads=1", "progress=false", f"results_dir={tmp_path}"])
     test = run_range_test(cfg, start_lr=1e30, end_lr=1e37, num_updates=10)
-    assert test.stopped and test.stop == "not finite" and len(test.rows) == 2
+    assert test.stopped and test.stop == "loss not finite" and len(test.rows) == 2
     assert math.isfinite(test.rows[0]["loss"]) and not math.isfinite(test.rows[1]["loss"])
     assert test.recommendation.lr is None
     assert test.recommendation.reason.startswith("the loss was not finite at update 1 (lr 5.01e+30)")
     assert "after 2 of 10 updates (loss not finite); no suggestion" in summary_line(test)
     write(test)
     table = pd.read_parquet(test.folder / TABLE)
-    assert len(table) == 2 and table["stop"].tolist() == ["not finite"] * 2 and (test.folder / FIGURE).is_file()
+    assert len(table) == 2 and table["stop"].tolist() == ["loss not finite"] * 2 and (test.folder / FIGURE).is_file()
+
+
+def test_the_line_and_the_parquet_say_the_same_stop(tmp_path):
+    """The stop reason in the printed line is the parquet's `stop`, word for word; each rule's
+    rate is named as the rate it suggests (minimum/10, not the minimum). No training."""
+    from harness import lr_finder
+    from harness.commands.find_lr import TABLE, judge, read, summary_line, write
+
+    lrs = lr_finder.exponential_rates()
+    x = np.log10(lrs)
+    raw = 0.4 + 1.9 / (1 + np.exp(3 * (x + 2.5))) + np.exp(8 * x)  # falls, then blows up past lr ~2
+    rows = synthetic_rows(lrs, raw, num_classes=10)
+    assert rows[-1]["stopped"]
+    rows = [dict(r, stop=lr_finder.above()) for r in rows]
+    folder = tmp_path / "_find_lr" / "torch-sgd-b256-s0-0123456789abcdef"
+    test = judge(folder, rows)
+    write(test)
+    stop = pd.read_parquet(folder / TABLE)["stop"].unique().tolist()
+    line = summary_line(test)
+    assert stop == ["smoothed loss above 4x its best"] and f"updates ({stop[0]}); suggests lr" in line
+    rec = test.recommendation
+    assert f"suggests lr {rec.lr:.3g} (minimum/3)" in line
+    assert f"minimum/10 {rec.suggestions['minimum'].lr:.3g}," in line
+    assert f"minimum/10 {rec.suggestions['minimum'].lr * 10:.3g}," not in line  # never the minimum's own rate
+    # A range test written with the old word reads back with today's phrase.
+    old = [dict(r, stop="diverged") for r in rows]
+    assert judge(folder, old).stop == lr_finder.above() and read(folder).stop == lr_finder.above()
+
+
+@pytest.mark.parametrize("epochs, num_updates, per_epoch, expected", [
+    (3.0, None, 196, 588), (3.0, None, 49, 147), (1.0, 100, 49, 100), (0.5, None, 49, 24),
+])
+def test_the_test_lasts_epochs_worth_of_batches(epochs, num_updates, per_epoch, expected):
+    from harness.commands.find_lr import planned_updates
+
+    assert planned_updates(epochs, num_updates, per_epoch) == expected
+
+
+def test_too_few_epochs_worth_is_one_line():
+    from harness.commands.find_lr import planned_updates, split_args
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match=r"find_lr.epochs=0.1 is 5 updates of 49 per epoch; the test needs at "
+                                           r"least 10: raise find_lr.epochs"):
+        planned_updates(0.1, None, 49)
+    with pytest.raises(HarnessError, match="find_lr.epochs or find_lr.num_updates, not both"):
+        split_args(["find_lr.epochs=2", "find_lr.num_updates=100"])
+    with pytest.raises(HarnessError, match="find_lr.epochs=-1.0 must be a positive number of epochs"):
+        split_args(["find_lr.epochs=-1"])
+    values, rest = split_args(["find_lr.num_updates=100", "batch_size=64"])
+    assert values == {"start_lr": 1e-5, "end_lr": 10.0, "epochs": 3.0, "num_updates": 100} and rest == ["batch_size=64"]

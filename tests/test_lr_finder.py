@@ -50,6 +50,8 @@ def test_window_is_fastais_slice():
     assert lf.window(12, 100) == (10, 10)  # stopped too early: nothing to read
     collapse = lf.Collapse(60, 0.2, 1.0, 0.1, math.log(10))
     assert lf.window(100, 100, collapse) == (10, 60)  # the useful range ends at a collapse
+    assert lf.window(100, 100, collapse, end=40) == (10, 40)  # ... and at an adaptive optimizer's first rise
+    assert lf.window(100, 100, None, end=99) == (10, 95)
 
 
 def test_bias_corrected_smoothing():
@@ -87,8 +89,13 @@ def test_clean_valley():
     assert 1e-4 < s["valley"].lr < 1.0, s["valley"]
     assert 1e-2 < s["minimum"].lr < 0.3, s["minimum"]
     assert 0.3 < s["first_rise"].lr < 10, s["first_rise"]
-    assert found.rule == "valley" and found.lr == s["valley"].lr
     assert s["steep"].lr < s["first_rise"].lr and s["valley"].lr < s["first_rise"].lr
+    # Recommended: the smoothed minimum's rate (the edge, where the loss turns up) / 3.
+    low = int(np.argmin(smoothed[found.window[0]:found.window[1]])) + found.window[0]
+    assert found.rule == "minimum/3" and found.edge == lrs[low] and found.lr == pytest.approx(lrs[low] / 3)
+    assert s["minimum"].lr == pytest.approx(lrs[low] / 10)  # fastai's minimum/10, from the same point
+    assert found.reason == (f"the smoothed loss was lowest, {smoothed[low]:.3g}, at rate {lrs[low]:.3g}, then rose "
+                            f"until the test stopped; minimum/3 = {lrs[low] / 3:.3g}")
 
 
 def test_steep_respects_the_rate_spacing():
@@ -110,7 +117,7 @@ def test_noisy_valley():
     smoothed, stopped = record(raw)
     found = lf.recommend(lrs[: len(smoothed)], smoothed, stopped)
     # The smoothed curve lags the raw one, so suggestions move up a little; still inside the floor.
-    assert found.rule == "valley" and 1e-3 < found.lr < 1.0, found
+    assert found.rule == "minimum/3" and 1e-2 < found.lr < 0.3, found
     assert 10**-3.5 < found.suggestions["steep"].lr < 0.3, found.suggestions["steep"]
 
 
@@ -120,8 +127,9 @@ def test_never_rises():
     assert not stopped and len(smoothed) == 100
     found = lf.recommend(lrs, smoothed, stopped, losses=model_loss(lrs), num_classes=10)
     assert found.suggestions["first_rise"] is None and found.collapse is None
-    assert found.lr is not None and "never rose up to the last rate, lr 0.00891" in found.reason
-    assert "lower bound: raise end_lr" in found.reason
+    assert found.lr is not None and found.reason == (
+        f"the smoothed loss fell up to the last rate, lr 0.00891, and never rose: minimum/3 = {found.lr:.3g} "
+        "is a lower bound: raise end_lr")
 
 
 def test_diverges_at_the_first_update():
@@ -222,10 +230,9 @@ def test_collapse_to_chance_ends_the_useful_range():
     assert c.lr == float(lrs[lrs > 0.5][0]) and c.index == int(np.argmax(lrs > 0.5))
     assert c.fell_to == pytest.approx(float(smoothed.min()))
     assert found.window == (30, c.index)
-    assert found.rule == "collapse/3" and found.lr == pytest.approx(c.lr / 3)
-    assert c.try_range == pytest.approx((c.lr / 10, c.lr / 3))
-    assert f"then the network collapsed at rate {c.lr:.3g}" in found.reason
-    assert f"try rates up to about {c.lr / 10:.3g}-{c.lr / 3:.3g}" in found.reason
+    assert found.rule == "collapse/3" and found.lr == pytest.approx(c.lr / 3) and found.edge == c.lr
+    assert f"then the network died at rate {c.lr:.3g}" in found.reason
+    assert found.reason.endswith(f"for good); collapse/3 = {c.lr / 3:.3g}")
     assert "raise end_lr" not in found.reason
     # Every rule reads only the rates before the collapse.
     assert all(s.lr < c.lr for r, s in found.suggestions.items() if s and r != "first_rise")
@@ -240,7 +247,7 @@ def test_a_divergence_is_not_a_collapse():
     assert stopped
     found = lf.recommend(lrs[: len(smoothed)], smoothed, stopped, num_updates=100, losses=raw[: len(smoothed)],
                          num_classes=10)
-    assert found.collapse is None and found.rule == "valley"
+    assert found.collapse is None and found.rule == "minimum/3"
     assert found.window == (10, len(smoothed) - 5)
 
 
@@ -251,8 +258,16 @@ def test_a_loss_that_rises_above_chance_and_stays_is_not_a_collapse():
     raw = np.where(lrs < 0.15, collapsing_loss(lrs, 100.0), 3.0)
     smoothed, stopped = record(raw)
     found = lf.recommend(lrs, smoothed, stopped, losses=raw, num_classes=10)
-    assert not stopped and found.collapse is None and found.rule == "valley"
-    assert found.suggestions["first_rise"] is not None and found.suggestions["first_rise"].lr < 1.0
+    assert not stopped and found.collapse is None and found.rule == "minimum/3"
+    rise = found.suggestions["first_rise"]
+    assert rise is not None and rise.lr < 1.0
+    # An adaptive optimizer: the window ends at the first rise, and the edge is divided by 10.
+    adam = lf.recommend(lrs, smoothed, stopped, losses=raw, num_classes=10, adaptive=True)
+    assert adam.window == (10, rise.index) and adam.rule == "minimum/10"
+    low = 10 + int(np.argmin(smoothed[10:rise.index]))
+    assert adam.edge == lrs[low] and adam.lr == pytest.approx(lrs[low] / 10)
+    assert adam.lr == pytest.approx(adam.suggestions["minimum"].lr)  # fastai's minimum/10 itself
+    assert "the window ends at that first rise" in adam.reason
 
 
 def test_never_learning_is_not_a_collapse():
@@ -288,9 +303,9 @@ def test_a_non_finite_loss_ends_the_test_and_no_rule_reads_it(bad):
     smoother = lf.Smoother()
     for loss in raw[:61]:
         smoother.add(float(loss))
-    assert stopped and len(smoothed) == 61 and smoother.stop == "not finite"
+    assert stopped and len(smoothed) == 61 and smoother.stop == lf.NOT_FINITE == "loss not finite"
     found = lf.recommend(lrs[:61], smoothed, stopped, num_updates=100, losses=raw[:61], num_classes=10)
-    assert found.window == (10, 56) and found.lr is not None and found.rule == "valley"
+    assert found.window == (10, 56) and found.lr is not None and found.rule == "minimum/3"
     assert all(math.isfinite(s.loss) for s in found.suggestions.values() if s)
 
 
@@ -303,3 +318,32 @@ def test_a_non_finite_loss_at_the_start_gives_no_suggestion():
     assert found.lr is None and found.collapse is None
     assert all(s is None for s in found.suggestions.values())
     assert found.reason.startswith("the loss was not finite at update 2 (lr 15.8)") and "lower start_lr" in found.reason
+
+
+def test_a_spike_the_network_recovers_from_is_not_its_death():
+    """Momentum 0.9 at batch 1024 (measured, docs/finding_the_rate.md): the raw loss spikes to 4.8
+    at lr 0.03 and sits near chance for ten updates, learns again (1.6 at lr 0.1), and dies for good
+    at lr 0.12. The useful range ends at the death, not at the spike."""
+    lrs = lf.exponential_rates(1e-5, 10.0, 147)
+    x = np.log10(lrs)
+    raw = math.log(10) - 1.0 / (1 + np.exp(-4 * (x + 1.8)))  # falls to ~1.3 by lr 0.05
+    spike, again, death = (int(np.argmax(lrs > r)) for r in (0.024, 0.035, 0.12))
+    raw[spike:spike + 3] = [2.5, 3.4, 4.8]
+    raw[spike + 3:again] = math.log(10) - 0.02
+    raw[again:death] = 1.6
+    raw[death], raw[death + 1:] = 4.7, math.log(10) + 0.01
+    smoothed, stopped = record(raw)
+    found = lf.recommend(lrs, smoothed, stopped, losses=raw, num_classes=10)
+    assert found.collapse is not None and found.collapse.index == death and found.collapse.lr == lrs[death]
+    assert found.rule == "collapse/3" and found.lr == pytest.approx(lrs[death] / 3)
+    # Dead for good needs COLLAPSE_MIN_AFTER raw losses after the last sign of life.
+    short = death + lf.COLLAPSE_MIN_AFTER - 1
+    assert lf.find_collapse(lrs[:short], raw[:short], smoothed[:short], math.log(10), 14) is None
+
+
+def test_the_stop_reason_is_one_phrase():
+    smoother = lf.Smoother(beta=0.0)
+    for loss in (1.0, 4.5):
+        smoother.add(loss)
+    assert smoother.stop == lf.above() == "smoothed loss above 4x its best"
+    assert lf.OLD_STOPS == {"diverged": lf.above(), "not finite": lf.NOT_FINITE}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +31,22 @@ from harness import lr_finder
 from harness.errors import HarnessError
 
 PREFIX = "find_lr."
-KEYS = {"start_lr": float, "end_lr": float, "num_updates": int}
-DEFAULTS = {"start_lr": lr_finder.START_LR, "end_lr": lr_finder.END_LR, "num_updates": lr_finder.NUM_UPDATES}
+KEYS = {"start_lr": float, "end_lr": float, "epochs": float, "num_updates": int}
+# num_updates None: the test lasts `epochs` epochs' worth of the run's batches (num_updates=100
+# start_lr=1e-7 is fastai's test).
+DEFAULTS = {"start_lr": lr_finder.TEST_START_LR, "end_lr": lr_finder.END_LR, "epochs": float(lr_finder.TEST_EPOCHS),
+            "num_updates": None}
 FOLDER = "_find_lr"
 TABLE, FIGURE = "range_test.parquet", "range_test.png"
 OLD_TABLE = "range_test.pq"  # what find-lr wrote before every results file was .parquet
-USAGE = """usage: python -m harness find-lr [find_lr.start_lr=1e-7] [find_lr.end_lr=10] [find_lr.num_updates=100] [KEY=VALUE ...]
+USAGE = """usage: python -m harness find-lr [find_lr.start_lr=1e-5] [find_lr.end_lr=10] [find_lr.epochs=3 | find_lr.num_updates=N] [KEY=VALUE ...]
 
 The learning-rate range test: from the run's initial weights, one update per rate, the rate
-growing exponentially from start_lr towards end_lr (fastai's grid); stops once the smoothed loss
-passes 4x its best or a loss is not finite. A network that collapses to chance (loss ln 10) ends
-the useful range there.
+growing exponentially from start_lr towards end_lr (fastai's grid) over `epochs` epochs' worth of
+the run's batches (or num_updates updates: fastai's test is num_updates=100 start_lr=1e-7); stops
+once the smoothed loss passes 4x its best or a loss is not finite. A network that dies (loss back
+at chance, ln 10, for good) ends the useful range there. Recommended: that edge / 3 for SGD,
+/ 10 for an adaptive optimizer (docs/finding_the_rate.md).
 Any run override applies (framework=tf, batch_size=128, optimizer.momentum=0.9, data.train_size=...).
 Writes <results_dir>/_find_lr/<name>/range_test.parquet and range_test.png; prints one line
 and the advice (a note on stderr).
@@ -54,7 +60,7 @@ class RangeTest:
     rows: list[dict]
     recommendation: lr_finder.Recommendation
     stopped: bool
-    stop: str | None = None  # "diverged" (4x its best) | "not finite"
+    stop: str | None = None  # lr_finder.above() | lr_finder.NOT_FINITE: the parquet's `stop`
 
 
 def split_args(args: list[str]) -> tuple[dict, list[str]]:
@@ -76,11 +82,27 @@ def split_args(args: list[str]) -> tuple[dict, list[str]]:
         except ValueError:
             kind = "whole number" if KEYS[key] is int else "number"
             raise HarnessError(f"find_lr.{key}={text!r} is not a {kind}") from None
+    given = {arg[len(PREFIX):].partition("=")[0] for arg in args if arg.startswith(PREFIX)}
+    if {"epochs", "num_updates"} <= given:
+        raise HarnessError("find-lr takes find_lr.epochs or find_lr.num_updates, not both; drop one")
+    if not (math.isfinite(values["epochs"]) and values["epochs"] > 0):
+        raise HarnessError(f"find_lr.epochs={values['epochs']} must be a positive number of epochs")
     try:
         lr_finder.check_range(values["start_lr"], values["end_lr"], values["num_updates"])
     except ValueError as exc:
         raise HarnessError(f"find-lr: {exc}") from None
     return values, rest
+
+
+def planned_updates(epochs: float, num_updates: int | None, per_epoch: int) -> int:
+    """The test's length: ``num_updates`` when given, else ``epochs`` epochs' worth of batches."""
+    if num_updates is not None:
+        return num_updates
+    planned = round(epochs * per_epoch)
+    if planned < lr_finder.MIN_UPDATES:
+        raise HarnessError(f"find-lr: find_lr.epochs={epochs:g} is {planned} updates of {per_epoch} per epoch; "
+                           f"the test needs at least {lr_finder.MIN_UPDATES}: raise find_lr.epochs")
+    return planned
 
 
 def test_name(cfg, start_lr: float, end_lr: float, num_updates: int) -> str:
@@ -91,15 +113,18 @@ def test_name(cfg, start_lr: float, end_lr: float, num_updates: int) -> str:
     return f"{cfg.framework.name}-{cfg.optimizer.name}-b{cfg.batch_size}-s{cfg.seed}-{digest}"
 
 
-def run_range_test(cfg, start_lr: float, end_lr: float, num_updates: int) -> RangeTest:
+def run_range_test(cfg, start_lr: float, end_lr: float, num_updates: int | None = None,
+                   epochs: float = lr_finder.TEST_EPOCHS) -> RangeTest:
+    from harness.optimizers import USUAL_LR
     from harness.results import ensure_writable
     from harness.runner import _set_up, batch_order, steps_per_epoch
 
     setup = _set_up(cfg)  # data, adapter and the run's initial weights; bad input fails here
-    folder = Path(cfg.results_dir) / FOLDER / test_name(cfg, start_lr, end_lr, num_updates)
-    ensure_writable(Path(cfg.results_dir))
     adapter, n = setup.adapter, len(setup.data.train_y)
     per_epoch = steps_per_epoch(n, cfg.batch_size)
+    num_updates = planned_updates(epochs, num_updates, per_epoch)
+    folder = Path(cfg.results_dir) / FOLDER / test_name(cfg, start_lr, end_lr, num_updates)
+    ensure_writable(Path(cfg.results_dir))
     rates = lr_finder.exponential_rates(start_lr, end_lr, num_updates)
     smoother = lr_finder.Smoother()
     rows, order = [], None
@@ -118,7 +143,8 @@ def run_range_test(cfg, start_lr: float, end_lr: float, num_updates: int) -> Ran
                 "device": adapter.device, "model": setup.spec.name, "optimizer": cfg.optimizer.name,
                 "momentum": float(cfg.optimizer.momentum), "batch_size": cfg.batch_size, "seed": cfg.seed,
                 "train_size": n, "num_classes": setup.spec.num_classes, "start_lr": start_lr, "end_lr": end_lr,
-                "num_updates": num_updates, "stop": smoother.stop}
+                "num_updates": num_updates, "test_epochs": num_updates / per_epoch,
+                "adaptive": cfg.optimizer.name in USUAL_LR, "stop": smoother.stop}
     for row in rows:
         row.update(identity)
     return judge(folder, rows)
@@ -130,18 +156,24 @@ def judge(folder: Path, rows: list[dict]) -> RangeTest:
     stopped = bool(rows[-1]["stopped"])
     # Range tests written before these columns existed were all of the 10-class LeNet.
     num_classes = int(first.get("num_classes") or 10)
+    adaptive = first.get("adaptive")
+    if adaptive is None:  # written before the column existed
+        from harness.optimizers import USUAL_LR
+
+        adaptive = first.get("optimizer") in USUAL_LR
     recommendation = lr_finder.recommend(
         [r["lr"] for r in rows], [r["smoothed_loss"] for r in rows], stopped,
         num_updates=int(first["num_updates"]), losses=[r["loss"] for r in rows], num_classes=num_classes,
+        adaptive=bool(adaptive),
     )
     picked = {f"suggested_{rule}": (s.lr if s else None) for rule, s in recommendation.suggestions.items()}
     collapse = recommendation.collapse
+    stop = lr_finder.OLD_STOPS.get(first.get("stop"), first.get("stop")) if stopped else None
+    if stopped and stop is None:  # written before the column existed
+        stop = lr_finder.NOT_FINITE if not np.isfinite(rows[-1]["smoothed_loss"]) else lr_finder.above()
     for row in rows:
         row.update(picked, collapse_lr=collapse.lr if collapse else None, recommended_lr=recommendation.lr,
-                   recommended_rule=recommendation.rule)
-    stop = first.get("stop") if stopped else None
-    if stopped and stop is None:  # written before the column existed
-        stop = "not finite" if not np.isfinite(rows[-1]["smoothed_loss"]) else "diverged"
+                   recommended_rule=recommendation.rule, edge_lr=recommendation.edge, stop=stop)
     return RangeTest(folder.name, folder, rows, recommendation, stopped, stop)
 
 
@@ -179,7 +211,7 @@ RULE_STYLE = {"steep": ("v", "tab:orange"), "minimum": ("s", "tab:green"), "vall
               "slide": ("D", "tab:brown"), "first_rise": ("^", "tab:purple")}
 
 
-LABEL = {"minimum": "minimum/10", "first_rise": "first rise"}
+LABEL = lr_finder.LABEL
 
 
 def figure_png(test: RangeTest) -> bytes:
@@ -206,18 +238,17 @@ def figure_png(test: RangeTest) -> bytes:
     chance = rec.collapse.chance if rec.collapse else float(np.log(int(first.get("num_classes") or 10)))
     ax.axhline(chance, color="0.35", linestyle="--", linewidth=0.8, label=f"chance: ln {int(first.get('num_classes') or 10)} = {chance:.2f}")
     if rec.collapse is not None:
-        c = rec.collapse
-        low, high = c.try_range
-        ax.axvspan(low, high, color="tab:red", alpha=0.10, linewidth=0, label=f"try up to {low:.3g}-{high:.3g}")
-        ax.axvline(c.lr, color="black", linestyle="-.", linewidth=1.2, label=f"collapse to chance: {c.lr:.3g}")
-        ax.plot([high], [float(np.interp(np.log(high), np.log(lrs), smoothed))], marker="*", color="tab:red",
-                markersize=14, linestyle="none", label=f"collapse/3 (recommended): {high:.3g}")
+        ax.axvline(rec.collapse.lr, color="black", linestyle="-.", linewidth=1.2,
+                   label=f"died (back at chance for good): {rec.collapse.lr:.3g}")
+    if rec.lr is not None:
+        ax.plot([rec.lr], [float(np.interp(np.log(rec.lr), np.log(lrs), smoothed))], marker="*", color="tab:red",
+                markersize=14, linestyle="none", label=f"{rec.rule} (recommended): {rec.lr:.3g}")
     # Drawn largest first, so that two rules at the same rate both stay visible.
     for size, (rule, s) in zip((12, 10.5, 9, 7, 7), rec.suggestions.items()):
         if s is None:
             continue
         marker, colour = RULE_STYLE[rule]
-        star = " (recommended)" if rule == rec.rule else ""
+        star = " (recommended)" if LABEL.get(rule, rule) == rec.rule else ""
         ax.axvline(s.lr, color=colour, linestyle=":", linewidth=1)
         y = float(np.interp(np.log(s.lr), np.log(lrs), smoothed))
         ax.plot([s.lr], [y], marker=marker, color=colour, markersize=size, linestyle="none",
@@ -234,9 +265,9 @@ def figure_png(test: RangeTest) -> bytes:
                     ha="right", rotation=90, va="bottom")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
-    ended = {"diverged": "stopped early: smoothed loss above 4x its best", "not finite": "stopped: a loss not finite"}
     ax.set_title(f"LR range test: {first['framework']} {first['model']} {first['optimizer']}, batch {first['batch_size']}, "
-                 f"{len(test.rows)} of {first['num_updates']} updates ({ended.get(test.stop, 'full range')})", fontsize=9)
+                 f"{len(test.rows)} of {first['num_updates']} updates ({'stopped: ' + test.stop if test.stopped else 'full range'})",
+                 fontsize=9)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     buffer = io.BytesIO()
@@ -246,14 +277,19 @@ def figure_png(test: RangeTest) -> bytes:
 
 
 def summary_line(test: RangeTest) -> str:
+    """One line: what ran, how it ended (the parquet's ``stop``, word for word), the recommended
+    rate and every rule's rate, each named as the rate it suggests (``minimum/10``, not the minimum)."""
     first, rec = test.rows[0], test.recommendation
     last = test.rows[-1]
-    why = {"diverged": "smoothed loss above 4x its best", "not finite": "loss not finite"}.get(test.stop, "")
-    how = (f"stopped at lr {last['lr']:.3g} after {len(test.rows)} of {first['num_updates']} updates ({why})"
-           if test.stopped else f"all {len(test.rows)} updates, up to lr {last['lr']:.3g}")
-    rules = ", ".join(f"{rule} {s.lr:.3g}" if s else f"{rule} -" for rule, s in rec.suggestions.items())
+    length = f"{first['num_updates']} updates"
+    if first.get("test_epochs"):
+        length += f" ({first['test_epochs']:.3g} epochs)"
+    how = (f"stopped at lr {last['lr']:.3g} after {len(test.rows)} of {length} ({test.stop})"
+           if test.stopped else f"all {length}, up to lr {last['lr']:.3g}")
+    rules = ", ".join(f"{LABEL.get(rule, rule)} {s.lr:.3g}" if s else f"{LABEL.get(rule, rule)} -"
+                      for rule, s in rec.suggestions.items())
     if rec.collapse is not None:
-        rules += f", collapse {rec.collapse.lr:.3g}"
+        rules += f"; died at {rec.collapse.lr:.3g}"
     said = f"suggests lr {rec.lr:.3g} ({rec.rule})" if rec.lr is not None else "no suggestion"
     return (f"harness: find-lr: {first['framework']} {first['model']} {first['optimizer']} batch {first['batch_size']}, "
             f"{how}; {said}; rules: {rules}; in {test.folder}/")
