@@ -52,10 +52,15 @@ def test_non_inferiority_bounds():
     assert decide.verdict_of("better", 0.1, 0.25, SMALL) == decide.CONTRADICTED  # inside +-0.3: does not matter
 
 
-def test_framework_term_weights_each_framework_once():
-    est = decide.estimate({"torch": np.array([1.0, 1.2, 0.8, 1.1, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0]),
-                           "tf": np.array([0.0, 0.2, -0.2]), "mxnet": np.array([0.1, -0.1, 0.0])})
-    assert est.mean == pytest.approx((1.0 + 0.0 + 0.0) / 3)  # not the 10:3:3 pooled 0.625
+def test_framework_term_removes_each_frameworks_offset_from_the_noise():
+    torch, tf, mxnet = (np.array([1.0, 1.2, 0.8, 1.1, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0]), np.array([0.0, 0.2, -0.2]),
+                        np.array([0.1, -0.1, 0.0]))
+    est = decide.estimate({"torch": torch, "tf": tf, "mxnet": mxnet})
+    assert est.mean == pytest.approx((10 * 1.0 + 0 + 0) / 16)  # each pair once: 10 : 3 : 3, as the report says
+    resid = np.concatenate([torch - 1.0, tf, mxnet])
+    assert est.df == 13 and est.se == pytest.approx(math.sqrt((resid ** 2).sum() / 13) / 4)
+    pooled = np.concatenate([torch, tf, mxnet])
+    assert est.se < pooled.std(ddof=1) / 4  # the offsets between frameworks are not noise
     assert set(est.per_framework) == {"torch", "tf", "mxnet"} and est.per_framework["tf"][0] == 3
     p, power = decide.framework_disagreement({"torch": np.array([1.0, 1.2, 0.8]), "tf": np.array([1.1, 0.9, 1.0])},
                                              shift=0.5)

@@ -4,11 +4,10 @@ clears the smallest effect in the claimed direction, and says what it could deci
 The rules, fixed here before any confirmatory run is read:
 
 - **Pairs.** ``a - b`` per (framework, seed): same initial weights and batch order.
-- **Frameworks.** Pooled over frameworks, the estimate is the *unweighted mean of the per-framework
-  means* (each framework counts once, whatever its seeds) with a Welch standard error
-  (sqrt(sum s_f^2 / n_f) / F, Welch-Satterthwaite degrees of freedom): a framework term, so one
-  framework's offset is not noise and one framework's many seeds do not outvote the others. The
-  per-framework intervals are shown beside it, and whether the frameworks differ is a one-way ANOVA
+- **Frameworks.** Pooled over frameworks, the framework is a fixed term: the estimate is the mean of
+  every pair (so each framework weighs by its seeds, e.g. 10 : 3 : 3, said in the report) and its
+  standard error is the residual spread *within* frameworks (pairs - frameworks degrees of freedom),
+  so one framework's offset is not counted as noise. The per-framework differences are shown beside it, and whether the frameworks differ is a one-way ANOVA
   printed with its power ("no disagreement detected (power X for a Y-point shift of one framework)");
   where it detects a disagreement (p < 0.05) the pooled verdict is withheld: an average over
   frameworks that disagree answers no one's question.
@@ -81,16 +80,15 @@ def estimate(diffs: dict[str, np.ndarray]) -> Estimate:
         d = next(iter(groups.values()))
         sd = float(d.std(ddof=1)) if len(d) > 1 else math.nan
         return Estimate(len(d), float(d.mean()), sd / math.sqrt(len(d)), len(d) - 1, per)
-    usable = {f: d for f, d in groups.items() if len(d) > 1}
-    if len(usable) < len(groups):  # a framework with one seed has no spread of its own: leave the term out
-        d = np.concatenate(list(groups.values()))
-        return Estimate(len(d), float(d.mean()), float(d.std(ddof=1)) / math.sqrt(len(d)), len(d) - 1, per)
-    k = len(usable)
-    mean = float(np.mean([d.mean() for d in usable.values()]))
-    parts = [d.var(ddof=1) / len(d) for d in usable.values()]
-    se = math.sqrt(sum(parts)) / k
-    df = sum(parts) ** 2 / sum(p ** 2 / (len(d) - 1) for p, d in zip(parts, usable.values())) if sum(parts) else n - k
-    return Estimate(n, mean, se, df, per)
+    # the framework as a fixed term: each pair weighs once (so a framework weighs by its seeds), and the
+    # spread is the residual within frameworks, so one framework's offset is not counted as noise
+    d = np.concatenate(list(groups.values()))
+    resid = np.concatenate([g - g.mean() for g in groups.values()])
+    df = n - len(groups)
+    if df < 1:
+        return Estimate(n, float(d.mean()), math.inf, math.nan, per)
+    sd = math.sqrt(float((resid ** 2).sum()) / df)
+    return Estimate(n, float(d.mean()), sd / math.sqrt(n), df, per)
 
 
 def _bound(kind: str, smallest: float) -> float:

@@ -29,6 +29,7 @@ from harness.report.load import FRAMEWORK_ORDER, fw_label
 from harness.report.style import Style
 from harness.studies import grid
 from harness.studies.arms import ALL, ARMS, SHORT_BUDGETS, STUDY_DIR
+from harness.studies.study_report import rules_text
 from harness.studies.report_claims import CONTRADICTED, SUPPORTED, Claim, claims, framework_sentence
 from harness.studies.report_sections import (
     RANK_COLS, chosen_rows, final_curves, headline, limits, rank_agreement_lines, ranking, seeds_lines,
@@ -86,7 +87,7 @@ def _verdict_class(key: str, row: dict) -> str:
 
 def document(c: StudyContent) -> list[Block]:
     """The report, once, as blocks: to_markdown and to_html write it."""
-    from harness.report.stats import EXACT_PERMUTATIONS, RESAMPLES, SMALLEST_EFFECT
+    from harness.report.stats import SMALLEST_EFFECT
 
     rows = [{"n": x.number, "claim": f"**{x.claim}**\n{x.question}", "family": x.family,
              "evidence": "\n".join(x.evidence), "verdict": x.verdict} for x in c.claims]
@@ -97,17 +98,18 @@ def document(c: StudyContent) -> list[Block]:
                   f"own grid chose on validation, as differences paired by framework and seed. A claim is supported "
                   f"only if its interval clears the smallest effect ({pp(SMALLEST_EFFECT, 1)}) in the claimed "
                   f"direction, contradicted if it shows the opposite (or no difference where the claim says better), "
-                  f"else not decidable. Holm's step-down correction is applied over each claim's declared family of "
-                  f"comparisons on scipy's p-values, and every interval is at its Holm step's level. Arms run in all "
-                  f"three frameworks are pooled with the framework as a block (pairs within a framework); ⚠ marks a "
-                  f"comparison whose frameworks disagree.", "notes"),
-        Paragraph("In the evidence: a − b, the mean paired difference [its Holm-level interval], n pairs, then "
-                  f"what it reads against the smallest effect (better or worse by at least the interval's near end, "
-                  f"equivalent within ±{pp(SMALLEST_EFFECT, 1).lstrip('+')}, or inconclusive with the smallest "
-                  "difference the design detects), the Holm-adjusted p of the paired t-test and, as the "
-                  "distribution-free check, the paired permutation test's p (sign flips, unadjusted; all 2^n of "
-                  f"them up to {EXACT_PERMUTATIONS} pairs, else {RESAMPLES:,} seeded resamples); ✓ the comparison "
-                  "supports the claim, ✗ it contradicts it, ? undecided.", "notes"),
+                  f"else not decidable. " + rules_text(100 * SMALLEST_EFFECT, sum(len(x.tests) for x in c.claims
+                                                                                 if x.number[0] in "12345"))
+                  + " Arms run in all three frameworks are pooled with the framework as a fixed term; ⚠ marks a "
+                  "comparison whose frameworks disagree (its pooled verdict is then withheld). A failed seed stays in "
+                  "its paired comparisons at its own accuracy (dropping it would hide the failure a schedule "
+                  "causes), and there the exact signed-rank test decides.", "notes"),
+        Paragraph("In the evidence: a − b, the mean paired difference [its interval, at the level its decision "
+                  "used], n pairs, where the runs are, then what it reads against the smallest effect (superiority: "
+                  "better by more than it; non-inferiority: not worse by more than it, which is not equivalence), "
+                  "and for an undecided comparison the power to reach the claimed verdict at the observed difference "
+                  "and what 80 % would need; ✓ the comparison supports the claim, ✗ it contradicts it, ? undecided.",
+                  "notes"),
         study_table(CLAIM_COLS, rows, c.styles, "results claims", _verdict_class),
         Paragraph(c.frameworks, "notes"),
         Heading(2, "Ranking of the final runs"),
@@ -118,7 +120,8 @@ def document(c: StudyContent) -> list[Block]:
         Paragraph("Rank agreement across frameworks (Spearman's ρ over the arms both ran, exact p): " + c.agreement,
                   "notes"),
         Paragraph("Learned: finished runs whose verdict is not diverged, never learned or collapsed, with an exact "
-                  "(Clopper–Pearson) binomial interval. A diverged run counts at chance (10%) in every mean. Mean of "
+                  "(Clopper–Pearson) binomial interval. Means, intervals, ranks and curves are over the seeds that "
+                  "learned (the failed-seeds rule of every report), the count beside them. Mean of "
                   "last 5 epochs: each run's test accuracy averaged over its last five epochs, then over seeds (less "
                   "noisy than one epoch).", "notes"),
     ]

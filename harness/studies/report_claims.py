@@ -81,6 +81,10 @@ class Test:
             return UNDECIDED
         return {S: SUPPORTED, C: CONTRADICTED}.get(self.result.verdict, UNDECIDED)
 
+    def _per_framework_counts(self) -> list:
+        per = self.result.estimate.per_framework
+        return [per[f] for f in self.per_framework]
+
     def reading(self) -> str:
         from harness.report.stats import SMALLEST_EFFECT
 
@@ -101,15 +105,20 @@ class Test:
             return f"{self.a} − {self.b}: fewer than two paired runs"
         d = self.result
         where = "pooled over " + join_words([fw_label(f) for f in self.per_framework]) + \
-            " (each framework weighs once)" if len(self.per_framework) > 1 else \
+            " (the framework a fixed term; pairs weighed by seeds, " + \
+            ":".join(str(n) for n, _, _ in self._per_framework_counts()) + ")" if len(self.per_framework) > 1 else \
             fw_label(next(iter(self.per_framework), "torch"))
         level = f"{100 * d.level:.3g} %" + (", Holm stopped" if d.held_at_stop else "")
-        s = (f"{self.a} − {self.b} {_pt(d.estimate.mean)} pp [{_pt(d.lo)}, {_pt(d.hi)}] at {level}, "
-             f"n={d.estimate.n} ({where}): {self.reading()}")
+        s = f"{self.a} − {self.b} {_pt(d.estimate.mean)} pp [{_pt(d.lo)}, {_pt(d.hi)}] at {level}, n={d.estimate.n} ({where}): "
         if d.signed_rank:
-            s += (f"; decided by the exact signed-rank test ({d.failed} failed seed{'s' if d.failed > 1 else ''}: "
-                  f"p={d.signed_rank[1]:.2g} for supported, {d.signed_rank[2]:.2g} for contradicted)")
-        if self.verdict == UNDECIDED and math.isfinite(d.power):
+            alpha = (1 - d.level) / 2
+            s += (f"{d.failed} failed seed{'s' if d.failed > 1 else ''}, so the exact signed-rank test decides, one-sided "
+                  f"at {alpha:.2g}: p={d.signed_rank[1]:.2g} for supported, {d.signed_rank[2]:.2g} for contradicted: "
+                  f"{self.verdict}" + ("" if self.verdict != UNDECIDED or len(d.extra.get('diffs', ())) > 10 else
+                                      f" (with {d.estimate.n} pairs its smallest p is {0.5 ** d.estimate.n:.2g})"))
+        else:
+            s += self.reading()
+        if self.verdict == UNDECIDED and math.isfinite(d.power) and not d.signed_rank:
             seeds = f"{d.seeds_80} seeds" if d.seeds_80 else "no number of seeds (the observed difference is short of it)"
             s += (f"; power to support it at the observed difference {d.power:.2f}; 80 % needs a true difference of "
                   f"{_pt(d.diff_80)} pp at these seeds, or {seeds}")
@@ -455,8 +464,13 @@ def framework_sentence(found: list[Claim]) -> str:
         return "Frameworks: no comparison has runs in more than one framework yet."
     split = [t for t in pooled.values() if t.disagree_p is not None and t.disagree_p < 0.05]
     if not split:
-        return (f"Frameworks: on the {len(pooled)} comparisons pooled over frameworks, the paired differences do not "
-                "differ between frameworks (one-way ANOVA by framework, p ≥ 0.05 each).")
+        powers = [t.result.disagreement[1] for t in pooled.values() if t.result.disagreement]
+        shift = 2 * POINTS * 0.003
+        return (f"Frameworks: on the {len(pooled)} comparisons pooled over frameworks, no disagreement between "
+                f"frameworks was detected (one-way ANOVA of the paired differences by framework, p ≥ 0.05 each); that "
+                f"is absence of evidence, not agreement: the power of that test for a {shift:.1f}-point shift of one "
+                f"framework is {min(powers):.2f}–{max(powers):.2f} at these seeds." if powers else
+                f"Frameworks: on the {len(pooled)} comparisons pooled over frameworks, no disagreement was detected.")
     return ("Frameworks: ⚠ they disagree on " + join_words([f"{t.a} − {t.b} (p={t.disagree_p:.2g})" for t in split])
             + f" of the {len(pooled)} pooled comparisons (one-way ANOVA of the paired differences by framework); the "
-            "pooled verdict there averages over a framework effect.")
+            "pooled verdict there is withheld: read each framework's own difference.")

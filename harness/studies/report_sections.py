@@ -58,14 +58,15 @@ def ranking(last: pd.DataFrame, framework: str, chosen: pd.DataFrame, budget: in
             continue
         g = last[(last["arm"] == arm) & (last["framework"] == framework) & (last["epochs"] == budget)]
         done = g[g["finished"]]
-        ok = int((~done["failed"]).sum())
+        learned = done[~done["failed"]]  # the failed-seeds rule: means and ranks over the seeds that learned
+        ok = len(learned)
         rate, low, high = success_rate(ok, len(done)) if len(done) else (None, None, None)
         rows.append({"arm": arm, "rate": f"{rates[arm]:g}" if arm in rates else "grid not finished",
-                     "_mean": float(done["test"].mean()) if len(done) else -1.0,
+                     "_mean": float(learned["test"].mean()) if len(learned) else -1.0,
                      "runs": f"{len(done)} of {planned(arm, framework, budget)}" + (f" (+{len(g) - len(done)} running)"
                                                                           if len(g) > len(done) else ""),
                      "success": "—" if rate is None else f"{ok}/{len(done)} [{100 * low:.0f}–{100 * high:.0f}%]",
-                     "final": _acc(done["test"].to_numpy()), "last5": _acc(done["test_last5"].to_numpy()),
+                     "final": _acc(learned["test"].to_numpy()), "last5": _acc(learned["test_last5"].to_numpy()),
                      "_failed": len(done) - ok})
     rows.sort(key=lambda r: -r["_mean"])
     position = 0
@@ -83,7 +84,7 @@ RANK_COLS = [("rank", "#", True), ("arm", "schedule", False), ("rate", "chosen r
 def final_curves(final: pd.DataFrame) -> pd.DataFrame:
     """Test accuracy per (framework, arm, epoch) over the finished 30-epoch runs: mean, min, max."""
     runs = grid.last_rows(final)
-    done = set(runs.loc[runs["finished"] & (runs["epochs"] == EPOCHS), "run_id"])
+    done = set(runs.loc[runs["finished"] & ~runs["failed"] & (runs["epochs"] == EPOCHS), "run_id"])
     g = final[final["run_id"].isin(done)]
     if g.empty:
         return pd.DataFrame(columns=["framework", "label", "metric", "epoch", "mean", "lo", "hi"])

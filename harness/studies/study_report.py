@@ -21,10 +21,11 @@ from harness.studies.study_file import Phase, Study
 
 OUT = "_report"
 CSS_EXTRA = "td.txt { white-space: normal; }"
+NUMERIC = {"n", "rate", "mean (pt)", "n seeds", "power (at the observed difference)"}
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> Table:
-    numeric = [h.startswith(("n", "rate", "mean", "power", "seeds")) for h in headers]
+    numeric = [h in NUMERIC for h in headers]
     return Table(tuple(Column(h, n) for h, n in zip(headers, numeric)),
                  tuple(TableRow(tuple(TableCell(c, "num" if n else "txt") for c, n in zip(r, numeric))) for r in rows),
                  markup=False)
@@ -55,6 +56,8 @@ def _mean_ci(values: list[float]) -> str:
     if len(v) < 2:
         return f"{v.mean():.2f} %" if len(v) else "—"
     half = float(sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    if v.mean() - half < 0 or v.mean() + half > 100:  # an interval no run could have: show the seeds instead
+        return f"{v.mean():.2f} % (seeds {', '.join(f'{x:.1f}' for x in v)}: too spread for an interval)"
     return f"{v.mean():.2f} % [{v.mean() - half:.2f}, {v.mean() + half:.2f}]"
 
 
@@ -112,8 +115,8 @@ def rules_text(smallest: float, m: int) -> str:
             f"effect that matters: {smallest:g} points. better = superiority (supported when the interval clears "
             f"+{smallest:g}; contradicted below 0 or inside ±{smallest:g}); not_worse = non-inferiority, not "
             f"equivalence (supported when the interval clears −{smallest:g}; contradicted when it lies below it). "
-            "Pooled over frameworks: each framework weighs once (the mean of the per-framework means, Welch "
-            "standard error); a seed that failed hands the verdict to the exact signed-rank test. Power: the chance "
+            "Pooled over frameworks: the framework is a fixed term (each pair weighs once, so a framework by its "
+            "seeds; the spread is within frameworks); a seed that failed hands the verdict to the exact signed-rank test. Power: the chance "
             "that the interval clears the bound for 'supported' if the true difference were the observed one.")
 
 
