@@ -11,7 +11,6 @@ STUDY := results/d2l_study
 # Parallel runs with one CPU thread each: measured faster on 2 cores than one run at a time
 # with two threads, for all three frameworks (README, "Running the study").
 JOBS ?= 2
-SWEEP := results_dir=$(STUDY) threads=1 hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) progress=false
 
 .PHONY: setup data browser run test bench reproduce guideline report clean
 
@@ -64,17 +63,18 @@ test-fast: setup
 bench: setup
 	$(PY) -m benchmarks.bench $(ARGS)
 
-# The d2l comparison: 54 clean-protocol runs + 15 d2l-protocol runs of 30 epochs, then the report.
-# Finished runs are skipped and a killed one resumes from its last epoch: run it again to continue.
+# The d2l comparison (studies/d2l.yaml): 54 clean-protocol runs + 15 d2l-protocol runs of 30 epochs, then
+# the report. Finished runs are skipped and a killed one resumes from its last epoch: run it again to continue.
 reproduce: setup
-	$(PY) -m harness -m experiments=d2l_clean $(SWEEP) $(ARGS)
-	$(PY) -m harness -m experiments=d2l_tabs $(SWEEP) $(ARGS)
-	$(PY) -m harness report $(STUDY)
+	$(PY) -m harness study studies/d2l.yaml --jobs $(JOBS) $(ARGS)
 
-# The guideline study (issue 22): the tuning grid, the final runs at each schedule's chosen rate, then
-# its report (results/guideline_study/_report/). About 13 h of core time; run it again to continue.
+# The guideline study: the exploratory grid and final runs (issue 22, harness/studies/arms.py), then the
+# confirmatory phase declared in studies/guideline.yaml (issue 32: 240 fresh seeds and the claim-6 re-grid,
+# about 20 compute hours more), then the report (results/guideline_study/_report/). Run it again to continue.
 guideline: setup
-	$(PY) -m harness.studies.guideline all $(ARGS)
+	$(PY) -m harness.studies.guideline tune $(ARGS)
+	$(PY) -m harness.studies.guideline final $(ARGS)
+	$(PY) -m harness study studies/guideline.yaml --jobs $(JOBS)
 
 # HTML + Markdown + PNG report (into <dir>/_report/) from parquet only; RESULTS=results for your own runs.
 RESULTS ?= $(STUDY)

@@ -103,10 +103,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"study: {total_new} runs to train, about {_hours(total_hours)} of compute "
                   f"({_hours(total_hours / max(1, args.jobs))} of wall time with {args.jobs} jobs)")
             return 1 if failed else 0
+    print(f"study: wrote {build_report(study)} (and report.md beside it)", flush=True)
+    return 1 if failed else 0
+
+
+def build_report(study):
+    """The report the study file names: its own (study), the generic runs report, or the guideline's."""
+    if study.report == "runs":
+        from harness.report import build_report as runs_report
+
+        return runs_report([study.results_dir], None)
+    if study.report == "guideline":
+        from harness.studies.report import build
+
+        return build(study.results_dir)
     from harness.studies.study_report import build
 
-    print(f"study: wrote {build(study)} (and report.md beside it)", flush=True)
-    return 1 if failed else 0
+    return build(study)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ import yaml
 from harness.errors import HarnessError
 
 KINDS = ("better", "not_worse", "band_wider")
-PHASE_KINDS = ("fixed", "grid", "final")  # rates in the overrides | a rate grid on validation | the grid's choices
-STUDY_KEYS = ("name", "question", "results_dir", "smallest_effect", "base", "arms", "phases", "order")
+# rates in the overrides | a rate grid on validation | the grid's choices | a preset's own sweep, as it is
+PHASE_KINDS = ("fixed", "grid", "final", "preset")
+STUDY_KEYS = ("name", "question", "results_dir", "smallest_effect", "base", "arms", "phases", "order", "report")
+REPORTS = ("study", "runs", "guideline")  # study_report | the generic `python -m harness report` | the guideline's
 PHASE_KEYS = ("kind", "declared", "folder", "preset", "framework", "frameworks", "overrides", "arms", "seeds",
               "rates", "rates_from", "metric", "block", "comparisons", "claims", "time_to_target", "band_points")
 
@@ -71,6 +73,7 @@ class Study:
     phases: dict
     order: tuple[str, ...]
     base: tuple[str, ...] = ()
+    report: str = "study"
 
 
 def _need(mapping: dict, key: str, where: str):
@@ -129,7 +132,11 @@ def _phase(name: str, raw: dict, study_arms: dict) -> Phase:
     if kind not in PHASE_KINDS:
         raise HarnessError(f"{where}.kind={kind!r}: use one of {', '.join(PHASE_KINDS)}")
     raw_arms = raw.get("arms", study_arms)
-    if not raw_arms:
+    if kind == "preset":
+        if not raw.get("preset"):
+            raise HarnessError(f"{where}: a preset phase needs 'preset': the experiments= preset whose sweep it runs")
+        raw_arms = {}
+    elif not raw_arms:
         raise HarnessError(f"{where}: missing key 'arms' (in the phase or the study)")
     if isinstance(raw_arms, list):  # a list of the study's arm names
         missing = [a for a in raw_arms if a not in study_arms]
@@ -186,9 +193,11 @@ def load(path: str | Path) -> Study:
     for item in order:
         if item.split(":")[0] not in phases:
             raise HarnessError(f"{where}: order names {item!r}, which is not a phase ({', '.join(phases)})")
+    report = raw.get("report", "study")
+    if report not in REPORTS:
+        raise HarnessError(f"{path}: report={report!r}: use one of {', '.join(REPORTS)}")
     return Study(str(path), _need(raw, "name", where), _need(raw, "question", where), _need(raw, "results_dir", where),
-                 float(_need(raw, "smallest_effect", where)), phases, order,
-                 _overrides(raw.get("base", []), "base"))
+                 float(raw.get("smallest_effect", 0.3)), phases, order, _overrides(raw.get("base", []), "base"), report)
 
 
 def _seed_range(item: str) -> tuple[int, int] | None:
@@ -218,6 +227,11 @@ def phase_sweeps(study: Study, item: str, jobs: int = 2, chosen: dict | None = N
     def joined(values) -> str:
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
+    if phase.kind == "preset":  # the preset's own sweep (its frameworks, schedules, seeds), as it is
+        folder = study.results_dir if phase.folder in (".", "") else f"{study.results_dir}/{phase.folder}"
+        return [["-m", f"experiments={phase.preset}", "threads=1", "hydra/launcher=joblib",
+                 f"hydra.launcher.n_jobs={jobs}", "progress=false", *study.base, *phase.overrides,
+                 f"results_dir={folder}"]]
     sweeps = []
     for framework in phase.frameworks:
         if phase.kind == "grid":
