@@ -32,6 +32,7 @@ STEP = math.sqrt(10)  # one step of a half-decade grid
 def grid_table(grid: Path) -> pd.DataFrame:
     """One row per (optimizer, momentum, batch, rate): mean final val_acc over the finished seeds."""
     frame = pd.read_parquet(grid)
+    # A run that diverged stops early: it has no final epoch and cannot be the best.
     last = frame[frame["epoch"] == frame["epochs"] - 1]
     return (last.groupby(["optimizer", "momentum", "batch_size", "base_lr"])["val_acc"]
             .agg(["mean", "count", "min"]).reset_index())
@@ -77,8 +78,10 @@ def main(argv: list[str]) -> int:
         for batch in BATCHES:
             cfg = compose_run([*COMMON, *overrides, f"batch_size={batch}", f"results_dir={grid}"])
             momentum = float(cfg.optimizer.get("momentum", 0.0) or 0.0)
-            rows = table[(table["optimizer"] == cfg.optimizer.name) & (table["momentum"].fillna(0.0) == momentum)
-                         & (table["batch_size"] == batch)].sort_values("base_lr").reset_index(drop=True)
+            rows = table[(table["optimizer"] == cfg.optimizer.name) & (table["batch_size"] == batch)]
+            if cfg.optimizer.name == "sgd":  # Adam's rows carry beta1 in `momentum`
+                rows = rows[rows["momentum"].fillna(0.0) == momentum]
+            rows = rows.sort_values("base_lr").reset_index(drop=True)
             if rows.empty:
                 print(f"| {label} | {batch} | (no grid runs in {grid}) |")
                 continue

@@ -202,7 +202,7 @@ def test_a_nan_loss_ends_the_test_as_its_stop_rule(framework, tmp_path):
     assert math.isfinite(test.rows[0]["loss"]) and not math.isfinite(test.rows[1]["loss"])
     assert test.recommendation.lr is None
     assert test.recommendation.reason.startswith("the loss was not finite at update 1 (lr 5.01e+30)")
-    assert "after 2 of 10 updates (loss not finite); no suggestion" in summary_line(test)
+    assert "after 2 of 10 updates, 1.25 epochs (loss not finite); no suggestion" in summary_line(test)
     write(test)
     table = pd.read_parquet(test.folder / TABLE)
     assert len(table) == 2 and table["stop"].tolist() == ["loss not finite"] * 2 and (test.folder / FIGURE).is_file()

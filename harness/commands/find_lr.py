@@ -283,7 +283,7 @@ def summary_line(test: RangeTest) -> str:
     last = test.rows[-1]
     length = f"{first['num_updates']} updates"
     if first.get("test_epochs"):
-        length += f" ({first['test_epochs']:.3g} epochs)"
+        length += f", {first['test_epochs']:.3g} epochs"
     how = (f"stopped at lr {last['lr']:.3g} after {len(test.rows)} of {length} ({test.stop})"
            if test.stopped else f"all {length}, up to lr {last['lr']:.3g}")
     rules = ", ".join(f"{LABEL.get(rule, rule)} {s.lr:.3g}" if s else f"{LABEL.get(rule, rule)} -"
