@@ -173,13 +173,10 @@ def train(cfgs: list[RunConfig], on_start: list | None = None) -> list[RunSummar
         for member in members:
             failed(member, exc)
         return summaries
-    n_train = len(template.data.train_y)
     ready = []
     for member in members:
         try:
-            member.plan = template.plan if member is members[0] else build_plan(member.cfg, n_train)
-            member.optimizer = optimizers.spec_from_config(member.cfg.optimizer, template.spec)
-            member.weights = init_weights(template.spec, member.cfg.seed, model_config(member.cfg).init)
+            _prepare(member, template, member is members[0])
         except (HarnessError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001
@@ -215,9 +212,29 @@ def train(cfgs: list[RunConfig], on_start: list | None = None) -> list[RunSummar
     return summaries
 
 
+def _prepare(member: Member, template: Setup, first: bool) -> None:
+    """The run's own plan, optimizer spec and initial weights (as ``runner._set_up`` draws them)."""
+    member.plan = template.plan if first else build_plan(member.cfg, len(template.data.train_y))
+    member.optimizer = optimizers.spec_from_config(member.cfg.optimizer, template.spec)
+    member.weights = init_weights(template.spec, member.cfg.seed, model_config(member.cfg).init)
+
+
+def _device(template: Setup) -> torch.device:
+    return torch.device("cuda:0" if template.adapter.device.startswith("cuda") else "cpu")
+
+
+def assemble(cfgs: list[RunConfig]) -> tuple[Bank, Setup, dict]:
+    """A bank of ``cfgs`` at their initial weights, each at epoch 0, its set-up and its data on the
+    device; nothing read or written (for tests and benchmarks: ``train_epoch`` trains it)."""
+    template = _set_up(cfgs[0])
+    members = [Member(i, cfg, identity.run_id(cfg), Path(), Path()) for i, cfg in enumerate(cfgs)]
+    for member in members:
+        _prepare(member, template, member is members[0])
+    return Bank(members, template.spec, _device(template)), template, {k: getattr(template.adapter, k) for k in DATA}
+
+
 def _train(members: list[Member], template: Setup, summaries: list) -> None:
-    device = torch.device("cuda:0" if template.adapter.device.startswith("cuda") else "cpu")
-    bank = Bank(members, template.spec, device)
+    bank = Bank(members, template.spec, _device(template))
     for place, member in enumerate(members):
         member.setup = Setup(template.spec, member.plan, template.data, MemberState(bank, member, template.adapter),
                              template.model_hash)
@@ -232,7 +249,7 @@ def _train(members: list[Member], template: Setup, summaries: list) -> None:
     data = {k: getattr(template.adapter, k) for k in DATA}  # on the device already, once
     try:
         while bank.members:
-            measured = _epoch(bank, data, template.plan.updates_per_epoch, members[0].cfg.batch_size)
+            measured = train_epoch(bank, data, template.plan.updates_per_epoch, members[0].cfg.batch_size)
             leaving = [m for m, row in zip(list(bank.members), measured) if _record(m, row, summaries)]
             if leaving:
                 bank.keep([m for m in bank.members if m not in leaving])
@@ -250,9 +267,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _epoch(bank: Bank, data: dict, updates: int, batch_size: int) -> list[dict]:
+def train_epoch(bank: Bank, data: dict, updates: int, batch_size: int, trace: dict | None = None) -> list[dict]:
     """Train every run of the bank one epoch (each its own) and evaluate it: one row's measured
-    columns per run, in bank order."""
+    columns per run, in bank order. ``trace`` (tests): filled with the batch orders ``(K, n)``,
+    the rates ``(updates, K)`` and each update's losses ``(updates, K)``, before the update."""
     members, net, device = bank.members, bank.network, bank.device
     train_x, train_y = data["train_x"], data["train_y"]
     n = int(train_y.shape[0])
@@ -263,6 +281,7 @@ def _epoch(bank: Bank, data: dict, updates: int, batch_size: int) -> list[dict]:
     k = len(members)
     loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
     correct = torch.zeros(k, dtype=torch.int64, device=device)
+    step_losses = []
     _sync(device)
     started = time.perf_counter()
     for i, start in enumerate(range(0, n, batch_size)):
@@ -275,7 +294,11 @@ def _epoch(bank: Bank, data: dict, updates: int, batch_size: int) -> list[dict]:
         with torch.no_grad():
             loss_sum += losses.detach() * idx.shape[1]
             correct += (logits.argmax(dim=2) == y).sum(dim=1)
+        if trace is not None:
+            step_losses.append(losses.detach())
     _sync(device)
+    if trace is not None:
+        trace.update(orders=order.cpu().numpy(), rates=rates, step_losses=torch.stack(step_losses).cpu().numpy())
     trained = time.perf_counter()
     test = _evaluate(net, data["test_x"], data["test_y"])
     val = _evaluate(net, data["val_x"], data["val_y"]) if data["val_y"] is not None else None

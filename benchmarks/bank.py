@@ -1,0 +1,169 @@
+"""Image-updates per second of a run bank against the single-run adapter, in one process.
+
+    python -m benchmarks.bank                       # CPU (and CUDA when present), K = 1, 2, 4, 8, 16
+    python -m benchmarks.bank --device cuda --sizes 16,64,256,1024 --epochs 2 --json bank.json
+
+For each device: the single-run ``TorchAdapter`` (at the given threads, and on the CPU also at
+one thread: what each of today's two single-thread processes does), then a bank of K runs
+(``harness.bank.trainer``: seeds 0..K-1, the same schedule) for K in ``--sizes``, each timed over
+``--epochs`` epochs after one epoch of warm-up, training only (evaluation excluded, as in the
+rows' ``train_time_s``). An image-update is one image through one run's forward, backward and
+update. The peak is measured here: SGEMM (float32 ``torch.mm``, 2048^2) on the CPU, the float32
+matmul with TF32 off (8192^2) on a GPU; the fraction of peak counts 3x the network's forward
+multiply-adds x 2 flops per image-update (forward, and backward for inputs and weights).
+On a shared CPU wall time depends on who else runs: the CPU-time rate (process time) is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+
+
+def forward_flops(spec) -> int:
+    """2 x the multiply-adds of one image's forward pass through ``spec``."""
+    macs = 0
+    for layer, shape in zip(spec.layers, spec.input_shapes()):
+        if layer.type == "conv":
+            c, h, w = shape
+            out = h + 2 * layer.padding - layer.kernel + 1
+            macs += out * out * layer.channels * c * layer.kernel**2
+        elif layer.type == "dense":
+            macs += shape[0] * layer.units
+    return 2 * macs
+
+
+def peak_flops(torch, device) -> float:
+    n = 8192 if device.type == "cuda" else 2048
+    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+    best = float("inf")
+    for _ in range(5):
+        sync(torch, device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        sync(torch, device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def sync(torch, device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def configs(args, k: int):
+    from harness.preflight import preflight
+
+    seeds = ",".join(str(s) for s in range(k))
+    return preflight(["-m", "framework=torch", f"device={args.device_now}", f"data.train_size={args.images}",
+                      "data.test_size=500", f"threads={args.threads}", "progress=false", "scheduler=cosine",
+                      "scheduler.total_steps=null", f"epochs={args.epochs + 1}", f"seed={seeds}"])
+
+
+def single_rate(args, cfg) -> tuple[float, float]:
+    """(image-updates per second of wall time, per second of process time) of one run's adapter."""
+    from harness.runner import _set_up, batch_order
+
+    setup = _set_up(cfg)
+    n = len(setup.data.train_y)
+    wall = cpu = 0.0
+    for epoch in range(args.epochs + 1):
+        setup.adapter.synchronize()
+        w, c = time.perf_counter(), time.process_time()
+        setup.adapter.train_epoch(batch_order(cfg.seed, epoch, n), cfg.batch_size, setup.plan.rates(epoch))
+        setup.adapter.synchronize()
+        if epoch:  # the first epoch warms up
+            wall, cpu = wall + time.perf_counter() - w, cpu + time.process_time() - c
+    return n * args.epochs / wall, n * args.epochs / cpu
+
+
+def bank_rate(args, cfgs) -> tuple[float, float]:
+    from harness.bank import trainer
+
+    bank, template, data = trainer.assemble(cfgs)
+    n, k = len(template.data.train_y), len(cfgs)
+    wall = cpu = 0.0
+    for epoch in range(args.epochs + 1):
+        c = time.process_time()
+        rows = trainer.train_epoch(bank, data, template.plan.updates_per_epoch, cfgs[0].batch_size)
+        for member in bank.members:
+            member.epoch += 1
+        if epoch:
+            wall, cpu = wall + rows[0]["train_time_s"], cpu + time.process_time() - c
+    return k * n * args.epochs / wall, k * n * args.epochs / cpu
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bank", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto: the CPU, then CUDA when present")
+    parser.add_argument("--sizes", default="1,2,4,8,16", help="bank sizes K, comma-separated")
+    parser.add_argument("--images", type=int, default=2048, help="training images per epoch (data.train_size)")
+    parser.add_argument("--epochs", type=int, default=1, help="timed epochs, after one of warm-up")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: the framework's default, all cores)")
+    parser.add_argument("--json", help="also write the table to this file")
+    args = parser.parse_args(argv)
+    sizes = [int(k) for k in args.sizes.split(",")]
+    import torch
+
+    from harness.launch import limit_cpu_threads
+    from harness.model import spec_from_config
+
+    limit_cpu_threads(args.threads)
+    devices = ["cpu", "cuda"] if args.device == "auto" else [args.device]
+    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
+    report = {"torch": torch.__version__, "python": platform.python_version(), "images": args.images,
+              "epochs": args.epochs, "devices": []}
+    for name in devices:
+        args.device_now = name
+        device = torch.device("cuda:0" if name == "cuda" else "cpu")
+        torch.backends.cuda.matmul.allow_tf32 = False  # the harness pins TF32 off; so does the peak
+        cfg = configs(args, 1)[0]
+        per_image = 3 * forward_flops(spec_from_config(cfg.model))
+        peak = peak_flops(torch, device)
+        what = torch.cuda.get_device_name(0) if name == "cuda" else _cpu_model()
+        print(f"\n{name}: {what}, {torch.get_num_threads()} threads; peak {peak / 1e9:,.0f} GFLOP/s "
+              f"({'float32 matmul, TF32 off' if name == 'cuda' else 'SGEMM'}); {per_image / 1e6:.2f} MFLOP per image-update")
+        print(f"{'trainer':<28} {'K':>5} {'image-updates/s':>16} {'per CPU-second':>15} {'of peak':>8}")
+        rows = []
+
+        def show(label, k, rate):
+            rows.append({"trainer": label, "K": k, "image_updates_per_s": rate[0], "per_cpu_second": rate[1],
+                         "fraction_of_peak": rate[0] * per_image / peak})
+            print(f"{label:<28} {k:>5} {rate[0]:>16,.0f} {rate[1]:>15,.0f} {rate[0] * per_image / peak:>8.2%}", flush=True)
+
+        show("single run (adapter)", 1, single_rate(args, cfg))
+        if name == "cpu" and torch.get_num_threads() > 1:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            one = single_rate(args, cfg)
+            torch.set_num_threads(threads)
+            show("single run, 1 thread", 1, one)
+            print(f"{'(today: ' + str(threads) + ' such processes)':<28} {threads:>5} {one[0] * threads:>16,.0f}"
+                  f"  (at best: {threads} x the line above)")
+        for k in sizes:
+            show("bank", k, bank_rate(args, configs(args, k)))
+        report["devices"].append({"device": name, "name": what, "threads": torch.get_num_threads(),
+                                  "peak_flops": peak, "flops_per_image_update": per_image, "rows": rows})
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=1)
+    return report
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
