@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-TABS = ("torch", "tf", "mxnet")
+from harness.frameworks import FRAMEWORKS
+
+TABS = tuple(name for name, fw in FRAMEWORKS.items() if fw.d2l_tab)
 PLOT_CALLS = 30  # the plotting cells evaluated each scheduler at t = 0, ..., 29
 INIT_BY_TAB = {"torch": "torch_default", "tf": "xavier_uniform", "mxnet": "xavier_uniform"}
 MODEL_BY_TAB = {"torch": "lenet", "tf": "lenet_d2l_tf", "mxnet": "lenet"}

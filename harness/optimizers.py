@@ -205,7 +205,9 @@ def validate(cfg) -> None:
 def check_available(name: str, framework: str) -> None:
     """A one-line error for a rule a framework cannot run here, before anything is written."""
     if (name, framework) in UNAVAILABLE:
-        others = [f for f in ("torch", "tf", "mxnet") if (name, f) not in UNAVAILABLE]
+        from harness.frameworks import NAMES
+
+        others = [f for f in NAMES if (name, f) not in UNAVAILABLE]
         raise HarnessError(f"optimizer={name} is not available with framework={framework}: "
                            f"{UNAVAILABLE[name, framework]}; use framework={' or framework='.join(others)}")
     if name == "schedule_free_adamw" and framework == "torch":

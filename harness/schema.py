@@ -1,8 +1,8 @@
 """The typed config schema: its dataclasses, the constants every layer shares, and ``Plain``.
 
 The bottom of the config spine (docs/architecture.md): it imports nothing of the harness but
-``paths`` and the dataset registry (``datasets``), so every module may read it. Every YAML file
-in ``conf/`` and ``experiments/`` is merged into these dataclasses (Hydra's ConfigStore holds them;
+``paths`` and the dataset and framework registries (``datasets``, ``frameworks``), so every
+module may read it. Every YAML file in ``conf/`` and ``experiments/`` is merged into these dataclasses (Hydra's ConfigStore holds them;
 harness/config.py registers them), so a misspelled key (``epocs=3``) or a wrong type fails when
 the config is composed, before any work starts. Semantic checks (positive rates, warmup shorter
 than the horizon) live in harness/validate.py, which the CLI runs over every run of a sweep
@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
 from harness.datasets import DATASETS, dataset_info  # noqa: F401  (DATASETS: read from here by every layer)
+from harness.frameworks import NAMES as FRAMEWORKS  # the framework registry's names, in report order
 from harness.paths import CONF_DIR
 
 # omegaconf.MISSING is this string, and OmegaConf reads a field whose default is this string as
@@ -31,7 +32,6 @@ from harness.paths import CONF_DIR
 # checks that the two agree).
 MISSING = "???"
 
-FRAMEWORKS = ("torch", "tf", "mxnet")
 DEVICES = ("auto", "cpu", "cuda")
 PROTOCOLS = ("clean", "d2l")
 # The config groups (conf/<group>/, and experiments/ for presets): a ``group=option`` override.

@@ -1,4 +1,10 @@
-"""Shared fixtures. The real Fashion-MNIST is required: `make test` installs it."""
+"""Shared fixtures. The real Fashion-MNIST is required: `make test` installs it.
+
+Every subprocess a test starts (``python -m harness ...``, ``python -c ...``, from any folder)
+imports this checkout's ``harness`` and ``adapters``: the checkout's root is put first on
+PYTHONPATH below, ahead of whatever checkout the virtual environment's editable install points to
+(a second worktree sharing one .venv would otherwise test the first one's code from a temporary
+folder). tests/test_checkout.py proves it."""
 
 from __future__ import annotations
 
@@ -11,10 +17,23 @@ from pathlib import Path
 
 import pytest
 
-from adapters import REGISTRY
-from harness.data import load_fashion_mnist
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _checkout_first(pythonpath: str | None) -> str:
+    """PYTHONPATH with this checkout's root first (once), the rest as it was."""
+    rest = [p for p in (pythonpath or "").split(os.pathsep) if p and Path(p).resolve() != PROJECT_ROOT]
+    return os.pathsep.join([str(PROJECT_ROOT), *rest])
+
+
+# Before anything is imported or started: this process (pytest puts the rootdir on sys.path too)
+# and every child, which inherits os.environ, whatever env a test adds to it.
+os.environ["PYTHONPATH"] = _checkout_first(os.environ.get("PYTHONPATH"))
+if str(PROJECT_ROOT) not in sys.path[:1]:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from adapters import REGISTRY  # noqa: E402  (after the path is set: this checkout's)
+from harness.data import load_fashion_mnist  # noqa: E402
 
 # `make test` runs the tests in two processes (pytest-xdist). The sweeps that tests start put
 # Hydra's sweep folder under $TMPDIR and remove it when empty: each test process gets a TMPDIR of
@@ -51,8 +70,8 @@ def small_batch(fashion_mnist):
 
 
 def framework_installed(framework: str) -> bool:
-    """Whether the package behind ``framework`` (adapters.REGISTRY) is importable."""
-    return importlib.util.find_spec(REGISTRY[framework][2]) is not None
+    """Whether the package behind ``framework`` (harness.frameworks) is importable."""
+    return importlib.util.find_spec(REGISTRY[framework].package) is not None
 
 
 INSTALLED_FRAMEWORKS = [framework for framework in REGISTRY if framework_installed(framework)]
@@ -80,8 +99,10 @@ def main_in_fresh_python(argv: list[str], timeout: float = 180, before: str = ""
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m harness ARGS` in a subprocess, as a user would (``env`` adds variables)."""
+    """Run `python -m harness ARGS` in a subprocess, as a user would (``env`` adds variables; a
+    PYTHONPATH in it comes after this checkout's root)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    env["PYTHONPATH"] = _checkout_first(env.get("PYTHONPATH"))
     return subprocess.run(
         [sys.executable, "-m", "harness", *args],
         cwd=cwd or PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout,

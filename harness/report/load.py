@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from harness.frameworks import NAMES as FRAMEWORK_NAMES, label as framework_label
 from harness.identity import variant_label
 from harness.results import CONFIG_FILE, EPOCHS_FILE, EPOCHS_SCHEMA, failure_of
 
@@ -26,8 +27,7 @@ DEFAULT_OUT = "_report"
 TARGET_ACC = 0.88  # "epochs to reach 88% test accuracy"
 CHANCE_ACC = 0.2  # ten classes (chance is 10%): a final test accuracy below this means the run did not learn
 
-FRAMEWORK_ORDER = ["torch", "tf", "mxnet"]
-FRAMEWORK_LABELS = {"torch": "PyTorch", "tf": "TensorFlow", "mxnet": "MXNet"}
+FRAMEWORK_ORDER = list(FRAMEWORK_NAMES)  # the framework registry's order (harness.frameworks)
 PROTOCOL_ORDER = ["clean", "d2l"]
 PROTOCOL_TITLES = {
     "clean": "Clean protocol: one identical experiment in every framework",
@@ -47,7 +47,7 @@ class ReportError(Exception):
 
 
 def fw_label(fw: str) -> str:
-    return FRAMEWORK_LABELS.get(fw, fw)
+    return framework_label(fw)
 
 
 def ordered(values, order: list[str]) -> list[str]:

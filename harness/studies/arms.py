@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from harness.frameworks import NAMES as FRAMEWORKS
+
 STUDY_DIR = "results/guideline_study"
 TUNING_DIR = f"{STUDY_DIR}/tuning"
 FINAL_DIR = f"{STUDY_DIR}/final"
@@ -46,7 +48,7 @@ class Arm:
     frameworks: tuple[str, ...] = ("torch",)
 
 
-ALL = ("torch", "tf", "mxnet")
+ALL = FRAMEWORKS  # every framework of the registry (harness.frameworks)
 ARMS = (
     Arm("constant", "constant", frameworks=ALL, rates=SGD_RATES_FIRST),
     Arm("step", "step", frameworks=ALL, rates=SGD_RATES_FIRST,
