@@ -64,6 +64,17 @@ def test_a_bad_study_file_is_one_line_naming_the_key(tmp_path, text, key):
     assert not (tmp_path / "r").exists()  # nothing trained, nothing written
 
 
+def test_a_run_the_study_cannot_train_is_refused_before_any_trains(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"name: x\nquestion: q\nresults_dir: {tmp_path / 'out'}\narms: {{a: [optimizer=adam, "
+                   "scheduler=cosine]}\nphases: {p: {kind: grid, folder: f, seeds: [0, 0], rates: [0.001]}}\n")
+    done = subprocess.run([sys.executable, "-m", "harness", "study", str(bad)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "phase p: scheduler=cosine: final_lr=0.01 must be in [0, base_lr=0.001]" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_the_d2l_study_file_reuses_every_committed_run():
     done = subprocess.run([sys.executable, "-m", "harness", "study", "studies/d2l.yaml", "--plan"],
@@ -81,6 +92,7 @@ question: Does a warmup help Adam?
 results_dir: {tmp_path / 'out'}
 smallest_effect: 1.0
 base: [framework=torch, optimizer=adam, scheduler=cosine, scheduler.unit=step, scheduler.total_steps=null,
+       scheduler.final_lr=0,
        batch_size=256, data.train_size=1024, epochs=1]
 arms:
   plain: [scheduler.warmup_steps=null]

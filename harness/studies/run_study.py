@@ -57,6 +57,25 @@ def cost(sweeps: list[list[str]]) -> tuple[int, int, float]:
     return runs, new, seconds / 3600
 
 
+def check_runs(study, jobs: int) -> None:
+    """Compose and validate every run the study declares before any trains (a final phase at its grid's
+    smallest rate, as a stand-in for the choice to come): a HarnessError naming the phase otherwise."""
+    from harness.preflight import preflight
+    from harness.studies.study_file import phase_sweeps
+
+    for item in study.order:
+        phase = study.phases[item.split(":")[0]]
+        stand_in = None
+        if phase.kind == "final":
+            grid = study.phases[phase.rates_from]
+            stand_in = {arm.label: min(arm.rates) for arm in grid.arms}
+        for sweep in phase_sweeps(study, item, jobs, stand_in):
+            try:
+                preflight(sweep)
+            except HarnessError as bad:
+                raise HarnessError(f"{study.path}: phase {phase.name}: {bad}") from None
+
+
 def _hours(hours: float) -> str:
     return f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.0f} min"
 
@@ -68,14 +87,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="only the report, from what has run")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2, one thread each)")
     args = parser.parse_args(argv)
-    from harness.studies.study_file import load, phase_sweeps
-    from harness.studies.sweeps import run_phase
+    from harness.studies.study_file import load
 
     try:
         study = load(args.file)
+        if not args.report:
+            check_runs(study, args.jobs)
+        return _run(study, args)
     except HarnessError as bad:
         print(f"harness: error: {bad}", file=sys.stderr)
         return 2
+
+
+def _run(study, args) -> int:
+    from harness.studies.study_file import phase_sweeps
+    from harness.studies.sweeps import run_phase
+
     failed = 0
     chosen: dict = {}
     if not args.report:

@@ -60,7 +60,7 @@ class Phase:
 
     @property
     def framework(self) -> str:
-        return self.frameworks[0]
+        return self.frameworks[0] if self.frameworks else "torch"
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,11 @@ def _phase(name: str, raw: dict, study_arms: dict) -> Phase:
                 raise HarnessError(f"{at}: a grid phase needs rates (the arm's 'rates' or the phase's)")
             rates = _rates(source, f"{at}.rates")
         arms[label] = StudyArm(label, overrides, seeds, rates)
-    frameworks = raw.get("frameworks", [raw.get("framework", "torch")])
+    frameworks = raw.get("frameworks", [raw["framework"]] if "framework" in raw else [])
     frameworks = tuple(frameworks if isinstance(frameworks, list) else [frameworks])
+    given = [o for arm in arms.values() for o in arm.overrides] + list(raw.get("overrides", []))
+    if frameworks and any(o.startswith("framework=") for o in given):
+        raise HarnessError(f"{where}: framework is set both by the phase's framework(s) and by an override: give it once")
     rates_from = raw.get("rates_from")
     if kind == "final" and not rates_from:
         raise HarnessError(f"{where}: a final phase needs rates_from: the grid phase whose choices it trains")
@@ -215,11 +218,11 @@ def phase_sweeps(study: Study, item: str, jobs: int = 2, chosen: dict | None = N
     phase = study.phases[item.split(":")[0]]
     limit = _seed_range(item)
 
-    def common(framework: str) -> list[str]:
+    def common(framework: str | None) -> list[str]:
         preset = [f"experiments={phase.preset}"] if phase.preset else []
+        chosen_framework = [f"framework={framework}"] if framework else []  # else the overrides (or torch) decide
         return ["-m", *preset, "threads=1", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "progress=false",
-                f"framework={framework}", *study.base, *phase.overrides,
-                f"results_dir={study.results_dir}/{phase.folder}"]
+                *chosen_framework, *study.base, *phase.overrides, f"results_dir={study.results_dir}/{phase.folder}"]
 
     def seeds_of(arm: StudyArm) -> list[int]:
         return [s for s in arm.seeds if limit is None or limit[0] <= s <= limit[1]]
@@ -233,7 +236,7 @@ def phase_sweeps(study: Study, item: str, jobs: int = 2, chosen: dict | None = N
                  f"hydra.launcher.n_jobs={jobs}", "progress=false", *study.base, *phase.overrides,
                  f"results_dir={folder}"]]
     sweeps = []
-    for framework in phase.frameworks:
+    for framework in phase.frameworks or (None,):
         if phase.kind == "grid":
             sweeps += [[*common(framework), *arm.overrides, f"scheduler.base_lr={joined(arm.rates)}",
                         f"seed={joined(seeds_of(arm))}"] for arm in phase.arms if seeds_of(arm)]
