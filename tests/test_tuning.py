@@ -133,7 +133,10 @@ def test_grid_rows_are_distinct_settings_and_the_retrain_reproduces_the_chosen_o
     original = tuning._flat(as_dict(next(c for c in configs if c.optimizer.name == "adam" and c.seed == 0
                                           and c.scheduler.warmup_steps == 2 and c.scheduler.base_lr == 0.01)))
     differ = {k for k in original if original[k] != retrained.get(k)}
-    assert differ <= {"epochs", "data.train_size", "data.val_size", "data.test_size", "results_dir"}, differ
+    # the horizon followed the grid's 2 epochs (4 updates); it follows the retrain's 30 epochs of 59 updates
+    assert original["scheduler.total_steps"] == 4 and retrained["scheduler.total_steps"] == 30 * 59
+    assert differ - {"scheduler.total_steps"} <= {"epochs", "data.train_size", "data.val_size", "data.test_size",
+                                                  "results_dir"}, differ
     assert retrained["epochs"] == 30 and retrained["data.val_size"] is None
     assert "scheduler.total_steps=null" in command  # the cosine still ends with the (longer) run
 
