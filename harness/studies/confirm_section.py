@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.paths import PROJECT_ROOT, STUDIES_DIR
 from harness.report.blocks import Block, BulletList, Heading, Paragraph
 from harness.studies import decide
 from harness.studies.study_file import Study, load
 from harness.studies.study_report import _table, decision_row, rules_text, values_blocks
 
-STUDY_FILE = "studies/guideline.yaml"
+STUDY_FILE = STUDIES_DIR / "guideline.yaml"
 EXPLORATORY_BUDGET = 30
 
 
@@ -153,11 +154,10 @@ def band_blocks(study: Study) -> list[Block]:
 
 def confirm_blocks(study_dir: Path) -> list[Block]:
     """The section, or nothing when the study file has no confirmatory phase."""
-    path = Path(STUDY_FILE)
-    if not path.is_file():
+    if not STUDY_FILE.is_file():
         return []
-    study = load(path)
-    if "confirm" not in study.phases or Path(study.results_dir).resolve() != study_dir.resolve():
+    study = load(STUDY_FILE)
+    if "confirm" not in study.phases or (PROJECT_ROOT / study.results_dir).resolve() != study_dir.resolve():
         return []
     blocks = decisions_blocks(study, study_dir)
     if "regrid" in study.phases:

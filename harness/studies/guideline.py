@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.paths import STUDIES_DIR
 from harness.studies.sweeps import run_phase
 from harness.studies.arms import (
     ALL,
@@ -50,7 +51,7 @@ from harness.studies.arms import (
 )
 
 
-STUDY_FILE = "studies/guideline.yaml"  # the confirmatory phase, declared before its runs
+STUDY_FILE = STUDIES_DIR / "guideline.yaml"  # the confirmatory phase, declared before its runs
 
 
 def sweep_common(preset: str, jobs: int) -> list[str]:
