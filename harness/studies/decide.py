@@ -251,16 +251,17 @@ def decide(comparisons, values: dict[str, dict[tuple, float]], smallest: float, 
     return out
 
 
-def combine(verdicts: list[str], mode: str) -> str:
+def combine(verdicts: list[str], mode: str, undecided: str = UNDECIDED) -> str:
     """A claim from its comparisons' verdicts. ``all``: supported when every one is, contradicted
-    when one is; ``any``: supported when one is, contradicted when every one is."""
+    when one is; ``any``: supported when one is, contradicted when every one is. ``undecided`` is
+    the word the caller's report uses for the rest."""
     if not verdicts:
-        return UNDECIDED
+        return undecided
     if mode == "all":
         return CONTRADICTED if CONTRADICTED in verdicts else SUPPORTED if all(v == SUPPORTED for v in verdicts) \
-            else UNDECIDED
+            else undecided
     return SUPPORTED if SUPPORTED in verdicts else CONTRADICTED if all(v == CONTRADICTED for v in verdicts) \
-        else UNDECIDED
+        else undecided
 
 
 def band_width(rates: np.ndarray, scores: np.ndarray, within: float) -> tuple[float, float, float, bool, bool]:

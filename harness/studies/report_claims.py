@@ -188,15 +188,10 @@ class decide_comparison:
 
 
 def combine(verdicts: list[str], mode: str) -> str:
-    """``all``: every test must support the claim, one contradiction refutes it; ``any``: one
-    supporting test is enough, and only contradictions in all refute it."""
-    if not verdicts:
-        return UNDECIDED
-    if mode == "all":
-        return CONTRADICTED if CONTRADICTED in verdicts else SUPPORTED if all(v == SUPPORTED for v in verdicts) \
-            else UNDECIDED
-    return SUPPORTED if SUPPORTED in verdicts else CONTRADICTED if all(v == CONTRADICTED for v in verdicts) \
-        else UNDECIDED
+    """harness.studies.decide.combine, in this report's words (the same "supported" and "contradicted")."""
+    from harness.studies.decide import combine as decided
+
+    return decided(verdicts, mode, UNDECIDED)
 
 
 @dataclass
