@@ -97,6 +97,76 @@ def bank_rate(args, cfgs) -> tuple[float, float]:
     return k * n * args.epochs / wall, k * n * args.epochs / cpu
 
 
+def mechanisms(sizes: list[int], batch: int = 256) -> None:
+    """How to train K LeNets at once, measured in CPU time per image-update (one thread: on a
+    shared machine the process time is what a mechanism costs): the bank's grouped convolutions
+    (channels-last and NCHW, each run its own batch or all runs one batch), torch.func's
+    ``vmap(grad(functional_call))`` over stacked parameters, and K single models one after another."""
+    import torch
+    import torch.nn.functional as F
+    from omegaconf import OmegaConf
+    from torch.func import functional_call, grad, vmap
+
+    from adapters.torch_adapter import _blocks
+    from harness.bank.network import BankNetwork
+    from harness.model import init_weights, spec_from_config
+    from harness.paths import CONF_DIR
+
+    torch.set_num_threads(1)
+    spec = spec_from_config(OmegaConf.load(CONF_DIR / "model" / "lenet.yaml"))
+    x_all, y_all = torch.rand(3000, 1, 28, 28), torch.randint(0, 10, (3000,))
+
+    def cpu_rate(fn, k, repeats=4, rounds=3):
+        fn()
+        best = float("inf")
+        for _ in range(rounds):
+            start = time.process_time()
+            for _ in range(repeats):
+                fn()
+            best = min(best, (time.process_time() - start) / repeats)
+        return k * batch / best
+
+    print(f"{'K':>4} {'grouped, NHWC':>14} {'one batch, NHWC':>16} {'grouped, NCHW':>14} {'vmap':>8} {'K single':>9}"
+          "   (image-updates per CPU-second, 1 thread)")
+    for k in sizes:
+        weights = [init_weights(spec, seed) for seed in range(k)]
+        idx = torch.stack([torch.randperm(3000)[:batch] for _ in range(k)])
+        results = []
+        for channels_last, shared in ((True, False), (True, True), (False, False)):
+            net = BankNetwork(spec, weights, torch.device("cpu"), channels_last=channels_last)
+
+            def step(net=net, shared=shared):
+                x = x_all[idx[:1]] if shared else x_all[idx]
+                y = y_all[idx[:1]].expand(k, batch) if shared else y_all[idx]
+                grads = torch.autograd.grad(net.losses(net.forward(x, 1 if shared else k), y).sum(),
+                                            list(net.params.values()))
+                with torch.no_grad():
+                    for p, g in zip(net.params.values(), grads):
+                        p.sub_(0.01 * g)
+            results.append(cpu_rate(step, k))
+        model = torch.nn.Sequential(*_blocks(spec))
+        stacked = {n: torch.stack([p.detach()] * k) for n, p in model.named_parameters()}
+        vgrad = vmap(grad(lambda p, x, y: F.cross_entropy(functional_call(model, p, (x,)), y)))
+
+        def vmapped():
+            grads = vgrad(stacked, x_all[idx], y_all[idx])
+            for n in stacked:
+                stacked[n].sub_(0.01 * grads[n])
+        results.append(cpu_rate(vmapped, k))
+        models = [torch.nn.Sequential(*_blocks(spec)).to(memory_format=torch.channels_last) for _ in range(k)]
+        sgds = [torch.optim.SGD(m.parameters(), lr=0.01) for m in models]
+
+        def one_by_one():
+            for m, sgd, i in zip(models, sgds, idx):
+                loss = F.cross_entropy(m(x_all[i]), y_all[i])
+                sgd.zero_grad()
+                loss.backward()
+                sgd.step()
+        results.append(cpu_rate(one_by_one, k))
+        print(f"{k:>4} {results[0]:>14,.0f} {results[1]:>16,.0f} {results[2]:>14,.0f} {results[3]:>8,.0f} {results[4]:>9,.0f}",
+              flush=True)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bank", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -106,8 +176,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs, after one of warm-up")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: the framework's default, all cores)")
     parser.add_argument("--json", help="also write the table to this file")
+    parser.add_argument("--mechanisms", action="store_true",
+                        help="instead: compare the ways of training K networks at once (CPU time, one thread)")
     args = parser.parse_args(argv)
     sizes = [int(k) for k in args.sizes.split(",")]
+    if args.mechanisms:
+        mechanisms(sizes)
+        return {}
     import torch
 
     from harness.launch import limit_cpu_threads
