@@ -270,7 +270,8 @@ def _sync(device: torch.device) -> None:
 def train_epoch(bank: Bank, data: dict, updates: int, batch_size: int, trace: dict | None = None) -> list[dict]:
     """Train every run of the bank one epoch (each its own) and evaluate it: one row's measured
     columns per run, in bank order. ``trace`` (tests): filled with the batch orders ``(K, n)``,
-    the rates ``(updates, K)`` and each update's losses ``(updates, K)``, before the update."""
+    the rates ``(updates, K)``, each update's losses ``(updates, K)``, before the update, and the
+    training's process time ``train_cpu_s``."""
     members, net, device = bank.members, bank.network, bank.device
     train_x, train_y = data["train_x"], data["train_y"]
     n = int(train_y.shape[0])
@@ -283,7 +284,7 @@ def train_epoch(bank: Bank, data: dict, updates: int, batch_size: int, trace: di
     correct = torch.zeros(k, dtype=torch.int64, device=device)
     step_losses = []
     _sync(device)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     for i, start in enumerate(range(0, n, batch_size)):
         idx = order[:, start : start + batch_size]  # (K, b): each run its own batch
         x, y = train_x[idx], train_y[idx]
@@ -298,7 +299,8 @@ def train_epoch(bank: Bank, data: dict, updates: int, batch_size: int, trace: di
             step_losses.append(losses.detach())
     _sync(device)
     if trace is not None:
-        trace.update(orders=order.cpu().numpy(), rates=rates, step_losses=torch.stack(step_losses).cpu().numpy())
+        trace.update(orders=order.cpu().numpy(), rates=rates, step_losses=torch.stack(step_losses).cpu().numpy(),
+                     train_cpu_s=time.process_time() - started_cpu)
     trained = time.perf_counter()
     test = _evaluate(net, data["test_x"], data["test_y"])
     val = _evaluate(net, data["val_x"], data["val_y"]) if data["val_y"] is not None else None
