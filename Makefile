@@ -68,13 +68,11 @@ bench: setup
 reproduce: setup
 	$(PY) -m harness study studies/d2l.yaml --jobs $(JOBS) $(ARGS)
 
-# The guideline study: the exploratory grid and final runs (issue 22, harness/studies/arms.py), then the
-# confirmatory phase declared in studies/guideline.yaml (issue 32: 240 fresh seeds and the claim-6 re-grid,
-# about 20 compute hours more), then the report (results/guideline_study/_report/). Run it again to continue.
+# The guideline study (studies/guideline.yaml): the exploratory grid and final runs (issue 22, all 440 committed),
+# then the confirmatory phase declared before its runs (issue 32: 240 fresh seeds and the claim-6 re-grid, about
+# 20 compute hours more), then the report (results/guideline_study/_report/). Run it again to continue.
 guideline: setup
-	$(PY) -m harness.studies.guideline tune $(ARGS)
-	$(PY) -m harness.studies.guideline final $(ARGS)
-	$(PY) -m harness study studies/guideline.yaml --jobs $(JOBS)
+	$(PY) -m harness study studies/guideline.yaml --jobs $(JOBS) $(ARGS)
 
 # HTML + Markdown + PNG report (into <dir>/_report/) from parquet only; RESULTS=results for your own runs.
 RESULTS ?= $(STUDY)

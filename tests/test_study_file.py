@@ -33,13 +33,15 @@ def test_the_committed_study_files_load():
 def test_the_confirmatory_order_is_seed_blocks_then_the_regrid_then_the_extra_seeds():
     study = load(ROOT / "studies/guideline.yaml")
     sweeps = study_sweeps(study)
-    seeds = [next(a for a in s if a.startswith("seed=")) for s in sweeps]
-    assert len(sweeps) == 36 + 4 + 12
+    confirm = [s for s in sweeps if "results_dir=results/guideline_study/confirm" in s]
+    seeds = [next(a for a in s if a.startswith("seed=")) for s in confirm]
+    assert len(confirm) == 36 + 12
     assert seeds[:6] == ["seed=10,11,12,13,14"] * 6 and seeds[35] == "seed=35,36,37,38,39"
-    assert all("results_dir=results/guideline_study/regrid" in s for s in sweeps[36:40])
-    assert {next(a for a in s if a.startswith("scheduler=")) for s in sweeps[40:]} == {"scheduler=step",
-                                                                                       "scheduler=onecycle"}
-    assert sum(len(s.split(",")) for s in seeds[:36]) + sum(len(s.split(",")) for s in seeds[40:]) == 240
+    first_regrid = next(i for i, s in enumerate(sweeps) if "results_dir=results/guideline_study/regrid" in s)
+    assert sweeps.index(confirm[35]) < first_regrid < sweeps.index(confirm[36])  # blocks, the regrid, the rest
+    assert {next(a for a in s if a.startswith("scheduler=")) for s in confirm[36:]} == {"scheduler=step",
+                                                                                        "scheduler=onecycle"}
+    assert sum(len(s.split(",")) for s in seeds) == 240
 
 
 @pytest.mark.parametrize("text, key", [
@@ -73,6 +75,28 @@ def test_a_run_the_study_cannot_train_is_refused_before_any_trains(tmp_path):
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "phase p: scheduler=cosine: final_lr=0.01 must be in [0, base_lr=0.001]" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_the_guideline_study_file_is_the_exploratory_design_run_for_run():
+    """studies/guideline.yaml writes out the exploratory phases that harness/studies/arms.py drove: its grid
+    chooses the same rates and its phases compose to the same 440 runs (so none is retrained)."""
+    from harness.identity import run_id
+    from harness.preflight import preflight
+    from harness.studies import guideline
+    from harness.studies.outcomes import grid_choices
+
+    study = load(ROOT / "studies/guideline.yaml")
+    chosen = {a: c.rate for a, c in grid_choices(study, study.phases["tune"]).items()}
+    assert chosen == guideline.chosen_rates()
+
+    def ids(sweeps):
+        return {run_id(cfg) for sweep in sweeps for cfg in preflight(sweep)}
+
+    from_file = ids(phase_sweeps(study, "tune")) | {i for p in ("final", "short5", "short10")
+                                                    for i in ids(phase_sweeps(study, p, chosen=chosen))}
+    assert from_file == ids(guideline.tuning_sweeps()) | ids(guideline.final_sweeps(chosen))
+    assert len(from_file) == 440
 
 
 @pytest.mark.slow

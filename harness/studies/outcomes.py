@@ -84,6 +84,10 @@ def grid_choices(study: Study, phase: Phase) -> dict[str, Choice]:
         if finished < runs.expected or not len(mine):
             out[label] = Choice(label, None, None, 0, 0, [], finished, runs.expected)
             continue
+        if phase.choose and phase.choose != {"failed": "never", "tie": "lower_val_loss"}:
+            out[label] = _choose_by_rule(label, last, next(a for a in phase.arms if a.label == label), phase.choose,
+                                         finished, runs.expected)
+            continue
         table = tuning.grid(mine)
         chosen = tuning.select(table)
         if len(chosen) != 1:  # every rate of the arm diverged, or the arm is not one setting
@@ -95,6 +99,41 @@ def grid_choices(study: Study, phase: Phase) -> dict[str, Choice]:
         out[label] = Choice(label, float(row["base_lr"]), float(row["val_acc"]), int(row["seeds"]), int(row["rates"]),
                             tuning.choice_notes(row), finished, runs.expected)
     return out
+
+
+CHANCE = 0.1  # ten classes: a diverged run's accuracy, where the rule counts it at chance
+TIE = 1e-9  # two means of validation accuracies closer than this are equal (float rounding)
+
+
+def _choose_by_rule(label: str, last: pd.DataFrame, arm, rule: dict, finished: int, expected: int) -> Choice:
+    """The rule a grid phase names (study_file.CHOOSE): a failed seed at chance in the mean or its rate
+    never chosen; ties to the lower rate or the lower validation loss. The rate is the arm's peak
+    (``scheduler.max_lr``) where it tunes one."""
+    import json
+
+    from harness.verdicts import FAILED_VERDICTS
+
+    key = arm.peak.split(".", 1)[1] if arm.peak else None
+    rates = [float(json.loads(p)[key]) if key else float(lr) for p, lr in zip(last["schedule_params"], last["base_lr"])]
+    frame = last.assign(rate=rates, failed=last["status"].eq("diverged") | last["verdict"].isin(FAILED_VERDICTS))
+    frame["value"] = [CHANCE if s == "diverged" or not pd.notna(v) else float(v)
+                      for s, v in zip(frame["status"], frame["val_acc"])]
+    points = frame.groupby("rate").agg(value=("value", "mean"), loss=("val_loss", "mean"), bad=("failed", "sum"),
+                                       seeds=("seed", "nunique")).reset_index().sort_values("rate")
+    if rule["failed"] == "never":
+        points = points[points["bad"] == 0]
+    if points.empty:
+        return Choice(label, None, None, 0, 0, ["no rate finished without a failed seed"], finished, expected)
+    best = points["value"].max()
+    tied = points[points["value"] >= best - TIE]
+    pick = tied.iloc[0] if rule["tie"] == "lower_rate" else tied.sort_values("loss").iloc[0]
+    notes = []
+    all_rates = sorted(set(frame["rate"]))
+    if len(all_rates) > 1 and pick["rate"] in (all_rates[0], all_rates[-1]):
+        notes.append(f"at the {'smallest' if pick['rate'] == all_rates[0] else 'largest'} rate tried: at the edge of "
+                     "the grid, widen it")
+    return Choice(label, float(pick["rate"]), float(pick["value"]), int(pick["seeds"]), len(all_rates), notes,
+                  finished, expected)
 
 
 @dataclass

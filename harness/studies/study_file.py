@@ -22,7 +22,11 @@ PHASE_KINDS = ("fixed", "grid", "final", "preset")
 STUDY_KEYS = ("name", "question", "results_dir", "smallest_effect", "base", "arms", "phases", "order", "report")
 REPORTS = ("study", "runs", "guideline")  # study_report | the generic `python -m harness report` | the guideline's
 PHASE_KEYS = ("kind", "declared", "folder", "preset", "framework", "frameworks", "overrides", "arms", "seeds",
-              "rates", "rates_from", "metric", "block", "comparisons", "claims", "time_to_target", "band_points")
+              "rates", "rates_from", "metric", "block", "comparisons", "claims", "time_to_target", "band_points", "choose")
+ARM_KEYS = ("overrides", "seeds", "rates", "frameworks", "peak")
+# How a grid phase chooses: a seed that failed counts at chance in the mean (at_chance) or the rate is
+# never chosen (never); ties go to the lower validation loss or to the lower rate.
+CHOOSE = {"failed": ("never", "at_chance"), "tie": ("lower_val_loss", "lower_rate")}
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,13 @@ class StudyArm:
     overrides: tuple[str, ...]
     seeds: tuple[int, ...]
     rates: tuple[float, ...] = ()  # a grid phase's base rates; a fixed phase writes its rate in overrides
+    frameworks: tuple[str, ...] = ()  # the phase's frameworks this arm runs in (empty: all of them)
+    peak: str | None = None  # the tuned rate is this key's (a cyclic schedule's max_lr); base_lr is a tenth of it
+
+    def rate_overrides(self, rate: float) -> list[str]:
+        if self.peak:
+            return [f"{self.peak}={rate:g}", f"scheduler.base_lr={rate / 10:g}"]
+        return [f"scheduler.base_lr={rate:g}"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,11 @@ class Phase:
     block: int = 5
     time_to_target: float | None = None
     band_points: float | None = None
+    seeds_by_framework: dict = None  # framework -> seeds, where a phase gives them per framework
+    choose: dict = None  # a grid phase's rule: {"failed": ..., "tie": ...} (CHOOSE)
+
+    def seeds_for(self, arm: StudyArm, framework: str | None) -> tuple[int, ...]:
+        return (self.seeds_by_framework or {}).get(framework, arm.seeds)
 
     @property
     def framework(self) -> str:
@@ -143,12 +159,23 @@ def _phase(name: str, raw: dict, study_arms: dict) -> Phase:
         if missing:
             raise HarnessError(f"{where}.arms: {missing[0]!r} is not an arm of the study ({', '.join(study_arms)})")
         raw_arms = {a: study_arms[a] for a in raw_arms}
+    by_framework = {}
+    if isinstance(raw.get("seeds"), dict):  # {torch: [0, 9], tf: [0, 2]}
+        by_framework = {f: _seeds(v, f"{where}.seeds.{f}") for f, v in raw["seeds"].items()}
     arms = {}
     for label, spec in raw_arms.items():
         at = f"{where}.arms.{label}"
         spec = {"overrides": spec} if isinstance(spec, list) else spec
+        unknown = sorted(set(spec) - set(ARM_KEYS))
+        if unknown:
+            raise HarnessError(f"{at}: unknown key {unknown[0]!r}; an arm takes {', '.join(ARM_KEYS)}")
         overrides = _overrides(_need(spec, "overrides", at), f"{at}.overrides")
-        seeds = _seeds(spec["seeds"], at) if "seeds" in spec else _seeds(_need(raw, "seeds", where), where)
+        if "seeds" in spec:
+            seeds = _seeds(spec["seeds"], at)
+        elif by_framework:
+            seeds = tuple(sorted({s for v in by_framework.values() for s in v}))
+        else:
+            seeds = _seeds(_need(raw, "seeds", where), where)
         rates = ()
         if kind == "grid":
             per_arm = raw.get("rates", {})
@@ -157,7 +184,10 @@ def _phase(name: str, raw: dict, study_arms: dict) -> Phase:
             if not source:
                 raise HarnessError(f"{at}: a grid phase needs rates (the arm's 'rates' or the phase's)")
             rates = _rates(source, f"{at}.rates")
-        arms[label] = StudyArm(label, overrides, seeds, rates)
+        arm_frameworks = spec.get("frameworks", [])
+        arms[label] = StudyArm(label, overrides, seeds, rates,
+                               tuple(arm_frameworks if isinstance(arm_frameworks, list) else [arm_frameworks]),
+                               spec.get("peak"))
     frameworks = raw.get("frameworks", [raw["framework"]] if "framework" in raw else [])
     frameworks = tuple(frameworks if isinstance(frameworks, list) else [frameworks])
     given = [o for arm in arms.values() for o in arm.overrides] + list(raw.get("overrides", []))
@@ -166,10 +196,15 @@ def _phase(name: str, raw: dict, study_arms: dict) -> Phase:
     rates_from = raw.get("rates_from")
     if kind == "final" and not rates_from:
         raise HarnessError(f"{where}: a final phase needs rates_from: the grid phase whose choices it trains")
+    choose = {"failed": "never", "tie": "lower_val_loss", **(raw.get("choose") or {})}
+    for key, value in choose.items():
+        if key not in CHOOSE or value not in CHOOSE[key]:
+            raise HarnessError(f"{where}.choose.{key}={value!r}: use "
+                               + "; ".join(f"{k}: {' or '.join(v)}" for k, v in CHOOSE.items()))
     return Phase(name, str(raw.get("declared", "")), _need(raw, "folder", where), raw.get("preset"), frameworks,
                  tuple(arms.values()), _comparisons(raw, arms, where), dict(raw.get("claims") or {}), kind,
                  _overrides(raw.get("overrides", []), f"{where}.overrides"), rates_from, int(raw.get("block", 5)),
-                 raw.get("time_to_target"), raw.get("band_points"))
+                 raw.get("time_to_target"), raw.get("band_points"), by_framework, choose)
 
 
 def load(path: str | Path) -> Study:
@@ -224,11 +259,14 @@ def phase_sweeps(study: Study, item: str, jobs: int = 2, chosen: dict | None = N
         return ["-m", *preset, "threads=1", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "progress=false",
                 *chosen_framework, *study.base, *phase.overrides, f"results_dir={study.results_dir}/{phase.folder}"]
 
-    def seeds_of(arm: StudyArm) -> list[int]:
-        return [s for s in arm.seeds if limit is None or limit[0] <= s <= limit[1]]
+    def seeds_of(arm: StudyArm, framework: str | None) -> list[int]:
+        return [s for s in phase.seeds_for(arm, framework) if limit is None or limit[0] <= s <= limit[1]]
 
     def joined(values) -> str:
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+    def runs_in(arm: StudyArm, framework: str | None) -> bool:
+        return not arm.frameworks or framework is None or framework in arm.frameworks
 
     if phase.kind == "preset":  # the preset's own sweep (its frameworks, schedules, seeds), as it is
         folder = study.results_dir if phase.folder in (".", "") else f"{study.results_dir}/{phase.folder}"
@@ -238,17 +276,25 @@ def phase_sweeps(study: Study, item: str, jobs: int = 2, chosen: dict | None = N
     sweeps = []
     for framework in phase.frameworks or (None,):
         if phase.kind == "grid":
-            sweeps += [[*common(framework), *arm.overrides, f"scheduler.base_lr={joined(arm.rates)}",
-                        f"seed={joined(seeds_of(arm))}"] for arm in phase.arms if seeds_of(arm)]
+            for arm in phase.arms:
+                seeds = seeds_of(arm, framework)
+                if not seeds or not runs_in(arm, framework):
+                    continue
+                if arm.peak:  # the peak and the base move together: a sweep per rate
+                    sweeps += [[*common(framework), *arm.overrides, *arm.rate_overrides(rate), f"seed={joined(seeds)}"]
+                               for rate in arm.rates]
+                else:
+                    sweeps.append([*common(framework), *arm.overrides, f"scheduler.base_lr={joined(arm.rates)}",
+                                   f"seed={joined(seeds)}"])
             continue
-        arms = [arm for arm in phase.arms if phase.kind == "fixed" or arm.label in (chosen or {})]
-        rate = {arm.label: [f"scheduler.base_lr={chosen[arm.label]:g}"] if phase.kind == "final" else []
-                for arm in arms}
-        all_seeds = sorted({s for arm in arms for s in seeds_of(arm)})
+        arms = [arm for arm in phase.arms if runs_in(arm, framework)
+                and (phase.kind == "fixed" or arm.label in (chosen or {}))]
+        rate = {arm.label: arm.rate_overrides(chosen[arm.label]) if phase.kind == "final" else [] for arm in arms}
+        all_seeds = sorted({s for arm in arms for s in seeds_of(arm, framework)})
         blocks = [all_seeds[i:i + phase.block] for i in range(0, len(all_seeds), phase.block)]
         for block in blocks:
             for arm in arms:
-                mine = [s for s in block if s in seeds_of(arm)]
+                mine = [s for s in block if s in seeds_of(arm, framework)]
                 if mine:
                     sweeps.append([*common(framework), *arm.overrides, *rate[arm.label], f"seed={joined(mine)}"])
     return sweeps
