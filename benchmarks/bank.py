@@ -205,11 +205,16 @@ def main(argv: list[str] | None = None) -> dict:
               f"({'float32 matmul, TF32 off' if name == 'cuda' else 'SGEMM'}); {per_image / 1e6:.2f} MFLOP per image-update")
         print(f"{'trainer':<28} {'K':>5} {'image-updates/s':>16} {'per CPU-second':>15} {'of peak':>8}")
         rows = []
+        entry = {"device": name, "name": what, "threads": torch.get_num_threads(), "peak_flops": peak,
+                 "flops_per_image_update": per_image}
 
         def show(label, k, rate):
             rows.append({"trainer": label, "K": k, "image_updates_per_s": rate[0], "per_cpu_second": rate[1],
                          "fraction_of_peak": rate[0] * per_image / peak})
             print(f"{label:<28} {k:>5} {rate[0]:>16,.0f} {rate[1]:>15,.0f} {rate[0] * per_image / peak:>8.2%}", flush=True)
+            if args.json:  # after every row: a run cut short by a time limit keeps what it measured
+                with open(args.json, "w") as handle:
+                    json.dump({**report, "devices": [*report["devices"], {**entry, "rows": rows}]}, handle, indent=1)
 
         show("single run (adapter)", 1, single_rate(args, cfg))
         if name == "cpu" and torch.get_num_threads() > 1:
@@ -222,8 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"  (at best: {threads} x the line above)")
         for k in sizes:
             show("bank", k, bank_rate(args, configs(args, k)))
-        report["devices"].append({"device": name, "name": what, "threads": torch.get_num_threads(),
-                                  "peak_flops": peak, "flops_per_image_update": per_image, "rows": rows})
+        report["devices"].append({**entry, "rows": rows})
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(report, handle, indent=1)
