@@ -138,8 +138,8 @@ def decision_blocks(phase: Phase, decisions: list[decide.Decision], smallest: fl
     return blocks
 
 
-def phase_blocks(study: Study, phase: Phase, chosen: dict | None = None) -> list[Block]:
-    """A phase's results and, where it declares comparisons, its decisions."""
+def phase_blocks(study: Study, phase: Phase, chosen: dict | None = None, results: dict | None = None) -> list[Block]:
+    """A phase's results and, where it declares comparisons, its decisions (kept in ``results``)."""
     pv = phase_values(study, phase, chosen)
     blocks = values_blocks(phase, pv)
     if phase.comparisons:
@@ -147,6 +147,8 @@ def phase_blocks(study: Study, phase: Phase, chosen: dict | None = None) -> list
         tested = [c for c in phase.comparisons if c.kind in decide.KIND_WORDS]
         decisions = decide.decide(tested, pv.values, study.smallest_effect, pv.failed)
         blocks += decision_blocks(phase, decisions, study.smallest_effect, complete)
+        if results is not None and complete:
+            results[phase.name] = (phase, pv, decisions)
     return blocks
 
 
@@ -158,12 +160,17 @@ def build(study: Study) -> Path:
                            Paragraph(f"Declared in {study.path}; results in {study.results_dir}.", "meta",
                                      markup=False)]
     chosen: dict = {}
+    results: dict = {}
     for name, phase in study.phases.items():
         if phase.kind == "grid":
             choices = grid_choices(study, phase)
             chosen[name] = {a: c.rate for a, c in choices.items() if c.rate is not None}
             blocks += choice_blocks(phase, choices)
             continue
-        blocks += phase_blocks(study, phase, chosen.get(phase.rates_from))
+        blocks += phase_blocks(study, phase, chosen.get(phase.rates_from), results)
+    from harness.studies.transfer_section import study_has_problems, transfer_blocks
+
+    if study_has_problems(study):
+        blocks += transfer_blocks(study, results)
     page = html_page(f"Study: {study.name}", CSS + CSS_EXTRA, blocks, {})
     return write_report(out, page, to_markdown(blocks), {})
