@@ -89,3 +89,32 @@ def test_band_width_is_interpolated_between_grid_points():
     assert hi == pytest.approx(10 ** (-1 + 0.5 / 19.5))
     assert width == pytest.approx(math.log10(hi / lo)) and not cens_lo and not cens_hi
     assert decide.band_width(rates, np.array([90.0, 89.5, 80, 70]), 1.0)[3]  # the band reaches the grid's end
+
+
+def test_transfer_section_reads_held_flipped_and_not_told():
+    """Two problems with made-up final values: one ranks the arms as LeNet does, one reverses them."""
+    from harness.report.blocks import to_markdown
+    from harness.studies.outcomes import PhaseValues
+    from harness.studies.study_file import load
+    from harness.studies.transfer_section import _transfer_word, transfer_blocks
+    from harness.paths import STUDIES_DIR
+
+    study = load(STUDIES_DIR / "transfer.yaml")
+    arms = ["constant", "step", "cosine", "warmup", "onecycle"]
+    order = {"constant": 90.0, "step": 91.0, "cosine": 92.0, "warmup": 92.2, "onecycle": 93.0}
+    rng = np.random.default_rng(0)
+    results = {}
+    for name, sign in (("same_final", 1), ("reversed_final", -1)):
+        phase = study.phases["mnist1d_final"]
+        values = {a: {("torch", s): (order[a] if sign > 0 else 183 - order[a]) + 0.1 * rng.normal() for s in range(10)}
+                  for a in arms}
+        pv = PhaseValues(values, {a: set() for a in arms}, {a: 10 for a in arms}, {a: 10 for a in arms}, {})
+        results[name] = (phase, pv, decide.decide(phase.comparisons, values, study.smallest_effect))
+    md = to_markdown(transfer_blocks(study, results))
+    assert "| LeNet, Fashion-MNIST ~ same | " in md and "| same ~ reversed | −1.00 | 0.017 |" in md
+    assert "| same ~ reversed | −1.00 | 0.017 | 1.00 | reversed: the order is significantly the opposite" in md
+    assert "| 2a | step − constant | better | contradicted (+0.39) | undecided (+0.95): not told | contradicted " in md
+    assert md.count(": held |") == 1  # the only comparison both LeNet and a problem decide
+    assert "| 2b | cosine − constant | better | undecided (+0.57) | supported (+1.99): not told | contradicted" in md
+    assert [_transfer_word("supported", "supported"), _transfer_word("supported", "contradicted"),
+            _transfer_word("undecided", "supported")] == ["held", "flipped", "not told"]

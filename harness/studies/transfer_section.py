@@ -89,8 +89,9 @@ def transfer_blocks(study, results: dict) -> list[Block]:
         for b in names[i + 1:]:
             rho, p, n = rank_agreement([complete[a][x][0] for x in arms], [complete[b][x][0] for x in arms])
             power = agreement_power(complete[a], complete[b], arms)
-            pairs.append([f"{a} ~ {b}", f"{rho:+.2f}", f"{p:.3f}", f"{power:.2f}",
-                          "agree (p < 0.05)" if p < 0.05 else "no evidence of agreement"])
+            reading = ("no evidence of agreement" if not p < 0.05 else "agree (p < 0.05)" if rho > 0 else
+                       "reversed: the order is significantly the opposite (p < 0.05)")
+            pairs.append([f"{a} ~ {b}", _pt(rho), f"{p:.3f}", f"{power:.2f}", reading])
     if pairs:
         blocks += [Paragraph(f"Rank agreement (Spearman's ρ over the {len(arms)} arms, exact permutation p over all "
                              f"{math.factorial(len(arms))} orderings: with {len(arms)} arms only a near-perfect "
@@ -107,7 +108,7 @@ def transfer_blocks(study, results: dict) -> list[Block]:
             row.append(f"{d.verdict} ({_pt(d.estimate.mean)}): " + _transfer_word(ref.verdict, d.verdict))
         verdict_rows.append(row)
     blocks += [Paragraph(f"Each comparison decided on each problem as one Holm family of {len(lenet)} (the study's "
-                         f"rules, smallest effect {study.smallest_effect:g} points, the LeNet reference included, "
+                         f"rules, smallest effect {study.smallest_effect:g} point{'' if study.smallest_effect == 1 else 's'}, the LeNet reference included, "
                          "so its verdicts here are not the guideline report's, whose family and smallest effect "
                          "differ). Held: the same decided verdict; flipped: the opposite one; not told: either side "
                          "undecided.", "notes", markup=False),
