@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from harness.report import findings, load, panels, plotting, render, run_table, summary, tables
+from harness.report import findings, load, metrics, panels, plotting, render, run_table, sections, summary, tables
 from harness.report.estimates import accuracy_ci, mean_ci, paired_difference, prediction_half_width, t975
 from harness.report.stats import ranks, spearman
 from harness.report.style import PALETTE, assign_styles
@@ -211,7 +211,7 @@ def test_table_shows_states_and_intervals(summaries):
     assert rows[("PyTorch", "constant")]["params"] == "lr 0.3"
     assert rows[("PyTorch", "constant")]["vs_constant"] == "baseline"
     assert rows[("PyTorch", "cosine")]["vs_constant"] == "+1.33 pp [+0.62, +2.05]"
-    assert tables._epochs_to_target(summaries["clean"].cell("tf", "constant").epochs_to_target) == "4.5 (4–5), 1 of 3 never"
+    assert metrics.median_range_text(summaries["clean"].cell("tf", "constant").epochs_to_target) == "4.5 (4–5), 1 of 3 never"
     assert rows[("PyTorch", "warmup")]["runs"] == "3 + 1 diverged"
     assert rows[("TensorFlow", "cosine")]["runs"] == "3 + 1 incomplete"
     assert rows[("TensorFlow", "warmup")]["runs"] == "missing"
@@ -223,8 +223,8 @@ def test_table_shows_states_and_intervals(summaries):
 
 
 def test_epochs_to_target_never():
-    assert tables._epochs_to_target([None, None]) == "never"
-    assert tables._epochs_to_target([7]) == "7"
+    assert metrics.median_range_text([None, None]) == "never"
+    assert metrics.median_range_text([7]) == "7"
 
 
 # ------------------------------------------------------------------------- the documents
@@ -244,13 +244,14 @@ def test_report_imports_no_framework(built):
     assert "wrote" in proc.stdout and "index.html" in proc.stdout
 
 
-def test_html_is_self_contained(built):
+def test_html_is_self_contained(built, summaries):
     out, _, _ = built
     page = (out / "index.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "<link" not in page and "@import" not in page and "url(" not in page
     images = re.findall(r"<img\b[^>]*>", page)
-    assert len(images) == 6  # three figures per protocol
+    # the figures the section lists give these summaries (three per protocol here: lr, curves, final)
+    assert len(images) == len(sections.figure_files(list(summaries.values()))) == 6
     for tag in images:
         src = re.search(r'src="([^"]+)"', tag).group(1)
         assert src.startswith("data:image/png;base64,")
@@ -261,11 +262,12 @@ def test_html_is_self_contained(built):
     assert "Clean protocol" in page and "d2l protocol" in page
 
 
-def test_markdown_references_existing_pngs(built):
+def test_markdown_references_existing_pngs(built, summaries):
     out, _, _ = built
     md = (out / "report.md").read_text()
     refs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert sorted(refs) == sorted(f"{k}_{p}.png" for k in ("lr", "curves", "final") for p in ("clean", "d2l"))
+    assert refs == sections.figure_files(list(summaries.values()))  # in page order
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(refs)
     for ref in refs:
         assert (out / ref).read_bytes().startswith(b"\x89PNG")
     assert md.startswith("# ") and "| framework | schedule |" in md and "---:|" in md

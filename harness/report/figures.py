@@ -23,14 +23,14 @@ from harness.report.cells import ProtocolSummary
 from harness.report.findings import join_words
 from harness.report.load import fw_label
 from harness.report.panels import (
-    TOP_K, curve_tables, families, final_cells, lr_sequences, primary_baselines, shown_series,
+    curve_tables, families, final_cells, lr_sequences, many_series, primary_baselines, shown_series,
 )
 from harness.report.plotting import (
     PANEL_WIDTH, PUBLISHED_STYLE, accuracy_limits, epoch_axis, family_grid, finish_with_legend, draw_line,
     percent_axis, plt, row_legend, save,
 )
 from harness.report.rate_figures import plot_learning_rates, plot_learning_rates_by_family
-from harness.report.style import MAX_OVERLAID, Style
+from harness.report.style import Style
 from harness.report.summary import mean_ranks
 
 LOOSE_MARKERS = {"diverged": "x", "never learned": "v"}  # anything else: incomplete, ">"
@@ -249,38 +249,42 @@ def plot_final_accuracy(cells: list[dict], frameworks: list[str], fw_labels: dic
     save(fig, path)
 
 
-# ------------------------------------------------------------------------------ all of a protocol
+# ------------------------------------------------------------------------------ a protocol's figures
+# Each draws one figure of one protocol into ``path`` and returns its (alt text, caption);
+# harness.report.sections lists them, with their file names and when each is shown.
 
 
-def write_figures(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, Style], out: Path) -> list[tuple[str, str, str]]:
-    """Write this protocol's PNGs; return (file name, alt text, caption) for each."""
-    figures = []
-    labels = {fw: fw_label(fw) for fw in s.frameworks}
-    many = len(s.schedules) > MAX_OVERLAID
-    groups = families(s)
+def draw_learning_rates(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, Style], path: Path) -> tuple[str, str]:
+    many = many_series(s)
     seqs, spe, lr_labels = lr_sequences(df, s)
-    name = f"lr_{s.protocol}.png"
     if many:
-        plot_learning_rates_by_family(seqs, spe, lr_labels, groups, styles,
-                                      "Learning rate of every update, by schedule family", out / name)
+        plot_learning_rates_by_family(seqs, spe, lr_labels, families(s), styles,
+                                      "Learning rate of every update, by schedule family", path)
     else:
-        plot_learning_rates(seqs, spe, lr_labels, s.schedules, styles, "Learning rate of every update", out / name)
-    figures.append((name, f"learning rate per update, {s.protocol} protocol",
-                    "The learning rate of every optimizer update, read from the runs' per-update trace (step_lrs), "
-                    "placed on the epoch axis by each run's own updates per epoch."
-                    + (" One panel per schedule family." if many else "")))
+        plot_learning_rates(seqs, spe, lr_labels, s.schedules, styles, "Learning rate of every update", path)
+    return (f"learning rate per update, {s.protocol} protocol",
+            "The learning rate of every optimizer update, read from the runs' per-update trace (step_lrs), "
+            "placed on the epoch axis by each run's own updates per epoch."
+            + (" One panel per schedule family." if many else ""))
 
+
+def _off_scale(s: ProtocolSummary) -> set[tuple[str, str]]:
+    return {(c.framework, c.series) for c in s.cells.values() if c.at_chance}
+
+
+def draw_curves(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, Style], path: Path) -> tuple[str, str]:
+    labels = {fw: fw_label(fw) for fw in s.frameworks}
+    many = many_series(s)
     curves, loose = curve_tables(df, s)
-    off_scale = {(c.framework, c.series) for c in s.cells.values() if c.at_chance}
+    off_scale = _off_scale(s)
     shown = shown_series(s)
     bases = [b for b in primary_baselines(s) if b in shown]
-    name = f"curves_{s.protocol}.png"
     n_best = len([x for x in shown if x not in bases])
     # a title names only a baseline that ran: no constant-rate series, no "against the constant rate"
     against = f" against the constant rate ({bases[0]})" if bases else ""
     heading = ("Training curves: mean over seeds, band from lowest to highest seed" if not many else
                f"Training curves of the {n_best} best schedules (by mean rank){against}")
-    plot_curves(curves, loose, s.frameworks, labels, shown, styles, off_scale, heading, out / name)
+    plot_curves(curves, loose, s.frameworks, labels, shown, styles, off_scale, heading, path)
     caption = ("Train loss (log scale), train accuracy (running average over the epoch) and test accuracy after each "
                "epoch. Lines: mean over the complete runs that learned; bands: lowest to highest of those seeds.")
     if many:
@@ -299,27 +303,64 @@ def write_figures(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, Style]
     if (shown_loose.status == "never learned").any():
         caption += (" ▼: runs that failed by their verdict (never learned or collapsed), one thin line each, kept out "
                     "of the mean and band as they are out of every mean in the tables.")
-    figures.append((name, f"training curves, {s.protocol} protocol", caption))
+    return f"training curves, {s.protocol} protocol", caption
 
-    if many:
-        name = f"families_{s.protocol}.png"
-        bases = primary_baselines(s)
-        plot_test_accuracy_by_family(curves, s.frameworks, labels, groups, bases, styles, off_scale,
-                                     "Test accuracy of every schedule, by family", out / name)
-        figures.append((name, f"test accuracy by schedule family, {s.protocol} protocol",
-                        "Test accuracy after each epoch, one panel per schedule family and framework (a family of "
-                        "more series than fit one panel split over several): mean over the complete runs that "
-                        "learned, band from lowest to highest of those seeds"
-                        + (f"; the constant rate ({bases[0]}) drawn thin in every other panel for reference."
-                           if bases else ".")))
 
-    name = f"final_{s.protocol}.png"
+def draw_families(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, Style], path: Path) -> tuple[str, str]:
+    labels = {fw: fw_label(fw) for fw in s.frameworks}
+    curves, _ = curve_tables(df, s)
+    bases = primary_baselines(s)
+    plot_test_accuracy_by_family(curves, s.frameworks, labels, families(s), bases, styles, _off_scale(s),
+                                 "Test accuracy of every schedule, by family", path)
+    return (f"test accuracy by schedule family, {s.protocol} protocol",
+            "Test accuracy after each epoch, one panel per schedule family and framework (a family of "
+            "more series than fit one panel split over several): mean over the complete runs that "
+            "learned, band from lowest to highest of those seeds"
+            + (f"; the constant rate ({bases[0]}) drawn thin in every other panel for reference."
+               if bases else "."))
+
+
+def draw_final_accuracy(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, Style], path: Path) -> tuple[str, str]:
+    many = many_series(s)
     order = s.schedules if not many else [label for label, _, _ in mean_ranks(s)]
-    plot_final_accuracy(final_cells(s), s.frameworks, labels, order, styles, "Final test accuracy"
-                        + (", best mean rank first" if many else ""), out / name)
+    plot_final_accuracy(final_cells(s), s.frameworks, {fw: fw_label(fw) for fw in s.frameworks}, order, styles,
+                        "Final test accuracy" + (", best mean rank first" if many else ""), path)
     caption = ("Final test accuracy: each seed (small dots), the mean with its 95% interval (a t interval on the "
                "logit scale, so it stays inside 0–100%; where seeds are bimodal, the seeds alone)")
     caption += (", and the figure the d2l chapter published for that tab (open diamond; one run each)."
                 if s.has_published else ".")
-    figures.append((name, f"final test accuracy per schedule and framework, {s.protocol} protocol", caption))
-    return figures
+    return f"final test accuracy per schedule and framework, {s.protocol} protocol", caption
+
+
+def plot_run_metric(values: dict[tuple[str, str], list], frameworks: list[str], schedules: list[str],
+                    styles: dict[str, Style], axis: str, title: str, path: Path) -> None:
+    """A per-run metric (harness.report.metrics) as bars: one panel per framework, one bar per
+    series (top to bottom in ``schedules`` order) at the median of the seeds that got a value,
+    a line from their lowest to their highest, each seed a dot, and ``never`` where none did."""
+    rows = list(reversed(schedules))
+    fig, axes = plt.subplots(1, len(frameworks), figsize=(max(8.0, PANEL_WIDTH * len(frameworks) + 0.8),
+                                                          0.5 * len(rows) + 1.6), sharey=True, sharex=True, squeeze=False)
+    for ax, fw in zip(axes[0], frameworks):
+        for y, sched in enumerate(rows):
+            seeds = values.get((fw, sched), [])
+            got = np.array([v for v in seeds if v is not None], dtype=float)
+            colour = styles[sched].colour
+            if got.size == 0:
+                ax.text(0.02, y, "never" if seeds else "—", transform=ax.get_yaxis_transform(), va="center",
+                        color="#777777", fontsize=10, style="italic")
+                continue
+            ax.barh([y], [float(np.median(got))], height=0.6, color=colour, alpha=0.35, lw=0)
+            ax.plot([got.min(), got.max()], [y, y], color=colour, lw=2)
+            ax.scatter(got, np.full(got.size, y), s=16, color=colour, zorder=3)
+            if got.size < len(seeds):
+                ax.annotate(f"{len(seeds) - got.size} of {len(seeds)} never", xy=(0.99, y), xycoords=("axes fraction", "data"),
+                            va="center", ha="right", color=colour, fontsize=9)
+        ax.set_title(fw_label(fw))
+        ax.set_xlabel(axis)
+        ax.set_xlim(left=0)
+        ax.grid(axis="y", visible=False)
+    axes[0][0].set_yticks(range(len(rows)), rows)
+    axes[0][0].set_ylim(-0.6, len(rows) - 0.4)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=13)
+    fig.tight_layout()
+    save(fig, path)

@@ -17,6 +17,13 @@ from harness.report.summary import mean_ranks
 TOP_K = 4
 
 
+def many_series(s: ProtocolSummary) -> bool:
+    """More series than overlaid curves can show (style.MAX_OVERLAID): the figures change shape
+    (small multiples by family, a families figure, the best few curves) and the tables leave out
+    the cells that did not run."""
+    return len(s.schedules) > MAX_OVERLAID
+
+
 def lr_sequences(df: pd.DataFrame, s: ProtocolSummary) -> tuple[dict, dict, dict]:
     """The per-update learning rates of one run per framework × series (the one with the most
     epochs), merged into one panel when every framework has the same sequences.

@@ -12,7 +12,8 @@ import math
 
 import pandas as pd
 
-from harness.report.load import TARGET_ACC, params_of
+from harness.report.load import params_of
+from harness.report.metrics import EPOCHS_TO_TARGET
 
 # "the last 5 epochs": a constant rate's last-epoch snapshot swings about a point; their mean does not
 LAST_K = 5
@@ -42,7 +43,6 @@ def summarise_runs(df: pd.DataFrame) -> pd.DataFrame:
     for run_id, g in df.groupby("run_id", sort=False):
         g = g.sort_values("epoch")
         last = g.iloc[-1]
-        reached = g.index[g.test_acc >= TARGET_ACC]
         params = params_of(last.schedule_params)
         rows.append(
             {
@@ -78,7 +78,7 @@ def summarise_runs(df: pd.DataFrame) -> pd.DataFrame:
                 "last5_test_acc": float(g.test_acc.tail(LAST_K).mean()),
                 "verdict": verdicts.loc[run_id, "verdict"],
                 "verdict_reason": verdicts.loc[run_id, "reason"],
-                "epochs_to_target": int(g.loc[reached[0], "epoch"]) + 1 if len(reached) else None,
+                "epochs_to_target": EPOCHS_TO_TARGET.compute(g),
             }
         )
     runs = _fill_unknown(pd.DataFrame(rows))

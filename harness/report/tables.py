@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from harness.report.blocks import Column, Table, TableCell, TableRow
 
 from harness.report.findings import pct, pp
 from harness.report.load import TARGET_ACC, fw_label
 from harness.report.estimates import Estimate
-from harness.report.style import MAX_OVERLAID, Style
+from harness.report.metrics import median_range_text
+from harness.report.panels import many_series
+from harness.report.style import Style
 from harness.report.cells import Cell, ProtocolSummary
 from harness.report.summary import TIE, mean_ranks
 
@@ -66,21 +66,6 @@ def _diff(e: Estimate | None) -> str:
     return f"{text} [{100 * e.low:+.2f}, {100 * e.high:+.2f}]".replace("-", "−")
 
 
-def _epochs_to_target(values: list[int | None]) -> str:
-    if not values:
-        return "—"
-    reached = [v for v in values if v is not None]
-    if not reached:
-        return "never"
-    med = float(np.median(reached))
-    text = f"{med:.0f}" if med == int(med) else f"{med:.1f}"
-    if min(reached) != max(reached):
-        text += f" ({min(reached)}–{max(reached)})"
-    if len(reached) < len(values):
-        text += f", {len(values) - len(reached)} of {len(values)} never"
-    return text
-
-
 def _runs_text(c: Cell) -> str:
     if c.missing:
         return "missing"
@@ -99,7 +84,7 @@ def table_rows(s: ProtocolSummary) -> list[dict[str, str]]:
     for fw in s.frameworks:
         for label in s.schedules:
             c = s.cell(fw, label)
-            if c.missing and len(s.schedules) > MAX_OVERLAID:
+            if c.missing and many_series(s):
                 continue  # many series, some run in one framework only: the findings list the gaps
             row = {"framework": fw_label(fw), "scheduler": label, "runs": _runs_text(c), "_state": c.state(),
                    "_chance": c.at_chance}
@@ -109,7 +94,7 @@ def table_rows(s: ProtocolSummary) -> list[dict[str, str]]:
             row["last5"] = "—" if c.last5 is None else f"{100 * c.last5.mean:.2f}%"
             row["best"] = "—" if c.best is None else (f"{100 * c.best.mean:.2f}%" + (" (n=1)" if c.best.n == 1 else ""))
             row["gap"] = pp(c.gap.mean, 2) if c.gap is not None else "—"
-            row["epochs88"] = _epochs_to_target(c.epochs_to_target) if c.budget_matches else "—"
+            row["epochs88"] = median_range_text(c.epochs_to_target) if c.budget_matches else "—"
             row["time"] = "—" if c.seconds_per_epoch is None else f"{c.seconds_per_epoch:.2f}"
             row["published"] = pct(c.published, 1) if c.published is not None else "—"
             if c.delta_published is None:
