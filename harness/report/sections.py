@@ -324,6 +324,7 @@ def metric_section(metric: RunMetric) -> ProtocolSection:
                        Figure(name, f"{metric.title.lower()} per schedule and framework, {s.protocol} protocol")],
                       {name: (r.stage / name).read_bytes()})
 
+    section.key = metric.key
     section.files = lambda s: [f"{metric.key}_{s.protocol}.png"]
     return section
 
@@ -339,8 +340,9 @@ PROTOCOL_SECTIONS: list[ProtocolSection] = [
     numbers,
 ]
 
-# name -> a section shown only when asked (python -m harness report DIR --section NAME)
-OPTIONAL: dict[str, ProtocolSection] = {}
+# the sections shown only when asked (python -m harness report DIR --section KEY), by their key
+OPTIONAL: dict[str, ProtocolSection] = {section.key: section for section in [
+]}
 
 
 def protocols(r: Results) -> Output:
