@@ -332,11 +332,12 @@ def draw_final_accuracy(df: pd.DataFrame, s: ProtocolSummary, styles: dict[str, 
     return f"final test accuracy per schedule and framework, {s.protocol} protocol", caption
 
 
-def plot_run_metric(values: dict[tuple[str, str], list], frameworks: list[str], schedules: list[str],
-                    styles: dict[str, Style], axis: str, title: str, path: Path) -> None:
+def plot_run_metric(values: dict[tuple[str, str], list], absent: dict[tuple[str, str], str], frameworks: list[str],
+                    schedules: list[str], styles: dict[str, Style], axis: str, title: str, path: Path) -> None:
     """A per-run metric (harness.report.metrics) as bars: one panel per framework, one bar per
     series (top to bottom in ``schedules`` order) at the median of the seeds that got a value,
-    a line from their lowest to their highest, each seed a dot, and ``never`` where none did."""
+    a line from their lowest to their highest, each seed a dot, ``never`` where none did, and
+    ``absent``'s text for a cell with no seed that learned (its state)."""
     rows = list(reversed(schedules))
     fig, axes = plt.subplots(1, len(frameworks), figsize=(max(8.0, PANEL_WIDTH * len(frameworks) + 0.8),
                                                           0.5 * len(rows) + 1.6), sharey=True, sharex=True, squeeze=False)
@@ -346,7 +347,7 @@ def plot_run_metric(values: dict[tuple[str, str], list], frameworks: list[str], 
             got = np.array([v for v in seeds if v is not None], dtype=float)
             colour = styles[sched].colour
             if got.size == 0:
-                ax.text(0.02, y, "never" if seeds else "—", transform=ax.get_yaxis_transform(), va="center",
+                ax.text(0.02, y, "never" if seeds else absent.get((fw, sched), "—"), transform=ax.get_yaxis_transform(), va="center",
                         color="#777777", fontsize=10, style="italic")
                 continue
             ax.barh([y], [float(np.median(got))], height=0.6, color=colour, alpha=0.35, lw=0)
@@ -357,8 +358,10 @@ def plot_run_metric(values: dict[tuple[str, str], list], frameworks: list[str], 
                             va="center", ha="right", color=colour, fontsize=9)
         ax.set_title(fw_label(fw))
         ax.set_xlabel(axis)
-        ax.set_xlim(left=0)
         ax.grid(axis="y", visible=False)
+    # one scale for every panel (they share it), from 0 to past the largest seed's value
+    largest = max([v for seeds in values.values() for v in seeds if v is not None], default=1)
+    axes[0][0].set_xlim(0, 1.08 * largest)
     axes[0][0].set_yticks(range(len(rows)), rows)
     axes[0][0].set_ylim(-0.6, len(rows) - 0.4)
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)

@@ -309,15 +309,19 @@ def metric_section(metric: RunMetric) -> ProtocolSection:
     (harness.report.rules), as every mean of the report."""
 
     def section(r: Results, s: ProtocolSummary) -> Output:
-        done = s.runs[(s.runs.status == "complete") & [counts_in_mean(v) for v in s.runs.verdict]]
+        done = s.runs[(s.runs.status == "complete") & s.runs.verdict.map(counts_in_mean).astype(bool)]
         epochs = {rid: g.sort_values("epoch") for rid, g in r.df[r.df.run_id.isin(done.run_id)].groupby("run_id")}
         values = {(fw, label): [metric.compute(epochs[rid]) for rid in g.sort_values("seed").run_id]
                   for (fw, label), g in done.groupby(["framework", "label"])}
         cols = [("scheduler", "schedule", False)] + [(f"fw:{fw}", fw_label(fw), True) for fw in s.frameworks]
-        rows = [{"scheduler": label, **{f"fw:{fw}": metric.text(values.get((fw, label), [])) for fw in s.frameworks}}
+        # a cell with no seed that learned says why (its state), as the other tables do
+        absent = {(fw, label): "—" if s.cell(fw, label).missing else s.cell(fw, label).state()
+                  for fw in s.frameworks for label in s.schedules if (fw, label) not in values}
+        rows = [{"scheduler": label, **{f"fw:{fw}": metric.text(values[fw, label]) if (fw, label) in values
+                                        else absent[fw, label] for fw in s.frameworks}}
                 for label in s.schedules]
         name = f"{metric.key}_{s.protocol}.png"
-        _figures("plot_run_metric")(values, s.frameworks, s.schedules, r.styles, metric.title.lower(),
+        _figures("plot_run_metric")(values, absent, s.frameworks, s.schedules, r.styles, metric.title.lower(),
                                     f"{metric.title}, {s.protocol} protocol", r.stage / name)
         return Output([Heading(3, metric.title), Paragraph(metric.note, "notes", markup=False),
                        results_table(rows, r.styles, cols, group_key="", css_class="results ranking"),
