@@ -63,3 +63,4 @@ def epochs_to(accuracy: float, key: str) -> RunMetric:
 
 
 EPOCHS_TO_TARGET = epochs_to(TARGET_ACC, "epochs_to_target")  # the Numbers table's column (the chapter's budget only)
+EPOCHS_TO_85 = epochs_to(0.85, "epochs_to_85")  # issue 35's example: python -m harness report DIR --section epochs_to_85

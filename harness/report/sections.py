@@ -25,7 +25,7 @@ from harness.report.blocks import Block, BulletList, Details, Figure, Heading, P
 from harness.report.cells import ProtocolSummary
 from harness.report.findings import findings, headline
 from harness.report.load import FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, fw_label, ordered
-from harness.report.metrics import RunMetric
+from harness.report.metrics import EPOCHS_TO_85, RunMetric
 from harness.report.panels import many_series
 from harness.report.rules import CHANCE_RULE, FAILED_SEEDS_RULE, counts_in_mean
 from harness.report.tables import columns, ranking_rows, results_table, table_rows
@@ -346,6 +346,7 @@ PROTOCOL_SECTIONS: list[ProtocolSection] = [
 
 # the sections shown only when asked (python -m harness report DIR --section KEY), by their key
 OPTIONAL: dict[str, ProtocolSection] = {section.key: section for section in [
+    metric_section(EPOCHS_TO_85),
 ]}
 
 

@@ -1,0 +1,64 @@
+"""Report sections that plug in (harness/report/sections.py) and per-run metrics declared once
+(harness/report/metrics.py): issue 35's example metric, "epochs to 85%", as an optional section."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from harness.report import load, metrics, render, run_table, sections, summary
+from tests import synthetic_results
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    return synthetic_results.build(tmp_path_factory.mktemp("results"))
+
+
+def test_first_epoch_reaching_and_its_text():
+    run = pd.DataFrame({"epoch": [0, 1, 2, 3], "test_acc": [0.5, 0.849, 0.85, 0.9]})
+    assert metrics.EPOCHS_TO_85.compute(run) == 3  # epochs count from 1; 0.85 itself reaches it
+    assert metrics.EPOCHS_TO_85.compute(run.assign(test_acc=0.2)) is None
+    assert metrics.EPOCHS_TO_TARGET.compute(run) == 4  # 88%
+    assert metrics.median_range_text([3, 5, None]) == "4 (3–5), 1 of 3 never"
+    assert metrics.median_range_text([None]) == "never" and metrics.median_range_text([]) == "—"
+
+
+def test_epochs_to_85_section_only_when_asked(results_dir, tmp_path):
+    """Its table (seeds' first epoch at 85%: final − OFFSETS[e], synthetic_results) and bar plot
+    appear after each protocol's Numbers with --section, and nowhere without it."""
+    out = tmp_path / "out"
+    assert render.main([str(results_dir), "--out", str(out), "--section", "epochs_to_85"]) == 0
+    md = (out / "report.md").read_text()
+    df = load.load_results(results_dir)
+    runs = run_table.summarise_runs(df)
+    summaries = [summary.summarise_protocol(df, runs, p, load.load_published(), summary.pooled_seed_sd(runs))
+                 for p in ("clean", "d2l")]
+    extra = (sections.OPTIONAL["epochs_to_85"],)
+    files = sections.figure_files(summaries, extra)
+    assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md) == files
+    assert files.count("epochs_to_85_clean.png") == files.count("epochs_to_85_d2l.png") == 1
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(files)
+    clean = md[md.index("### Epochs to 85%"):md.index("![epochs to 85% per schedule and framework, clean")]
+    rows = {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                              for line in clean.splitlines() if line.startswith("| "))}
+    # torch constant: finals 0.89/0.90/0.91 reach 85% after epochs 3, 2, 2; tf constant after 3, 3, 3;
+    # torch warmup's diverged fourth seed is out, tf warmup never ran
+    assert rows["constant"] == ["2 (2–3)", "3"]
+    assert rows["schedule"] == ["PyTorch", "TensorFlow"] and rows["warmup"] == ["2", "—"]
+    assert md.index("### Numbers") < md.index("### Epochs to 85%") < md.index("## d2l protocol")
+
+    plain = tmp_path / "plain"
+    assert render.main([str(results_dir), "--out", str(plain)]) == 0
+    assert "Epochs to 85%" not in (plain / "report.md").read_text()
+    assert not list(plain.glob("epochs_to_85_*.png"))
+
+
+def test_unknown_section_is_one_line(results_dir, tmp_path, capsys):
+    assert render.main([str(results_dir), "--out", str(tmp_path / "o"), "--section", "epochs_to_58"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["harness report: error: --section 'epochs_to_58' is not a report section; choose one of "
+                   "epochs_to_85"]
+    assert not (tmp_path / "o").exists()  # refused before anything was written
