@@ -137,17 +137,6 @@ def _mxnet_updates(name: str, p: dict, updates: int) -> list[float]:
     return [scheduler(k + 1) for k in range(updates)]  # the count is incremented before the call
 
 
-def tab_model_config(framework: str):
-    """The model config of the framework's tab (conf/model/<name>.yaml), with the tab's initialiser."""
-    from omegaconf import OmegaConf
-
-    from harness.paths import CONF_DIR
-
-    cfg = OmegaConf.load(CONF_DIR / "model" / f"{MODEL_BY_TAB[framework]}.yaml")
-    cfg.init = INIT_BY_TAB[framework]
-    return cfg
-
-
 def tab_learning_rates(framework: str, kind: str, params: dict[str, Any], epochs: int, steps_per_epoch: int) -> np.ndarray:
     """The rate of every update of a whole run, shape (epochs * steps_per_epoch,), as the tab ran it.
 

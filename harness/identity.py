@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.schema import LayerConfig, as_dict, cached_defaults, schema_defaults
-from harness.validate import RunConfig
+from harness.validate import D2L_MODEL, RunConfig, model_section
 
 # Settings that do not change what a run computes, only where or how visibly it runs.
 NOT_IDENTITY = ("results_dir", "progress", "threads", "keep_checkpoint", "rerun", "logger")
@@ -47,6 +47,12 @@ V1_KEYS = frozenset(
 def identity(cfg: RunConfig) -> dict:
     """The canonical config's fields that decide the result, as hashed by ``run_id``."""
     plain = as_dict(cfg)
+    if plain.get("protocol") == "d2l":
+        # The canonical config holds the tab's network (validate.trained_model), which the
+        # framework, hashed too, decides. protocol=d2l is only ever asked for with model=lenet
+        # (validate.check_d2l_model), and every d2l run was named by that section as composed
+        # before the canonical config held the tab's: hashing it keeps their run_ids.
+        plain["model"] = model_section(D2L_MODEL)
     for key in NOT_IDENTITY:
         plain.pop(key, None)
     for key in NOT_IDENTITY_DATA:

@@ -194,12 +194,10 @@ def spec_from_config(cfg: Any, model_spec) -> OptimizerSpec:
 
 def validate(cfg) -> None:
     """harness.validate's one call: the optimizer group of a composed run config."""
-    from harness import d2l_tabs
     from harness.model import spec_from_config as model_spec
 
     check_available(cfg.optimizer.name, cfg.framework.name)
-    model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
-    spec_from_config(cfg.optimizer, model_spec(model_cfg))
+    spec_from_config(cfg.optimizer, model_spec(cfg.model))  # the network that trains (validate.trained_model)
 
 
 def check_available(name: str, framework: str) -> None:

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from adapters import load_adapter
 from adapters.base import Adapter
-from harness import checkpoint, d2l_tabs, identity, optimizers, sinks, verdicts
+from harness import checkpoint, identity, optimizers, sinks, verdicts
 from harness.data import Dataset, load as load_data
 from harness.model import ModelSpec, init_weights, spec_from_config
 from harness.errors import HarnessError
@@ -219,17 +219,15 @@ def _skip(cfg: RunConfig, rid: str, run_dir: Path, previous: Previous) -> RunSum
 
 
 def _set_up(cfg: RunConfig) -> Setup:
-    # protocol=d2l: each framework runs its own d2l tab's network, initialiser and rates.
-    model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
-    spec = spec_from_config(model_cfg)
+    spec = spec_from_config(cfg.model)  # protocol=d2l: the tab's network (validate.trained_model)
     data = load_data(cfg.data)
     plan = build_plan(cfg, len(data.train_y))
     limit_cpu_threads(cfg.threads)
     optimizer = optimizers.spec_from_config(cfg.optimizer, spec)
     adapter = load_adapter(cfg.framework.name)(spec, optimizer, cfg.device, cfg.seed)
     adapter.set_data(data.train_x, data.train_y, data.test_x, data.test_y, data.val_x, data.val_y)
-    adapter.set_weights(init_weights(spec, cfg.seed, model_cfg.init))
-    return Setup(spec, plan, data, adapter, identity.model_hash(model_cfg))
+    adapter.set_weights(init_weights(spec, cfg.seed, cfg.model.init))
+    return Setup(spec, plan, data, adapter, identity.model_hash(cfg.model))
 
 
 def _train(cfg: RunConfig, rid: str, run_dir: Path, previous: Previous, setup: Setup, moved: Path | None) -> RunSummary:

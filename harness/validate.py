@@ -9,6 +9,8 @@ line (``runner.run``, ``identity``) reads that; nothing here imports Hydra.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import re
 from typing import Any
@@ -21,11 +23,14 @@ from harness.schema import (
     PROTOCOLS,
     SEED_LIMIT,
     HarnessConfig,
+    LayerConfig,
+    ModelConfig,
     Plain,
     as_dict,
     as_plain,
     max_train_images,
     nested_fields,
+    schema_defaults,
     scheduler_kinds,
     split_images,
 )
@@ -91,6 +96,7 @@ def check(cfg: Any) -> None:
         )
     check_model_fits_data(cfg)
     check_d2l_model(cfg)
+    cfg = Plain.of({**cfg, "model": trained_model(cfg)})  # what follows checks the network that trains
     kinds = scheduler_kinds()
     if kinds.get(cfg.scheduler.name) != cfg.scheduler.kind:
         options = [name for name, kind in kinds.items() if kind == cfg.scheduler.kind]
@@ -139,6 +145,7 @@ def canonical_config(cfg: Any) -> RunConfig:
     from harness.schedules import has_horizon
 
     plain = as_dict(cfg)
+    plain["model"] = trained_model(plain)
     data = plain["data"]
     if data.get("train_size") == max_train_images(data):
         data["train_size"] = None
@@ -170,34 +177,80 @@ def check_model_fits_data(cfg: Any) -> None:
         )
 
 
+# The one model protocol=d2l is asked for (its default, conf/model/lenet.yaml): each framework's
+# tab then trains its own network and initialiser (d2l_tabs.MODEL_BY_TAB, INIT_BY_TAB).
+D2L_MODEL = "lenet"
+
+
+def trained_model(cfg: dict) -> dict:
+    """The model section of the network a run trains: its own, or under protocol=d2l the
+    framework's tab's (its network and initialiser). ``canonical_config`` writes it into the run,
+    so ``_config.yaml``, the ``model`` and ``model_hash`` columns and the adapter all read one
+    network; ``identity.run_id`` hashes what protocol=d2l was asked for (see there)."""
+    if cfg["protocol"] == "d2l":
+        return d2l_tab_model(cfg["framework"]["name"])
+    return as_dict(cfg["model"])
+
+
+def d2l_tab_model(framework: str) -> dict:
+    """The network the framework's d2l tab trains, with the tab's initialiser, as a model section."""
+    from harness.d2l_tabs import INIT_BY_TAB, MODEL_BY_TAB
+
+    return {**model_section(MODEL_BY_TAB[framework]), "init": INIT_BY_TAB[framework]}
+
+
+def model_section(name: str) -> dict:
+    """conf/model/<name>.yaml as the schema composes it (``model=<name>``): every key, in the
+    schema's order, unset ones at their defaults. A fresh copy."""
+    return copy.deepcopy(_model_section(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _model_section(name: str) -> dict:
+    # PyYAML, as schema.scheduler_kinds reads: the command line's start-up does not load OmegaConf
+    # for this. The model files have no interpolations.
+    import yaml
+
+    from harness.paths import CONF_DIR
+
+    raw = yaml.safe_load((CONF_DIR / "model" / f"{name}.yaml").read_text())
+    return {**_filled(ModelConfig, raw), "layers": [_filled(LayerConfig, layer) for layer in raw["layers"]]}
+
+
+def _filled(schema: type, values: dict) -> dict:
+    defaults = schema_defaults(schema)
+    return {f.name: values.get(f.name, defaults.get(f.name)) for f in dataclasses.fields(schema)}
+
+
 def check_d2l_model(cfg: Any) -> None:
-    """protocol=d2l trains each tab's own LeNet on Fashion-MNIST: any other model or dataset would
-    be replaced by the tab's after the run was named, so the combination is refused."""
+    """protocol=d2l trains each tab's own LeNet on Fashion-MNIST (``trained_model``): any other
+    model, dataset or initialiser would be replaced by the tab's, so the combination is refused.
+    Admitted: the model it is asked for (model=lenet as composed) and the tab's own network
+    (the one a run's ``_config.yaml`` records, read back by ``tuning`` or a resume)."""
     if cfg.protocol != "d2l":
         return
     if cfg.data.name != "fashion_mnist":
         raise HarnessError(f"protocol=d2l reproduces the d2l chapter on Fashion-MNIST, not data={cfg.data.name}; "
                            f"use protocol=clean")
-    lenet = _d2l_lenet()
-    model = as_dict(cfg.model)
-    if any(model.get(key) != lenet.get(key) for key in ("name", "input_shape", "num_classes")) or \
-            [_set_keys(layer) for layer in model.get("layers") or []] != [_set_keys(layer) for layer in lenet["layers"]]:
+    model, tab = as_dict(cfg.model), d2l_tab_model(cfg.framework.name)
+    asked = model_section(D2L_MODEL)
+    if not _same_network(model, asked) and not _same_network(model, tab):
         raise HarnessError(
             f"model={cfg.model.name} with protocol=d2l would train the d2l tab's own LeNet under this model's name; "
-            f"use protocol=clean for model={cfg.model.name}, or model=lenet for protocol=d2l"
+            f"use protocol=clean for model={cfg.model.name}, or model={D2L_MODEL} for protocol=d2l"
+        )
+    if model["init"] not in (asked["init"], tab["init"]):
+        raise HarnessError(
+            f"model.init={model['init']} with protocol=d2l: the {cfg.framework.name} tab initialises with "
+            f"{tab['init']}; leave model.init unset for protocol=d2l, or use protocol=clean"
         )
 
 
-@functools.lru_cache(maxsize=1)
-def _d2l_lenet() -> dict:
-    """conf/model/lenet.yaml, the network of the PyTorch and MXNet tabs (the TF tab's differs only
-    in what protocol=d2l itself swaps in), read once with PyYAML as ``schema.scheduler_kinds`` reads."""
-    import yaml
-
-    from harness.d2l_tabs import MODEL_BY_TAB
-    from harness.paths import CONF_DIR
-
-    return yaml.safe_load((CONF_DIR / "model" / f"{MODEL_BY_TAB['torch']}.yaml").read_text())
+def _same_network(model: dict, other: dict) -> bool:
+    """Same name, input, classes and layers (keys left at their defaults aside); the initialiser
+    is compared on its own."""
+    return all(model.get(key) == other.get(key) for key in ("name", "input_shape", "num_classes")) and \
+        [_set_keys(layer) for layer in model.get("layers") or []] == [_set_keys(layer) for layer in other["layers"]]
 
 
 def _set_keys(layer: dict) -> dict:

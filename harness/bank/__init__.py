@@ -32,11 +32,10 @@ def why_alone(cfg: RunConfig) -> str | None:
 def bank_key(cfg: RunConfig) -> tuple:
     """What runs of one bank have in common: equal keys, one bank. Per run (not in it): seed,
     schedule, momentum or beta1 values, weight decay, lr_mult, results_dir, rerun."""
-    from harness import d2l_tabs, identity
+    from harness import identity
 
-    model_cfg = d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
     opt = cfg.optimizer
-    return (cfg.framework.name, cfg.protocol, identity.model_hash(model_cfg), cfg.batch_size, cfg.epochs,
+    return (cfg.framework.name, cfg.protocol, identity.model_hash(cfg.model), cfg.batch_size, cfg.epochs,
             tuple(sorted((k, v) for k, v in cfg.data.items())), cfg.device, cfg.threads, opt.name,
             bool(opt.get("nesterov")), float(opt.get("momentum") or 0) > 0, opt.get("beta2"), opt.get("eps"),
             bool(cfg.keep_checkpoint))

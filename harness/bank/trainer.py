@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from harness import checkpoint, d2l_tabs, identity, optimizers, verdicts
+from harness import checkpoint, identity, optimizers, verdicts
 from harness.bank.network import BankNetwork
 from harness.bank.optim import BankOptimizer
 from harness.errors import HarnessError
@@ -135,10 +135,6 @@ class Bank:
         self.optimizer.keep(index, kept)
 
 
-def model_config(cfg: RunConfig):
-    return d2l_tabs.tab_model_config(cfg.framework.name) if cfg.protocol == "d2l" else cfg.model
-
-
 def train(cfgs: list[RunConfig], on_start: list | None = None) -> list[RunSummary]:
     """Train (or resume, or skip) the runs of one bank (``harness.bank.banks`` made it), each as
     ``runner.run`` would; their summaries in the order given. ``on_start[i]`` is called when run
@@ -216,7 +212,7 @@ def _prepare(member: Member, template: Setup, first: bool) -> None:
     """The run's own plan, optimizer spec and initial weights (as ``runner._set_up`` draws them)."""
     member.plan = template.plan if first else build_plan(member.cfg, len(template.data.train_y))
     member.optimizer = optimizers.spec_from_config(member.cfg.optimizer, template.spec)
-    member.weights = init_weights(template.spec, member.cfg.seed, model_config(member.cfg).init)
+    member.weights = init_weights(template.spec, member.cfg.seed, member.cfg.model.init)
 
 
 def _device(template: Setup) -> torch.device:
