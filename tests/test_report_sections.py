@@ -62,3 +62,25 @@ def test_unknown_section_is_one_line(results_dir, tmp_path, capsys):
     assert err == ["harness report: error: --section 'epochs_to_58' is not a report section; choose one of "
                    "epochs_to_85"]
     assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_runs_on_two_datasets_are_two_series_and_mnist_is_not_the_chapters(tmp_path):
+    """The same settings on MNIST and on Fashion-MNIST are never pooled: two series named by their
+    dataset, and the chapter's published figure (Fashion-MNIST) is not compared with the MNIST one."""
+    from harness.results import write_epochs
+
+    accs = [0.877 - o for o in (synthetic_results.OFFSETS[0],) * 25 + synthetic_results.OFFSETS]
+    for dataset, shift in (("fashion_mnist", 0.0), ("mnist", 0.1)):
+        for seed in (0, 1):
+            rows = synthetic_results._rows("d2l", "torch", "constant", seed, [a + shift - 0.01 * seed for a in accs],
+                                           "complete")
+            rows = [dict(r, run_id=f"{dataset[:8]}{seed:08d}", dataset=dataset) for r in rows]
+            write_epochs(tmp_path / "res" / f"{dataset}-{seed}", rows)
+    df = load.load_results(tmp_path / "res")
+    runs = run_table.summarise_runs(df)
+    s = summary.summarise_protocol(df, runs, "d2l", load.load_published(), summary.pooled_seed_sd(runs))
+    assert s.schedules == ["constant · Fashion-MNIST", "constant · MNIST"]
+    fashion, mnist = (s.cell("torch", label) for label in s.schedules)
+    assert fashion.final.n == mnist.final.n == 2 and round(mnist.final.mean - fashion.final.mean, 6) == 0.1
+    assert fashion.published == 0.877 and mnist.published is None and mnist.budget_differs == ["dataset MNIST"]
+    assert sections.report_title(runs) == "Learning-rate schedules on Fashion-MNIST and MNIST: PyTorch"

@@ -18,9 +18,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from harness.datasets import REGISTRY as DATASETS_BY_NAME
 from harness.frameworks import NAMES as FRAMEWORK_NAMES, label as framework_label
 from harness.identity import variant_label
-from harness.results import CONFIG_FILE, EPOCHS_FILE, EPOCHS_SCHEMA, failure_of
+from harness.results import CONFIG_FILE, EPOCHS_FILE, EPOCHS_SCHEMA, OLDER_DEFAULTS, failure_of
 
 REFERENCE_CSV = Path(__file__).resolve().parent.parent / "reference" / "d2l_published.csv"
 DEFAULT_OUT = "_report"
@@ -35,8 +36,9 @@ PROTOCOL_TITLES = {
 }
 
 # The budget the chapter's published figures come from: a run is compared with them (and with
-# its 88% target) only when it ran this budget with the d2l defaults of its schedule.
+# its 88% target) only when it ran this budget, on this dataset, with the d2l defaults of its schedule.
 D2L_BUDGET = {"epochs": 30, "train_size": 60_000, "test_size": 10_000, "batch_size": 256}
+D2L_DATASET = "fashion_mnist"
 
 # Columns that say what a run was, added after schema version 1; filled here when a file lacks them.
 DESCRIBING_COLUMNS = ("variant", "schedule_params", "optimizer_params", "model_hash")
@@ -48,6 +50,11 @@ class ReportError(Exception):
 
 def fw_label(fw: str) -> str:
     return framework_label(fw)
+
+
+def dataset_title(name: str) -> str:
+    """``Fashion-MNIST`` for ``fashion_mnist`` (harness.datasets); an unknown name as it is."""
+    return DATASETS_BY_NAME[name].title if name in DATASETS_BY_NAME else str(name)
 
 
 def ordered(values, order: list[str]) -> list[str]:
@@ -99,8 +106,9 @@ def load_results(results_dirs: Path | list[Path]) -> pd.DataFrame:
             raise ReportError(f"cannot read the runs in {where}: " + "; ".join(skipped)) from None
         table = pa.concat_tables(tables)
     df = _one_copy_per_run(table.to_pandas())
-    # Runs from before `protocol` existed were all clean.
+    # Runs from before `protocol` existed were all clean; those from before `dataset`, Fashion-MNIST.
     df["protocol"] = df["protocol"].fillna("clean")
+    df["dataset"] = df["dataset"].fillna(OLDER_DEFAULTS["dataset"])
     df["status"] = df["status"].fillna("running")
     if df.empty:
         raise ReportError(f"the runs in {where} have no finished epoch yet")

@@ -22,7 +22,7 @@ LAST_K = 5
 # label texts for equal parameters, say from an older writer, must not split a cell)
 SCHEDULE_KEYS = ["scheduler", "schedule_params", "base_lr", "unit"]
 OPTIMIZER_KEYS = ["optimizer", "optimizer_params"]
-CONTEXT_KEYS = ["epochs_planned", "train_size", "test_size", "batch_size", "model", "model_hash"]
+CONTEXT_KEYS = ["dataset", "epochs_planned", "train_size", "test_size", "batch_size", "model", "model_hash"]
 SETTINGS_KEYS = SCHEDULE_KEYS + OPTIMIZER_KEYS + CONTEXT_KEYS
 
 
@@ -48,6 +48,7 @@ def summarise_runs(df: pd.DataFrame) -> pd.DataFrame:
             {
                 "run_id": run_id,
                 "protocol": last.protocol,
+                "dataset": last.dataset,
                 "framework": last.framework,
                 "framework_version": last.framework_version,
                 "device": last.device,

@@ -24,7 +24,9 @@ import pandas as pd
 from harness.report.blocks import Block, BulletList, Details, Figure, Heading, Paragraph, Warnings
 from harness.report.cells import ProtocolSummary
 from harness.report.findings import findings, headline
-from harness.report.load import FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, fw_label, ordered
+from harness.report.load import (
+    FRAMEWORK_ORDER, PROTOCOL_ORDER, PROTOCOL_TITLES, TARGET_ACC, dataset_title, fw_label, ordered,
+)
 from harness.report.metrics import EPOCHS_TO_85, RunMetric
 from harness.report.panels import many_series
 from harness.report.rules import CHANCE_RULE, FAILED_SEEDS_RULE, counts_in_mean
@@ -258,7 +260,8 @@ def _lazy(which: str) -> Callable[..., tuple[str, str]]:
 
 def report_title(runs: pd.DataFrame) -> str:
     frameworks = ordered(runs.framework, FRAMEWORK_ORDER)
-    return "Learning-rate schedules on Fashion-MNIST: " + ", ".join(fw_label(f) for f in frameworks)
+    datasets = " and ".join(dataset_title(d) for d in sorted(set(runs.dataset)))
+    return f"Learning-rate schedules on {datasets}: " + ", ".join(fw_label(f) for f in frameworks)
 
 
 def header(r: Results) -> Output:

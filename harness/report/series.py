@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.report.load import params_of
+from harness.report.load import dataset_title, params_of
 from harness.report.run_table import CONTEXT_KEYS, OPTIMIZER_KEYS, SCHEDULE_KEYS, plain_value
 from harness.report.style import SCHEDULE_ORDER
 
@@ -32,6 +32,8 @@ class Series:
 def _fmt_setting(col: str, v) -> str:
     if v is None:
         return f"{col} unknown"
+    if col == "dataset":
+        return dataset_title(v)
     if col == "epochs_planned":
         return f"{v} epoch{'s' if v != 1 else ''}"
     if col == "train_size":

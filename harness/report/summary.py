@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from harness.report.cells import Cell, ProtocolSummary
-from harness.report.load import _SHORT, CHANCE_ACC, D2L_BUDGET, FRAMEWORK_ORDER, _num, fw_label, ordered, param_items, params_of
+from harness.report.load import _SHORT, CHANCE_ACC, D2L_BUDGET, D2L_DATASET, dataset_title, FRAMEWORK_ORDER, _num, fw_label, ordered, param_items, params_of
 from harness.report.run_table import CONTEXT_KEYS, OPTIMIZER_KEYS, plain_value
 from harness.report.series import Series, _optimizer_text, label_series, series_order
 from harness.report.estimates import accuracy_ci, mean_ci, paired_difference, prediction_half_width
@@ -76,7 +76,7 @@ def budget_check(r: pd.Series, defaults: dict, protocol: str) -> list[str]:
     """[] when the run had the chapter's budget and the d2l defaults of its schedule, else what differs."""
     from harness.d2l_tabs import MODEL_BY_TAB
 
-    differs = []
+    differs = [] if r.dataset == D2L_DATASET else [f"dataset {dataset_title(r.dataset)}"]
     for col, want in D2L_BUDGET.items():
         have = r.epochs_planned if col == "epochs" else r[col]
         if have != want:
