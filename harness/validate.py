@@ -232,6 +232,11 @@ def check_d2l_model(cfg: Any) -> None:
     if cfg.data.name != "fashion_mnist":
         raise HarnessError(f"protocol=d2l reproduces the d2l chapter on Fashion-MNIST, not data={cfg.data.name}; "
                            f"use protocol=clean")
+    from harness.d2l_tabs import TABS
+
+    if cfg.framework.name not in TABS:  # the registry allows a framework the chapter has no tab for
+        raise HarnessError(f"framework={cfg.framework.name} has no tab in the d2l chapter to reproduce; "
+                           f"use protocol=clean, or protocol=d2l with framework={' or '.join(TABS)}")
     model, tab = as_dict(cfg.model), d2l_tab_model(cfg.framework.name)
     asked = model_section(D2L_MODEL)
     if not _same_network(model, asked) and not _same_network(model, tab):

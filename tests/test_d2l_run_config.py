@@ -64,3 +64,12 @@ def test_nothing_below_validation_swaps_the_model_for_protocol_d2l():
     for reader in (runner._set_up, optimizers.validate, bank.bank_key, trainer._prepare):
         code = inspect.getsource(reader)
         assert "d2l_tabs" not in code and "protocol ==" not in code, reader.__qualname__
+
+
+def test_a_framework_without_a_d2l_tab_is_refused_in_one_line(monkeypatch):
+    from harness import d2l_tabs
+
+    monkeypatch.setattr(d2l_tabs, "TABS", ("torch", "tf"))  # as if mxnet's entry had d2l_tab=False
+    with pytest.raises(HarnessError, match="framework=mxnet has no tab in the d2l chapter to reproduce; use "
+                                           "protocol=clean, or protocol=d2l with framework=torch or tf"):
+        preflight(["protocol=d2l", "framework=mxnet"])
