@@ -15,24 +15,11 @@ from harness.paths import PROJECT_ROOT, STUDIES_DIR
 from harness.report.blocks import Block, BulletList, Heading, Paragraph
 from harness.studies import decide
 from harness.studies.study_file import Study, load
-from harness.studies.study_report import _table, decision_row, rules_text, values_blocks
+from harness.studies.exploratory import exploratory_values
+from harness.studies.study_report import decision_row, rules_text, values_blocks
+from harness.studies.tables import text_table as _table
 
 STUDY_FILE = STUDIES_DIR / "guideline.yaml"
-EXPLORATORY_BUDGET = 30
-
-
-def exploratory_values(study_dir: Path, arms: list[str]) -> tuple[dict, dict]:
-    """PyTorch's exploratory 30-epoch final runs (seeds 0-9): arm -> {(framework, seed): points}, failed."""
-    from harness.studies.grid import last_rows, read_runs
-
-    last = last_rows(read_runs(study_dir / "final"))
-    last = last[(last["framework"] == "torch") & (last["epochs"] == EXPLORATORY_BUDGET) & last["finished"]]
-    values, failed = {}, {}
-    for arm in arms:
-        mine = last[last["arm"] == arm]
-        values[arm] = {("torch", int(s)): 100 * float(v) for s, v in zip(mine["seed"], mine["test"])}
-        failed[arm] = {("torch", int(s)) for s, bad in zip(mine["seed"], mine["failed"]) if bad}
-    return values, failed
 
 
 def decisions_blocks(study: Study, study_dir: Path) -> list[Block]:

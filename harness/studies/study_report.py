@@ -11,24 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.report.blocks import CSS, Block, BulletList, Column, Heading, Paragraph, Table, TableCell, TableRow, \
-    html_page, to_markdown
+from harness.report.blocks import CSS, Block, BulletList, Heading, Paragraph, html_page, to_markdown
 from harness.report.files import write_report
 from harness.report.load import fw_label
 from harness.studies import decide
 from harness.studies.outcomes import Choice, PhaseValues, grid_choices, phase_values
 from harness.studies.study_file import Phase, Study
+from harness.studies.tables import text_table as _table
 
 OUT = "_report"
 CSS_EXTRA = "td.txt { white-space: normal; }"
-NUMERIC = {"n", "rate", "mean (pt)", "n seeds", "power (at the observed difference)"}
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> Table:
-    numeric = [h in NUMERIC for h in headers]
-    return Table(tuple(Column(h, n) for h, n in zip(headers, numeric)),
-                 tuple(TableRow(tuple(TableCell(c, "num" if n else "txt") for c, n in zip(r, numeric))) for r in rows),
-                 markup=False)
 
 
 def choice_blocks(phase: Phase, choices: dict[str, Choice]) -> list[Block]:

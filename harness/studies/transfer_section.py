@@ -15,7 +15,7 @@ import numpy as np
 from harness.report.blocks import Block, Heading, Paragraph
 from harness.report.stats import rank_agreement
 from harness.studies import decide
-from harness.studies.study_report import _table
+from harness.studies.tables import text_table as _table
 
 REFERENCE = "LeNet, Fashion-MNIST"
 POWER_SIMS = 2000
@@ -24,7 +24,7 @@ POWER_SIMS = 2000
 def reference_values(arms: list[str]) -> tuple[dict, dict]:
     """The guideline study's PyTorch 30-epoch final runs of these arms (points), and which failed."""
     from harness.paths import PROJECT_ROOT
-    from harness.studies.confirm_section import exploratory_values
+    from harness.studies.exploratory import exploratory_values
 
     return exploratory_values(PROJECT_ROOT / "results/guideline_study", arms)
 
