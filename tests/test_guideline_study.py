@@ -349,7 +349,7 @@ def test_short_budget_runs_decide_claim_4(study, tmp_path):
     dead = inputs[0].index[(inputs[0]["arm"] == "constant") & (inputs[0]["epochs"] == 5) & (inputs[0]["seed"] == 3)]
     inputs[0].loc[dead, "failed"] = True  # one dead seed at 5 epochs: the claim says so beside its interval
     evidence = {c.number: c for c in report.claims(*inputs)}["4a"].evidence
-    assert "5 epochs: seeds that diverged, never learned or collapsed (each counted at chance): constant 1 of 10" \
+    assert f"5 epochs: {report.FAILED_LINE}: constant 1 of 10" \
         in evidence
     assert not any(line.startswith("seeds that diverged") for line in evidence)  # no 30-epoch seed failed
     long = inputs[0].index[(inputs[0]["arm"] == "step") & (inputs[0]["epochs"] == 30) & (inputs[0]["seed"] == 2)
@@ -357,7 +357,7 @@ def test_short_budget_runs_decide_claim_4(study, tmp_path):
     inputs[0].loc[long, "failed"] = True  # a 30-epoch seed: every claim that compares step names it
     found = {c.number: c for c in report.claims(*inputs)}
     for number in ("1", "2a", "5"):
-        assert any(line.startswith("seeds that diverged, never learned or collapsed (each counted at chance): ")
+        assert any(line.startswith(f"{report.FAILED_LINE}: ")
                    and "step 1 of " in line for line in found[number].evidence), number
     assert not any(line.startswith("seeds that diverged") for line in found["3a"].evidence)  # no step in it
     # the 30-epoch ranking is untouched by the 5-epoch runs

@@ -216,7 +216,7 @@ def _family_note(tests: list[Test], declared: int) -> tuple[str, bool]:
 
 def _power_note(tests: list[Test]) -> str:
     needs = [t.result.diff_80 for t in tests if t.result is not None and t.verdict == UNDECIDED
-             and math.isfinite(t.result.diff_80)]
+             and not t.result.signed_rank and math.isfinite(t.result.diff_80)]
     return (f"; for 80 % power to decide, the true differences would have to reach {_pt(max(needs))} pp at these "
             "seeds" if needs else "")
 
@@ -398,11 +398,15 @@ def _claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band:
     return out
 
 
+FAILED_LINE = ("seeds that diverged, never learned or collapsed (in their comparisons at their own near-chance "
+               "accuracy, where the signed-rank test decides; out of every mean)")
+
+
 def dead_seeds(last: pd.DataFrame, arms, budget: int = EPOCHS) -> list[str]:
     """The line naming the arms with seeds that failed at the budget: each counts at chance, so one
     alone can widen an interval by tens of points."""
     failed = [f"{arm} {n} of {k}" for arm in arms for n, k in [failed_runs(last, arm, budget)] if n]
-    return [f"seeds that diverged, never learned or collapsed (each counted at chance): {', '.join(failed)}"] \
+    return [f"{FAILED_LINE}: {', '.join(failed)}"] \
         if failed else []
 
 
