@@ -1,7 +1,8 @@
 """Batch normalisation, dropout and global average pooling: the spec, and the parity proof the
 LeNet has (tests/test_parity.py) for the networks that use them: identical initial weights, the
-same forward outputs and gradients to 1e-5, the same 20-update traces under a changing rate, the
-same running statistics, and a resume that continues bit for bit.
+same forward outputs and gradients to 1e-5 (gradients in float64: in float32, batchnorm's are
+rounded differently per framework, docs/parity.md), the same 20-update traces under a changing
+rate, the same running statistics, and a resume that continues bit for bit.
 
 One definition of batchnorm (harness.model, PyTorch's): ``momentum`` is the batch's weight,
 running variances take the batch's unbiased variance. Dropout is not compared across frameworks:
@@ -108,24 +109,6 @@ def within(theirs, ours, scale=None):
     return np.abs(np.asarray(theirs) - np.asarray(ours)).max() / (scale or np.abs(np.asarray(ours)).max())
 
 
-def gradients_agree(spec, theirs, ours):
-    """Per layer, to 3e-5 of the layer's largest gradient, not the LeNet's 1e-5: the convs ahead of
-    batchnorms measured up to 2.2e-5 from PyTorch's (lenet_bn conv 3 in TensorFlow 1.7e-5, digits_cnn
-    conv 0 2.2e-5: each batchnorm's backward sums float32 terms of either sign over the batch and
-    the image, up to 147,456 of them); the layers after the last batchnorm within 1e-5. A bias that feeds a batchnorm has a zero
-    gradient in exact arithmetic (the normalisation removes any shift): its float32 residue
-    (~1e-7) is compared in absolute terms. A batchnorm's shift sums tens of thousands of terms of
-    either sign, so it is compared on the scale of its layer (its scale's gradient included)."""
-    feeds_norm = {i for i in range(len(spec.layers) - 1) if spec.layers[i + 1].type == "batchnorm"}
-    for name, g in ours.items():
-        layer = int(name.split(".")[0])
-        if name.endswith(".bias") and layer in feeds_norm:  # measured up to 1.7e-6 against weights' ~0.1
-            assert np.abs(theirs[name] - g).max() <= 3e-5 * np.abs(ours[f"{layer}.weight"]).max(), name
-        else:
-            scale = max(np.abs(ours[f"{layer}.{part}"]).max() for part in ("weight", "bias"))
-            assert within(theirs[name], g, scale) <= 3e-5, name
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ALL)
 @pytest.mark.parametrize("model", ["lenet_bn", "digits_cnn"])
@@ -160,21 +143,92 @@ def test_running_statistics_follow_the_one_definition(framework):
     np.testing.assert_allclose(adapter.logits(x), expected, rtol=1e-4, atol=1e-5)
 
 
+def layer_gaps(theirs, ours):
+    """Per tensor, the largest difference over the largest gradient of its layer (weight and bias
+    together): a bias that feeds a batchnorm has a zero gradient in exact arithmetic (the
+    normalisation removes any shift), so its own scale would be its rounding residue."""
+    def scale(layer):
+        return max(np.abs(ours[f"{layer}.{part}"]).max() for part in ("weight", "bias"))
+
+    return {name: within(theirs[name], g, scale(name.split(".")[0])) for name, g in ours.items()}
+
+
+def float64_logits_and_gradients(framework, spec, x, y):
+    """The adapter's own network, built from the same initial weights, run in float64: its
+    evaluation-mode logits and its training-mode gradients. Keras builds float64 variables under
+    floatx float64; MXNet's cast network is called directly, as the adapter's
+    loss_and_gradients would hand it float32 inputs."""
+    x = x.astype(np.float64)
+    if framework == "tf":
+        import keras
+
+        # Keras keeps the first floatx it reads as a global policy: both are put back.
+        floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+        keras.config.set_floatx("float64")
+        keras.config.set_dtype_policy("float64")
+        try:
+            adapter = fresh(framework, spec)
+        finally:
+            keras.config.set_floatx(floatx)
+            keras.config.set_dtype_policy(policy)
+    else:
+        adapter = fresh(framework, spec)
+    if framework == "torch":
+        adapter.model.double()
+    if framework != "mxnet":
+        return adapter.logits(x), adapter.loss_and_gradients(x, y)[1]
+    import mxnet as mx
+    from mxnet import autograd
+
+    adapter.net.cast("float64")
+    xb, yb = mx.nd.array(x, ctx=adapter.ctx, dtype="float64"), mx.nd.array(y, ctx=adapter.ctx, dtype="int64")
+    logits = adapter.net(xb).asnumpy()
+    with autograd.record():
+        loss = adapter.loss(adapter.net(xb), yb).mean()
+    loss.backward()
+    return logits, {name: adapter._read(p.grad(adapter.ctx), name) for name, p in adapter._params.items()}
+
+
+@pytest.fixture(scope="module")
+def float64_torch():
+    """PyTorch's float64 logits and gradients per (model, dataset), computed once per module."""
+    return {}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", OTHERS)
-# lenet_bn is left out until its gap is understood: its first conv's gradient measured 1.0e-5 to
-# 1.5e-4 (of the layer's largest) from PyTorch's in TensorFlow and MXNet on different runs of this
-# test on a loaded 2-core CPU (thread-dependent float32 sums in four batchnorms, not yet proven).
-@pytest.mark.parametrize("model, dataset", [("digits_cnn", "digits")])
-def test_same_outputs_gradients_traces_and_running_statistics_as_pytorch(framework, model, dataset, request):
+@pytest.mark.parametrize("model, dataset, float32", [
+    # How far float32 may go, each on the scale the test compares (docs/parity.md, "Batch
+    # normalisation in float32"): gradients from the float64 ones, the 20-update losses and the
+    # running statistics after them from PyTorch's. Measured on the AMD EPYC (2 threads, 1 thread):
+    # lenet_bn 8.8e-4 (its first batchnorm's scale), 8.1e-6, 5.8e-5; digits_cnn 2.8e-5 (its first
+    # conv's weights), 2.0e-7, 1.5e-5.
+    ("lenet_bn", "fmnist", {"gradients": 2e-3, "losses": 2e-5, "running": 2e-4}),
+    ("digits_cnn", "digits", {"gradients": 1e-4, "losses": 1e-5, "running": 3e-5}),
+])
+def test_same_outputs_gradients_traces_and_running_statistics_as_pytorch(framework, model, dataset, float32,
+                                                                         request, float64_torch):
+    """The same network in each framework: in float64, the same evaluation-mode outputs and
+    training-mode gradients as PyTorch's to 1e-5 (measured 1e-15 and 1.3e-12). In float32 the
+    outputs agree to 1e-5 too, but not every gradient through batchnorms: PyTorch sums a batch's
+    statistics far closer to their float64 values than TensorFlow and MXNet do, and its backward's
+    rounding changes with its threads, so float32 gradients are compared with the float64 ones,
+    PyTorch's as much as the others', and the 20-update traces within what that leaves."""
     data = request.getfixturevalue(dataset)
     spec = spec_of(model)
     x, y = data[0][:256], data[1][:256]
+    if model not in float64_torch:
+        float64_torch[model] = float64_logits_and_gradients("torch", spec, x, y)
+    want_logits, want = float64_torch[model]
+    logits, grads = float64_logits_and_gradients(framework, spec, x, y)
+    assert within(logits, want_logits) <= 1e-5
+    gaps = layer_gaps(grads, want)
+    assert max(gaps.values()) <= 1e-5, max(gaps, key=gaps.get)
     theirs, ours = fresh(framework, spec, data), fresh("torch", spec, data)
-    assert within(theirs.logits(x), ours.logits(x)) <= 1e-5  # evaluation mode, running statistics at the start
-    _, expected = ours.loss_and_gradients(x, y)  # training mode: the batch's statistics
-    _, grads = theirs.loss_and_gradients(x, y)
-    gradients_agree(spec, grads, expected)
+    assert within(theirs.logits(x), ours.logits(x)) <= 1e-5  # float32, evaluation mode: running statistics at the start
+    for adapter in (theirs, ours):
+        gaps = layer_gaps(adapter.loss_and_gradients(x, y)[1], want)
+        assert max(gaps.values()) <= float32["gradients"], (type(adapter).__name__, max(gaps, key=gaps.get), max(gaps.values()))
     # 20 updates under a changing rate, from fresh adapters, then the running statistics and the
     # evaluation-mode outputs they give.
     theirs, ours = fresh(framework, spec, data), fresh("torch", spec, data)
@@ -182,12 +236,12 @@ def test_same_outputs_gradients_traces_and_running_statistics_as_pytorch(framewo
     batch = 64 if dataset == "digits" else 256
     order = np.arange(20 * batch) % len(data[1])
     a, b = theirs.train_epoch(order, batch, lrs, trace_lrs=True), ours.train_epoch(order, batch, lrs, trace_lrs=True)
-    assert within(a.step_losses, b.step_losses) <= 1e-5
-    got, want = theirs.get_state(), ours.get_state()
+    assert within(a.step_losses, b.step_losses) <= float32["losses"]
+    got, want_state = theirs.get_state(), ours.get_state()
     for name in spec.buffer_shapes():
         layer = name.split(".")[0]
-        scale = max(np.abs(want[f"{layer}.running_mean"]).max(), np.abs(want[f"{layer}.running_var"]).max())
-        assert within(got[name], want[name], scale) <= 3e-5, name  # measured up to 1.5e-5 after 20 updates
+        scale = max(np.abs(want_state[f"{layer}.running_mean"]).max(), np.abs(want_state[f"{layer}.running_var"]).max())
+        assert within(got[name], want_state[name], scale) <= float32["running"], name
     assert within(theirs.logits(data[2][:256]), ours.logits(data[2][:256])) <= 1e-4
 
 
