@@ -41,11 +41,15 @@ def _means(values: dict, failed: dict, arms: list[str]) -> dict[str, tuple[float
 
 
 def agreement_power(a: dict, b: dict, arms: list[str], seed: int = 0) -> float:
-    """P(the exact rank-agreement test gives p < 0.05) if both problems' true arm means were the observed
-    ones and each mean varied by its standard error: the power of this design to see the agreement there is."""
+    """P(the exact rank-agreement test gives p < 0.05) if the answer did transfer: both problems' true
+    arm means in ``a``'s observed order and spacing, each problem's means varying by its own standard
+    errors. The power of this design to see an agreement that is there."""
     rng = np.random.default_rng(seed)
     ma, sa = np.array([a[x][0] for x in arms]), np.nan_to_num(np.array([a[x][1] for x in arms]))
-    mb, sb = np.array([b[x][0] for x in arms]), np.nan_to_num(np.array([b[x][1] for x in arms]))
+    # b's true means: a's spacing scaled to b's own spread of arm means, so its noise is judged at its scale
+    spread_a, spread_b = np.ptp(ma), np.ptp([b[x][0] for x in arms])
+    mb = (ma - ma.mean()) * (spread_b / spread_a if spread_a else 1.0)
+    sb = np.nan_to_num(np.array([b[x][1] for x in arms]))
     hits = 0
     for _ in range(POWER_SIMS):
         _, p, _ = rank_agreement(rng.normal(ma, sa), rng.normal(mb, sb))
@@ -95,8 +99,9 @@ def transfer_blocks(study, results: dict) -> list[Block]:
     if pairs:
         blocks += [Paragraph(f"Rank agreement (Spearman's ρ over the {len(arms)} arms, exact permutation p over all "
                              f"{math.factorial(len(arms))} orderings: with {len(arms)} arms only a near-perfect "
-                             "agreement can reach p < 0.05). Power: the chance of p < 0.05 if each problem's true "
-                             "means were the observed ones, each varying by its standard error.", "notes",
+                             "agreement can reach p < 0.05). Power: the chance of p < 0.05 if the answer did transfer "
+                             "(the second problem's true means in the first's order and spacing, scaled to its own "
+                             "range of arm means), each problem's means varying by their standard errors.", "notes",
                              markup=False),
                    _table(["problems", "ρ", "exact p", "power", "reading"], pairs)]
     verdict_rows = []
