@@ -102,14 +102,16 @@ DECISION_HEADERS = ["claim", "comparison", "kind", "n", "mean (pt)", "interval",
 
 
 def rules_text(smallest: float, m: int) -> str:
-    return (f"One Holm family of {m} comparisons (the study's), ordered by the p-value of no difference; an "
-            f"interval is at the level its Holm step used, and once Holm stops, at the stopping level. Smallest "
-            f"effect that matters: {smallest:g} points. better = superiority (supported when the interval clears "
-            f"+{smallest:g}; contradicted below 0 or inside ±{smallest:g}); not_worse = non-inferiority, not "
-            f"equivalence (supported when the interval clears −{smallest:g}; contradicted when it lies below it). "
-            "Pooled over frameworks: the framework is a fixed term (each pair weighs once, so a framework by its "
-            "seeds; the spread is within frameworks); a seed that failed hands the verdict to the exact signed-rank test. Power: the chance "
-            "that the interval clears the bound for 'supported' if the true difference were the observed one.")
+    unit = "point" if smallest == 1 else "points"
+    return (f"One Holm family of {m} comparisons, ordered by the p-value of no difference; an interval is at "
+            f"the level its Holm step used, and once Holm stops, at the stopping level. Smallest effect that "
+            f"matters: {smallest:g} {unit}. better = superiority (supported when the interval clears +{smallest:g}; "
+            f"contradicted below 0 or inside ±{smallest:g}); not_worse = non-inferiority, not equivalence "
+            f"(supported when the interval clears −{smallest:g}; contradicted when it lies below it). Pooled over "
+            "frameworks: the framework is a fixed term (each pair weighs once, so a framework by its seeds; the "
+            "spread is within frameworks); a seed that failed hands the verdict to the exact signed-rank test. "
+            "Power: the chance that the interval clears the bound for 'supported' if the true difference were the "
+            "observed one.")
 
 
 def decision_blocks(phase: Phase, decisions: list[decide.Decision], smallest: float, complete: bool) -> list[Block]:
