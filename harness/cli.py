@@ -228,9 +228,27 @@ def _help(overrides: list[str]) -> str:
         fail(str(exc))
     except Exception as exc:  # what Hydra refuses to compose
         fail(one_line(exc))
+    listed = problems()
+    width = max(len(command) for command, _ in listed.values())
+    problem_lines = "\n".join(f"{command:<{width}}  {cost}" for command, cost in listed.values())
     return (f"{help_text.header}\n== Configuration groups ==\nCompose your configuration from those groups "
-            f"(group=option)\n\n{groups}\n\n\n== Config ==\nOverride anything in the config (foo.bar=value)\n\n"
+            f"(group=option)\n\n{groups}\n\n\n== Problems ==\nA model and its dataset; one epoch here, "
+            f"PyTorch, train + test (README, \"Problems\": the CPU)\n\n{problem_lines}\n\n\n"
+            f"== Config ==\nOverride anything in the config (foo.bar=value)\n\n"
             f"{config}\n{help_text.footer.rstrip()}\n")
+
+
+def problems() -> dict[str, tuple[str, str]]:
+    """Model preset -> (the settings that train it on its dataset, one epoch's cost here), read
+    from the line ``# Problem: model=M data=D ...; one epoch: COST`` a preset in conf/model/ has
+    when it is a problem (the README's "Problems" table agrees, tests/test_problems.py)."""
+    found = {}
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
+        for line in path.read_text().splitlines():
+            if line.startswith("# Problem: "):
+                command, _, cost = line.removeprefix("# Problem: ").partition("; one epoch: ")
+                found[path.stem] = (command, cost)
+    return found
 
 
 def _sweep_root():

@@ -4,16 +4,18 @@ framework from identical initial weights (on a small subset, to keep the suite f
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from harness.cli import compose_run
+from harness.cli import _help, compose_run, problems
 from harness.errors import HarnessError
 from harness.model import init_weights, spec_from_config
 from harness.paths import CONF_DIR
 from harness.validate import validate
-from tests.conftest import INSTALLED_FRAMEWORKS
+from tests.conftest import INSTALLED_FRAMEWORKS, PROJECT_ROOT
 
 PROBLEMS = {  # model preset -> dataset preset
     "fmnist_logreg": "fashion_mnist",
@@ -24,6 +26,22 @@ PROBLEMS = {  # model preset -> dataset preset
     "digits_cnn": "digits",
 }
 D2L_SCHEDULES = ("constant", "sqrt", "factor", "multifactor", "cosine", "warmup")
+
+
+def test_help_and_the_readme_list_every_problem_with_its_measured_cost():
+    """One list, the presets' "# Problem:" lines: --help prints it, the README's table agrees."""
+    listed = problems()
+    assert {model: command.split()[1] for model, (command, _) in listed.items()} == {
+        **{model: f"data={data}" for model, data in PROBLEMS.items()}, "lenet": "data=fashion_mnist"}
+    page = _help([])
+    section = (PROJECT_ROOT / "README.md").read_text().split("\n## Problems\n")[1].split("\n## ")[0]
+    rows = {cells[1].strip("`"): cells for cells in ([c.strip() for c in line.strip().strip("|").split("|")]
+                                                      for line in section.splitlines() if line.startswith("| "))}
+    for model, (command, cost) in listed.items():
+        assert re.fullmatch(r"[0-9.]+ s \+ [0-9.]+ s", cost), (model, cost)  # a measured figure, no placeholder
+        assert re.search(rf"^{re.escape(command)} +{re.escape(cost)}$", page, re.M), model
+        data = " ".join(word.strip("`") for word in rows[model][2].split())
+        assert (f"model={model} data={data}", rows[model][-1]) == (command, cost), model
 
 
 @pytest.mark.slow  # 36 compositions: about 30 s on 2 cores
