@@ -229,7 +229,7 @@ def _help(overrides: list[str]) -> str:
     except Exception as exc:  # what Hydra refuses to compose
         fail(one_line(exc))
     listed = problems()
-    width = max(len(command) for command, _ in listed.values())
+    width = max((len(command) for command, _ in listed.values()), default=0)
     problem_lines = "\n".join(f"{command:<{width}}  {cost}" for command, cost in listed.values())
     return (f"{help_text.header}\n== Configuration groups ==\nCompose your configuration from those groups "
             f"(group=option)\n\n{groups}\n\n\n== Problems ==\nA model and its dataset; one epoch here, "
