@@ -107,3 +107,20 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
         [sys.executable, "-m", "harness", *args],
         cwd=cwd or PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def alone_needs(option: str) -> list[str]:
+    """What an option of a config group needs to compose and validate on its own: plateau monitors a
+    validation split; a problem's model trains on its own dataset, and a dataset of another shape needs
+    its problem's model (both read from the presets' "# Problem:" lines, harness.cli.problems)."""
+    from harness.cli import problems
+
+    if option == "plateau":
+        return ["data.val_size=10000"]
+    pairs = {}
+    for model, (command, _) in problems().items():
+        data = next((w.split("=", 1)[1] for w in command.split() if w.startswith("data=")), None)
+        if data and data != "fashion_mnist":
+            pairs.setdefault(model, [f"data={data}"])
+            pairs.setdefault(data, [f"model={model}"])
+    return pairs.get(option, [])

@@ -24,7 +24,6 @@ from tests.conftest import FRAMEWORK_MODULES, PROJECT_ROOT
 # Trains real frameworks or starts the CLI in subprocesses: `make test-fast` leaves it out.
 pytestmark = pytest.mark.slow
 
-NEEDS = {"plateau": ["data.val_size=10000"]}  # monitors val_loss by default
 
 
 @pytest.fixture
@@ -48,7 +47,9 @@ def entry(args: list[str]):
 
 def plot_args(group: str, option: str) -> list[str]:
     """What plot-schedule hands the preflight for ``group=option`` (a preset may hold a sweep: -m)."""
-    return ["-m", f"{group}={option}"] if group == "experiments" else [f"{group}={option}", *NEEDS.get(option, [])]
+    from tests.conftest import alone_needs
+
+    return ["-m", f"{group}={option}"] if group == "experiments" else [f"{group}={option}", *alone_needs(option)]
 
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in CONFIG_GROUPS for o in group_options(g)])

@@ -15,10 +15,9 @@ GROUPS = ("framework", "model", "scheduler", "optimizer", "data")
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in group_options(g)])
 def test_every_config_option_composes_and_validates(group, option):
-    # plateau monitors val_loss by default; a problem's model and its dataset come as a pair
-    needs = {"plateau": ["data.val_size=10000"], "digits_cnn": ["data=digits"], "digits": ["model=digits_cnn"],
-             "mnist1d_mlp": ["data=mnist1d"], "mnist1d": ["model=mnist1d_mlp"]}
-    cfg = compose_run([f"{group}={option}", *needs.get(option, [])])
+    from tests.conftest import alone_needs
+
+    cfg = compose_run([f"{group}={option}", *alone_needs(option)])
     validate(cfg)
     assert cfg[group].name == option.replace("fashion_mnist", "fashion_mnist")
 

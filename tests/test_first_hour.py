@@ -106,7 +106,7 @@ def test_a_tilde_path_is_the_home_folder(tmp_path):
 
 def test_a_wrong_harness_data_is_an_error_not_a_fallback(tmp_path):
     out = run_cli("epochs=1", "data.train_size=512", f"results_dir={tmp_path}/r", env={"HARNESS_DATA": str(tmp_path / "none")})
-    assert out.returncode == 2 and "HARNESS_DATA=" in out.stderr and "does not hold the four" in out.stderr
+    assert out.returncode == 2 and "HARNESS_DATA=" in out.stderr and "holds neither the" in out.stderr
     assert not (tmp_path / "r").exists()
 
 

@@ -37,6 +37,7 @@ def test_the_default_warmup_names_epoch_0_and_both_fixes():
     ["scheduler=noam"],  # (t + 1): its first update is already above 0
     ["scheduler=onecycle", "scheduler.warmup_steps=100"],  # unit=step, a wrapped warmup
     ["scheduler=warmup", "protocol=d2l", "framework=mxnet"],  # the MXNet tab counts updates from 1
+    ["scheduler=wsd"],  # its default: no warmup, so no epoch at 0 (issue 33)
 ])
 def test_no_warning_without_a_whole_epoch_at_0(overrides):
     cfg = preflight(overrides)[0]
@@ -44,7 +45,7 @@ def test_no_warning_without_a_whole_epoch_at_0(overrides):
 
 
 @pytest.mark.parametrize("overrides, epochs", [
-    (["scheduler=wsd"], [0]),
+    (["scheduler=wsd", "scheduler.warmup_steps=2"], [0]),  # a per-epoch warmup: its default has none (issue 33)
     (["scheduler=constant_warmup"], [0]),
     (["scheduler=warmup_linear"], [0]),
     (["scheduler=cosine", "scheduler.warmup_steps=5"], [0]),  # the generic warmup around any schedule
@@ -119,9 +120,10 @@ def test_a_sweep_warns_once_per_run_and_trains_the_curve_it_always_did(tmp_path)
 def test_plot_schedule_warns_for_each_schedule_at_0(tmp_path, capsys):
     from harness.commands import plot_schedule
 
-    assert plot_schedule.main(["scheduler=cosine,warmup,wsd", f"plot.out={tmp_path / 'p.png'}"]) == 0
+    assert plot_schedule.main(["scheduler=cosine,warmup,wsd", "scheduler.warmup_steps=2",
+                               f"plot.out={tmp_path / 'p.png'}"]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("harness: warning:")]
-    assert [w.split(":")[2].strip() for w in warnings] == ["scheduler=warmup", "scheduler=wsd"]
+    assert [w.split(":")[2].strip() for w in warnings] == ["scheduler=cosine", "scheduler=warmup", "scheduler=wsd"]
 
 
 # --- the small command-line items ---------------------------------------------------------------------
