@@ -34,10 +34,12 @@ def choice_blocks(phase: Phase, choices: dict[str, Choice]) -> list[Block]:
             rows.append([arm.label, f"{c.rate:g}", f"{100 * c.val_acc:.2f} % ({c.seeds} seeds, {c.rates} rates)",
                          f"{c.finished} of {c.expected}", "; ".join(c.notes) or "—"])
     return [Heading(2, f"Phase {phase.name}: each arm's rate, chosen on validation"),
-            Paragraph("The rate with the best mean final validation accuracy over the seeds (ties: the lower "
-                      "validation loss; a rate where a seed diverged is never chosen). Each arm is one setting: runs "
-                      "of different arms are never averaged together. No test metric chose anything.", "notes",
-                      markup=False),
+            Paragraph("The rate with the best mean final validation accuracy over the seeds ("
+                      + ("a failed seed counts at chance" if (phase.choose or {}).get("failed") == "at_chance" else
+                         "a rate where a seed diverged is never chosen") + "; ties: the lower "
+                      + ("rate" if (phase.choose or {}).get("tie") == "lower_rate" else "validation loss")
+                      + "). Each arm is one setting: runs of different arms are never averaged together. No test "
+                      "metric chose anything.", "notes", markup=False),
             _table(["arm", "rate", "val acc", "runs finished", "note"], rows)]
 
 
