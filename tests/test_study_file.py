@@ -137,3 +137,28 @@ phases:
     again = subprocess.run([sys.executable, "-m", "harness", "study", str(study)], capture_output=True, text=True,
                            cwd=ROOT)
     assert again.returncode == 0 and again.stdout.count("every one finished before: skipped") == 4
+
+
+@pytest.mark.slow
+def test_the_guideline_readme_quotes_the_report_and_the_report_is_the_parquets(tmp_path, monkeypatch):
+    """The guideline README's verdict table is re-derived: every interval it quotes stands in the committed
+    report, and that report's exploratory part is what the committed parquet builds today."""
+    import re
+
+    from harness.studies.report import build
+
+    committed = (ROOT / "results/guideline_study/_report/report.md").read_text()
+    monkeypatch.chdir(ROOT)  # the report names its folders as given: relative, as make guideline gives them
+    rebuilt = build("results/guideline_study", tmp_path).parent.joinpath("report.md").read_text()
+
+    def exploratory(md: str) -> str:
+        return md.split("## Confirmatory phase")[0]
+
+    assert exploratory(rebuilt) == exploratory(committed)
+    readme = (ROOT / "results/guideline_study/_README.md").read_text()
+    table = readme.split("| # | claim | verdict (one family)")[1].split("\n\n")[0]
+    quoted = re.findall(r"[+−]\d+\.\d\d \[[+−]\d+\.\d\d, [+−]\d+\.\d\d\]", table)
+    assert len(quoted) >= 15
+    for interval in quoted:
+        mean, bounds = interval.split(" ", 1)
+        assert f"{mean} pp {bounds}" in committed, interval
