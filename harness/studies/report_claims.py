@@ -426,31 +426,37 @@ def band_text(row) -> str:
     hi = "≥" if row["censored_high"] else ""
     return (f"{row['arm']}: {row['low']:g}–{row['high']:g} ({row['decades']:.2f} decades on the grid; "
             f"interpolated {lo}{row['interp_low']:.2g}–{hi}{row['interp_high']:.2g}, {row['interp_decades']:.2f}); "
-            "each seed alone: " + ", ".join(f"{v:.2f}" for v in row["seed_decades"].values()))
+            "each seed alone: " + ", ".join(f"{v:.2f}" for v in row["seed_decades"].values()) + " on the grid, "
+            + ", ".join(f"{v:.2f}" for v in row["seed_interp"].values()) + " interpolated")
 
 
 def band_claim(number: str, sgd: str, adam: str, band: pd.DataFrame) -> Claim:
     claim, question = ("Adam needs less tuning than SGD",
                        f"Is the band of base rates within 1 point of the best validation accuracy wider for {adam} "
-                       f"than for {sgd} (SGD, momentum 0.9)? Supported if wider by at least one grid step (half a "
-                       "decade) in the mean over seeds and in each seed alone; contradicted if narrower by that much.")
+                       f"than for {sgd} (SGD, momentum 0.9)? Each seed's band is interpolated between grid points "
+                       "(the grid's resolution is half a decade: 0.48 or 0.52 decades between its points). "
+                       "Supported if wider by at least one grid step in every seed; contradicted if narrower by that "
+                       "much in every seed.")
     family = "band widths from the grid (not a test: two seeds per rate)"
     rows = {r["arm"]: r for _, r in band.iterrows()} if len(band) else {}
     if sgd not in rows or adam not in rows:
         missing = [x for x in (sgd, adam) if x not in rows]
         return Claim(number, claim, question, family, UNDECIDED, [f"grid not finished for {join_words(missing)}"])
     s, a = rows[sgd], rows[adam]
-    diffs = [a["decades"] - s["decades"]] + [a["seed_decades"][k] - s["seed_decades"][k]
-                                             for k in sorted(set(a["seed_decades"]) & set(s["seed_decades"]))]
-    if all(d >= GRID_STEP for d in diffs) and not s["censored_low"] and not s["censored_high"]:
+    seeds = sorted(set(a["seed_interp"]) & set(s["seed_interp"]))
+    diffs = [a["seed_interp"][k] - s["seed_interp"][k] for k in seeds]
+    if diffs and all(d >= GRID_STEP for d in diffs) and not s["censored_low"] and not s["censored_high"]:
         verdict = SUPPORTED
-    elif all(d <= -GRID_STEP for d in diffs) and not a["censored_low"] and not a["censored_high"]:
+    elif diffs and all(d <= -GRID_STEP for d in diffs) and not a["censored_low"] and not a["censored_high"]:
         verdict = CONTRADICTED
     else:
         verdict = UNDECIDED
     evidence = [band_text(s), band_text(a),
-                f"{adam} − {sgd}: {diffs[0]:+.2f} decades (mean), " + ", ".join(f"{d:+.2f}" for d in diffs[1:])
-                + " (each seed)"]
+                f"{adam} − {sgd}, interpolated per seed: " + ", ".join(f"{d:+.2f}" for d in diffs) + " decades; on the "
+                f"grid: {a['decades'] - s['decades']:+.2f} (mean), " + ", ".join(
+                    f"{a['seed_decades'][k] - s['seed_decades'][k]:+.2f}" for k in seeds) + " (each seed); a sign "
+                "that moves with one grid point is not a finding: the confirmatory re-grid (four rates per decade, four "
+                "seeds) decides"]
     if s["censored_low"] or s["censored_high"] or a["censored_low"] or a["censored_high"]:
         evidence.append("≤/≥: the band reaches the grid's end and may be wider")
     return Claim(number, claim, question, family, verdict, evidence)
