@@ -308,7 +308,8 @@ def _claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band:
             f"Is the best other SGD schedule on validation ({best}"
             + (f", among the {among} whose grid is finished; {pending} pending" if pending else "")
             + f") more than {pp(SMALLEST_EFFECT, 1)} better than a tuned constant rate or a tuned step decay? "
-            "Supported if constant or step is within the smallest effect.",
+            "Supported if constant or step is not worse than it by more than the smallest effect (non-inferiority, "
+            "not equivalence).",
             "constant − best, step − best", tests, "any", 2))
     else:
         out.append(Claim("1", "Small models: a fixed rate or step decay is simple and effective",
@@ -386,8 +387,9 @@ def _claims(last: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame, band:
     tests = run_family(last, [Test("plateau", b, "not worse") for b in STANDARD])
     out.append(_tested_claim(
         "5", "Reduce-on-plateau adapts without a schedule",
-        "Is plateau, at its tuned rate, within the smallest effect of each tuned fixed schedule (constant, step, "
-        "cosine)? It trains on 50,000 images (10,000 kept to monitor), the others on 60,000.",
+        "Is plateau, at its tuned rate, not worse than each tuned fixed schedule (constant, step, cosine) by more "
+        "than the smallest effect (non-inferiority, not equivalence)? It trains on 50,000 images (10,000 kept to "
+        "monitor), the others on 60,000.",
         "plateau − constant, step, cosine", tests, "all", 3))
     # 6. Adam's band of good rates against SGD's, from the grid
     for i, (s, a) in enumerate((("constant", "constant+adam"), ("cosine", "cosine+adam"))):
