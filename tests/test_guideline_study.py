@@ -412,4 +412,4 @@ def test_every_comparison_reads_against_the_smallest_effect():
     assert paired_comparison(base + wobble, base).reading() == "equivalent within ±0.30 pp"
     assert paired_comparison(base, base).reading() == "identical on all 6 seeds"
     noisy = paired_comparison(base + 10 * wobble, base).reading()
-    assert noisy.startswith("inconclusive at 6 seeds (detects ≥ ") and noisy.endswith(" pp)")
+    assert noisy.startswith("inconclusive at 6 seeds (a verdict needs ≥ ") and noisy.endswith(" pp for 80 % power)")

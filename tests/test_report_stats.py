@@ -39,7 +39,7 @@ def test_paired_comparison_matches_scipy_and_reads_inconclusive():
     assert c.label == "inconclusive"
     text = c.sentence("warmup", "cosine")
     assert text.startswith("warmup vs cosine: +0.18 pp, inconclusive at 3 seeds: the interval is −0.08 pp to +0.45 pp")
-    assert f"this design detects ≥ {100 * c.detectable:.2f} pp" in text
+    assert f"80 % power only at a true difference ≥ {100 * (0.003 + c.detectable):.2f} pp" in text
     # detectable: the paired t-test on these 3 seeds has 80% power there (noncentral t)
     sd = float(np.std(np.subtract(a, b), ddof=1))
     nc = c.detectable * math.sqrt(3) / sd

@@ -153,7 +153,8 @@ def findings(s: ProtocolSummary) -> list[str]:
             elif comp.label == "equivalent":
                 text = f"{label} ({comp.interval_text()})"
             else:
-                text = f"{label} ({comp.interval_text()}; detects ≥ {100 * comp.detectable:.2f} pp)"
+                text = (f"{label} ({comp.interval_text()}; a verdict needs ≥ {100 * comp.verdict_difference:.2f} pp "
+                        "for 80 % power)")
             groups.setdefault(comp.label, []).append(text)
         if not (groups or single):
             continue
@@ -262,7 +263,8 @@ def pooled_gain(s: ProtocolSummary, winners: list[Cell]) -> str:
             reading = {"better": f"better by at least {100 * comp.ci_low:.2f} pp",
                        "worse": f"worse by at least {-100 * comp.ci_high:.2f} pp",
                        "equivalent": f"equivalent within ±{100 * SMALLEST_EFFECT:.1f} pp"}.get(
-                comp.label, f"inconclusive at {comp.n} seeds (this design detects ≥ {100 * comp.detectable:.2f} pp)")
+                comp.label, f"inconclusive at {comp.n} seeds (a verdict needs a true difference ≥ "
+                            f"{100 * comp.verdict_difference:.2f} pp for 80 % power)")
             text += (f"; against the constant rate {pp(comp.mean_diff, 2)}, 95% interval {comp.interval_text()} "
                      f"({what}): {reading}")
         if between == between:

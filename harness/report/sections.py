@@ -168,7 +168,7 @@ def method_notes(several_dirs: bool) -> list[str]:
         "one test-set standard error at 90% on 10,000 images). A difference reads \"better\" or \"worse\" only when "
         "its interval clears ±0.3 pp in that direction, \"equivalent\" when the interval lies inside ±0.3 pp (two "
         "one-sided tests), \"identical\" when every seed gives the same difference, else \"inconclusive\" with the "
-        "difference the design would detect with 80% power. Each framework's comparisons with its constant rate are "
+        "true difference the design would need to reach a verdict (clear ±0.3 pp) with 80% power. Each framework's comparisons with its constant rate are "
         "one family, Holm-corrected on scipy's p-values: each interval is at its Holm step's level. The headline pools "
         "the frameworks with framework as a block and tests whether they disagree (one-way ANOVA of the differences).",
         "Failures come from each run's verdict (the Verdicts section): diverged, collapsed, never learned, or failed "

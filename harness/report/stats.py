@@ -9,7 +9,7 @@ a smallest effect that matters, the Holm correction, success rates, rank agreeme
   A difference is "better"/"worse" only when its interval clears the smallest effect in that
   direction, "equivalent" when the interval lies inside ``±SMALLEST_EFFECT``, "identical" when
   every seed's difference is the same (no spread, no interval), else "inconclusive" with the
-  difference the design could detect (80% power).
+  true difference at which the design would reach a verdict (clear the smallest effect) with 80% power.
 - A family of comparisons: ``holm_comparisons`` (Holm's step-down correction on scipy's
   p-values; each comparison's interval at its Holm step's level).
 - Failures: ``success_rate`` (exact Clopper-Pearson interval, ``scipy.stats.binomtest``).
@@ -108,6 +108,13 @@ class Comparison:
     p_holm: float = math.nan  # Holm-adjusted p_t, set by holm_comparisons
 
     @property
+    def verdict_difference(self) -> float:
+        """The true difference at which this design's interval would clear the smallest effect (a verdict
+        of better or worse) with 80 % power: the smallest effect plus what a test against 0 detects, since
+        the interval must clear the smallest effect, not 0 (the power of one tail dominates there)."""
+        return self.smallest_effect + self.detectable
+
+    @property
     def level(self) -> str:
         return f"{100 * self.confidence:.4g}%"
 
@@ -117,7 +124,7 @@ class Comparison:
     def reading(self) -> str:
         """The label in a few words, for a line that already gives the interval: better or worse by
         at least the interval's near end, equivalent, identical, or inconclusive with the smallest
-        difference this design detects."""
+        true difference this design would need for a verdict with 80 % power."""
         def unsigned(x: float) -> str:
             return f"{100 * abs(x):.2f} pp"
 
@@ -127,7 +134,8 @@ class Comparison:
         return {"better": f"better by at least {unsigned(self.ci_low)}",
                 "worse": f"worse by at least {unsigned(self.ci_high)}",
                 "equivalent": f"equivalent within ±{unsigned(self.smallest_effect)}"}.get(
-            self.label, f"inconclusive at {self.n} seeds (detects ≥ {unsigned(self.detectable)})")
+            self.label, f"inconclusive at {self.n} seeds (a verdict needs ≥ {unsigned(self.verdict_difference)} "
+                        "for 80 % power)")
 
     def sentence(self, what_a: str, what_b: str) -> str:
         """One of the report's readings of this comparison, in points."""
@@ -146,9 +154,11 @@ class Comparison:
             return f"{what_a} and {what_b} are equivalent within ±{_unsigned(eps)} ({ci})"
         if n < 2:
             return f"{what_a} vs {what_b}: {pts(self.mean_diff, 2)} on one seed: no interval"
-        detect = "nothing (no spread)" if self.detectable == 0 else f"≥ {_unsigned(self.detectable, 2)}"
+        detect = "no spread" if self.detectable == 0 else \
+            f"this design reaches a verdict (beyond ±{_unsigned(eps)}) with 80 % power only at a true difference ≥ " \
+            f"{_unsigned(self.verdict_difference, 2)}"
         return (f"{what_a} vs {what_b}: {pts(self.mean_diff, 2)}, inconclusive at {n} seeds: the interval is "
-                f"{self.interval_text()}; this design detects {detect}")
+                f"{self.interval_text()}; {detect}")
 
 
 def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
