@@ -219,3 +219,20 @@ def test_a_sweep_with_the_bank_launcher_equals_the_sweep_without_it(tmp_path):
     assert "trains on its own: optimizer=rmsprop (a bank computes sgd, adam, adamw)" in mixed.stdout
     assert "harness: bank of 2 runs: constant seed=0, cosine seed=0" in mixed.stdout  # the two SGD runs
     assert "harness: sweep done: 4 runs: " in mixed.stdout
+    per_core = run_cli("-m", *DONE_WHEN, "hydra/launcher=bank", "hydra.launcher.n_jobs=2",
+                       f"results_dir={tmp_path / 'per_core'}")
+    assert per_core.returncode == 0, per_core.stderr
+    assert per_core.stdout.count("harness: bank of 4 runs:") == 2  # one bank per process, each its own runs
+    assert "harness: sweep done: 8 runs: 8 complete" in per_core.stdout
+    split = table(tmp_path / "per_core")
+    pd.testing.assert_frame_equal(split.drop(columns=MEASURED), expected.drop(columns=MEASURED))
+    assert (split["test_acc"] - expected["test_acc"]).abs().max() <= DONE_TOLERANCE
+
+
+def test_banks_are_spread_over_the_processes_each_run_in_one():
+    from hydra_plugins.harness_bank_launcher.bank_launcher import spread
+
+    assert spread([[0, 1, 2, 3, 4, 5, 6, 7]], 2) == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert spread([[0, 1, 2], [3, 4]], 2) == [[0, 1, 2], [3, 4]]  # already a bank per process
+    assert spread([[0, 1, 2]], 1) == [[0, 1, 2]] and spread([[0]], 4) == [[0]]
+    assert sorted(i for bank in spread([list(range(10))], 4) for i in bank) == list(range(10))
