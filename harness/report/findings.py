@@ -8,6 +8,8 @@ more than a tie.
 
 from __future__ import annotations
 
+import numpy as np
+
 from harness.report.load import FRAMEWORK_ORDER, fw_label
 from harness.report.estimates import Estimate
 from harness.report.stats import SMALLEST_EFFECT, Comparison, paired_comparison
@@ -268,8 +270,13 @@ def pooled_gain(s: ProtocolSummary, winners: list[Cell]) -> str:
             text += (f"; against the constant rate {pp(comp.mean_diff, 2)}, 95% interval {comp.interval_text()} "
                      f"({what}): {reading}")
         if between == between:
-            text += ("; the frameworks disagree on the gain (ANOVA p = " if between < 0.05
-                     else "; the frameworks do not measurably disagree on it (ANOVA p = ") + f"{between:.2f})"
+            from harness.report.stats import disagreement_power
+
+            power = disagreement_power([np.subtract(a, b) for a, b in blocks], 2 * SMALLEST_EFFECT)
+            text += (f"; the frameworks disagree on the gain (ANOVA p = {between:.2f})" if between < 0.05 else
+                     f"; no disagreement between the frameworks detected (ANOVA p = {between:.2f}; its power for a "
+                     f"{200 * SMALLEST_EFFECT:.1f}-pt shift of one framework is {power:.2f})" if power is not None else
+                     f"; no disagreement between the frameworks detected (ANOVA p = {between:.2f})")
     failed = [f"in {fw_label(c.framework)} {c.failure_text()}" for c in winners if c.n_failures]
     if failed:
         text += "; but " + join_words(failed) + " (each mean is over the seeds that learned)"

@@ -341,6 +341,27 @@ def spearman(x, y) -> float | None:
     return None if math.isnan(rho) else rho
 
 
+def disagreement_power(groups: Sequence, shift: float, alpha: float = 0.05) -> float | None:
+    """The power of the one-way ANOVA "the groups' (frameworks') means are equal" at ``alpha`` if one
+    group (the one with the fewest values: the hardest case) were shifted by ``shift``, at the observed
+    spread within groups (noncentral F); None with fewer than two groups of two or no spread. "No
+    disagreement detected" means little where this is low."""
+    groups = [np.asarray(g, dtype=float) for g in groups if len(g) >= 2]
+    if len(groups) < 2:
+        return None
+    resid = np.concatenate([g - g.mean() for g in groups])
+    n, k = len(resid), len(groups)
+    if not resid.any():
+        return None
+    var = float((resid ** 2).sum() / (n - k))
+    sizes = np.array([len(g) for g in groups], dtype=float)
+    means = np.zeros(k)
+    means[int(np.argmin(sizes))] = shift
+    grand = float((sizes * means).sum() / sizes.sum())
+    lam = float((sizes * (means - grand) ** 2).sum() / var)
+    return float(sps.ncf.sf(sps.f.ppf(1 - alpha, k - 1, n - k), k - 1, n - k, lam))
+
+
 def blocked_comparison(blocks: Sequence[tuple], smallest_effect: float = SMALLEST_EFFECT,
                        confidence: float = 0.95) -> tuple[Comparison, float]:
     """``a - b`` pooled over blocks (frameworks), each block's pairs paired by seed: the mean of

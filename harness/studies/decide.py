@@ -168,22 +168,13 @@ def framework_disagreement(per_framework_diffs: dict[str, np.ndarray], shift: fl
     """(ANOVA p-value that the frameworks' mean differences are equal, power of that test at 0.05 for
     one framework shifted by ``shift`` at the observed within-framework spread); None with fewer than
     two frameworks of two pairs."""
+    from harness.report.stats import disagreement_power
+
     groups = [np.asarray(d, float) for d in per_framework_diffs.values() if len(d) >= 2]
-    if len(groups) < 2:
+    power = disagreement_power(groups, shift)
+    if power is None:
         return None
-    resid = np.concatenate([g - g.mean() for g in groups])
-    n, k = len(resid), len(groups)
-    if not resid.any():
-        return None
-    p = float(sps.f_oneway(*groups).pvalue)
-    var = float((resid ** 2).sum() / (n - k))
-    sizes = np.array([len(g) for g in groups], float)
-    means = np.zeros(k)
-    means[int(np.argmin(sizes))] = shift  # the framework with the fewest seeds moves: the hardest case
-    grand = float((sizes * means).sum() / sizes.sum())
-    lam = float((sizes * (means - grand) ** 2).sum() / var)
-    crit = float(sps.f.ppf(0.95, k - 1, n - k))
-    return p, float(sps.ncf.sf(crit, k - 1, n - k, lam))
+    return float(sps.f_oneway(*groups).pvalue), power
 
 
 @dataclass
