@@ -3,7 +3,9 @@
 The runner's pieces with an exponential rate plan instead of a schedule: the run's data, model,
 optimizer, batch size and initial weights (``harness.runner._set_up``), its training batches in
 its batch order (``batch_order(seed, epoch)``), one update per rate from ``find_lr.start_lr`` to
-``find_lr.end_lr`` over ``find_lr.num_updates`` on fastai's grid (defaults: 1e-7 to 10 over 100).
+``find_lr.end_lr`` on fastai's geometric grid: by default 1e-5 to 10 over ``find_lr.epochs`` = 3
+epochs' worth of the run's batches, so the test follows the batch size (``find_lr.num_updates=100
+find_lr.start_lr=1e-7`` is fastai's own test).
 The arithmetic (smoothing, stop rule, the rules, the collapse to chance) is ``harness.lr_finder``.
 
 It writes ``<results_dir>/_find_lr/<name>/range_test.parquet`` (one row per update) and
