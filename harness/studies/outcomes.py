@@ -36,7 +36,7 @@ def arm_runs(study: Study, phase: Phase, chosen: dict | None = None) -> dict[str
         alone = Phase(**{**phase.__dict__, "arms": (arm,)})
         single = Study(**{**one_arm.__dict__, "phases": {**study.phases, phase.name: alone}})
         for sweep in phase_sweeps(single, phase.name, 1, chosen):
-            for cfg in preflight(sweep):
+            for cfg in preflight(sweep, cached=True):  # a study rereads the same sweeps: compose once
                 out[arm.label].run_ids[run_id(cfg)] = (cfg.framework.name, int(cfg.seed))
         out[arm.label].expected = len(out[arm.label].run_ids)
     return out

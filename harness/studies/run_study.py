@@ -47,7 +47,7 @@ def cost(sweeps: list[list[str]]) -> tuple[int, int, float]:
     runs = new = 0
     seconds = 0.0
     for sweep in sweeps:
-        for cfg in preflight(sweep):
+        for cfg in preflight(sweep, cached=True):
             runs += 1
             if finished_status(folder_of(cfg)):
                 continue
@@ -71,7 +71,7 @@ def check_runs(study, jobs: int) -> None:
             stand_in = {arm.label: min(arm.rates) for arm in grid.arms}
         for sweep in phase_sweeps(study, item, jobs, stand_in):
             try:
-                preflight(sweep)
+                preflight(sweep, cached=True)  # Hydra composes a sweep once; reruns read its cache
             except HarnessError as bad:
                 raise HarnessError(f"{study.path}: phase {phase.name}: {bad}") from None
 

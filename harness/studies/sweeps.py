@@ -42,7 +42,7 @@ def finished_runs(args: list[str]) -> int:
     from harness.results import finished_status
 
     try:
-        runs = preflight(args)
+        runs = preflight(args, cached=True)
     except HarnessError:
         return 0
     folders = {folder_of(cfg) for cfg in runs}
