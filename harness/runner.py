@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -169,6 +172,24 @@ def run(cfg: RunConfig, on_start=None) -> RunSummary:
             return _failed(rid, run_dir, exc, True)
 
 
+@contextlib.contextmanager
+def _ctrl_c_held():
+    """Hold a Ctrl-C until the block ends. Between an epoch's rows and its checkpoint, an interrupt
+    would leave a row the checkpoint cannot resume from: the run would say it stopped after N epochs
+    and resume after N - 1. Only the main thread can take signals; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
 def _drop_bad_checkpoint(cfg: RunConfig, run_dir: Path, previous: Previous) -> None:
     """An unreadable checkpoint beside intact rows: the rows stay (in place, replaced one by one as
     the run trains again), the checkpoint goes. It is the run's only saved state, so nothing
@@ -262,8 +283,9 @@ def _train(cfg: RunConfig, rid: str, run_dir: Path, previous: Previous, setup: S
             r["status"] = status
             r["verdict"] = verdict
         pending = [{**r, "status": status} for r in pending if r["epoch"] > epoch] if status == "running" else []
-        write_epochs(run_dir, rows + pending)
-        checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid, plan.state())
+        with _ctrl_c_held():  # the rows and the checkpoint they resume from, both or neither
+            write_epochs(run_dir, rows + pending)
+            checkpoint.save(run_dir, adapter.get_state(), epoch, step, rid, plan.state())
         log.epoch(row)  # after parquet and checkpoint: a tracker never holds more than they do
         progress.update(1)
         progress.set_postfix(lr=f"{row['lr']:.4g}", loss=f"{row['train_loss']:.4f}", acc=f"{row['train_acc']:.3f}",

@@ -164,3 +164,19 @@ def test_a_sweep_leaves_no_empty_folder_in_tmp(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "harness: sweep done: 1 run: 1 skipped"
     assert list((tmp_path / "tmp").rglob("*")) == []
+
+
+def test_ctrl_c_between_an_epochs_rows_and_its_checkpoint_waits_for_both():
+    """The race behind 'interrupted after 2 epochs' resuming after 1: a Ctrl-C inside the write is held."""
+    import os
+
+    from harness.runner import _ctrl_c_held
+
+    written = []
+    with pytest.raises(KeyboardInterrupt):
+        with _ctrl_c_held():
+            os.kill(os.getpid(), signal.SIGINT)  # arrives between the two writes
+            written.append("rows")
+            written.append("checkpoint")
+    assert written == ["rows", "checkpoint"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl-C again
