@@ -333,12 +333,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  failed: {name}: {error} (not in the grid; run the grid's command again to retry it)")
     print("\nChosen per setting (best val_acc, ties by val_loss), and the command that retrains it and tests once "
           f"(it changes only {', '.join(RETRAIN_CHANGES)}):")
+    labelled = with_settings(frame)  # once: every choice's _config.yaml is found through it
     for _, row in chosen.iterrows():
         print(f"  {row['setting_label']}: base_lr {row['base_lr']:g} (val_acc {row['val_acc']:.4f}, "
               f"{int(row['seeds'])} seed{'s' if int(row['seeds']) != 1 else ''}, {int(row['rates'])} rates tried)")
         for note in choice_notes(row):
             print(f"    ⚠ {note}")
-        print(f"    {retrain_command(row, args.epochs, config=config_of(with_settings(frame), row))}")
+        print(f"    {retrain_command(row, args.epochs, config=config_of(labelled, row))}")
     return 0
 
 
