@@ -39,12 +39,12 @@ def tuning_choice(df: pd.DataFrame) -> TuningChoice | None:
         return None
     chosen = tuning.select(table)
     last = df[df.status == "complete"].sort_values("epoch").groupby("run_id").tail(1)
-    grid_runs = with_split[with_split["epochs"] == budget]
+    grid_runs = tuning.with_settings(with_split[with_split["epochs"] == budget])  # labelled once, read per choice
     rows = []
     for _, row in chosen.iterrows():
         # a retrain is the grid point's setting (everything but the seed and the rate: harness.tuning's
         # SETTING_COLUMNS) at a longer budget with no split: one setting of one budget, never pooled
-        point = grid_runs_of(grid_runs, row)
+        point = grid_runs[(grid_runs["setting"] == row.setting) & (grid_runs["base_lr"] == row.base_lr)]
         same = last[(last.framework == row.framework) & (last.scheduler == row.scheduler)
                     & (last.base_lr == row.base_lr) & (last.epochs > budget) & last.val_acc.isna()]
         for col in ("unit", "optimizer", "optimizer_params", "model", "batch_size"):
@@ -65,14 +65,6 @@ def tuning_choice(df: pd.DataFrame) -> TuningChoice | None:
                      f"{pct(row.val_acc, 2)} ({seeds} seed{'s' if seeds != 1 else ''}, mean)",
                      "; ".join(tuning.choice_notes(row)) or "—", *tested])
     return TuningChoice(budget, table, chosen, rows)
-
-
-def grid_runs_of(grid_runs: pd.DataFrame, row) -> pd.DataFrame:
-    """The grid's runs of one chosen setting at its chosen rate."""
-    from harness import tuning
-
-    runs = tuning.with_settings(grid_runs)
-    return runs[(runs["setting"] == row.setting) & (runs["base_lr"] == row.base_lr)]
 
 
 def tuning_png(t: TuningChoice) -> bytes:
