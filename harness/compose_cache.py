@@ -69,8 +69,9 @@ def key(args: list[str]) -> str:
         origin = Path(spec.origin).parent / file if spec and spec.origin else None
         add(package, origin.read_bytes() if origin and origin.is_file() else b"missing")
     plugins = find_spec("hydra_plugins")
-    folders = list(plugins.submodule_search_locations or []) if plugins else []
-    add("hydra_plugins", json.dumps(sorted(p.name for f in folders for p in Path(f).iterdir())).encode())
+    # An editable install puts a path-hook placeholder, not a folder, among the namespace's locations.
+    folders = [Path(f) for f in (plugins.submodule_search_locations or [])] if plugins else []
+    add("hydra_plugins", json.dumps(sorted(p.name for f in folders if f.is_dir() for p in f.iterdir())).encode())
     return digest.hexdigest()
 
 

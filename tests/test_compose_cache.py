@@ -222,3 +222,18 @@ def test_a_cache_hit_imports_neither_hydra_nor_omegaconf_nor_a_framework(tmp_pat
         assert proc.stdout.splitlines()[0] == str(out)
         loaded.append(json.loads(proc.stdout.splitlines()[-1]))
     assert loaded == [["hydra", "omegaconf"], []]
+
+
+def test_the_key_reads_only_plugin_folders_that_exist(tmp_path, monkeypatch):
+    # A `pip install -e .` lists a path-hook placeholder, not a folder, among hydra_plugins' locations
+    # (seen in CI's clean clone): the key skips it and still follows the folders that do exist.
+    from importlib.machinery import ModuleSpec
+
+    plugins = tmp_path / "hydra_plugins"
+    plugins.mkdir()
+    spec = ModuleSpec("hydra_plugins", None, is_package=True)
+    spec.submodule_search_locations = ["__editable__.lr_harness-0.1.0.finder.__path_hook__", str(plugins)]
+    monkeypatch.setattr(compose_cache, "find_spec", lambda name: spec if name == "hydra_plugins" else None)
+    before = compose_cache.key(["scheduler=onecycle"])
+    (plugins / "another_launcher").mkdir()
+    assert compose_cache.key(["scheduler=onecycle"]) != before
