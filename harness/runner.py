@@ -176,9 +176,10 @@ def run(cfg: RunConfig, on_start=None) -> RunSummary:
 def _ctrl_c_held():
     """Hold a Ctrl-C until the block ends. Between an epoch's rows and its checkpoint, an interrupt
     would leave a row the checkpoint cannot resume from: the run would say it stopped after N epochs
-    and resume after N - 1. Only the main thread can take signals; elsewhere the block runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    and resume after N - 1. Only the main thread can take signals; elsewhere the block runs as it is,
+    as it does where Ctrl-C is ignored (holding would turn an ignored signal into an interrupt)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield  # no signals here, or Ctrl-C ignored (a `nohup ... &` job): nothing to hold
         return
     caught = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))

@@ -113,8 +113,10 @@ def test_a_wrong_harness_data_is_an_error_not_a_fallback(tmp_path):
 def test_ctrl_c_says_where_it_stopped_marks_the_rows_and_the_same_command_resumes(tmp_path):
     args = ["epochs=3", "data.train_size=2048", "data.test_size=500", "threads=1", "progress=false",
             f"results_dir={tmp_path}"]
+    # Ctrl-C as a terminal delivers it, even where this suite runs with SIGINT ignored (`make test &`).
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=PROJECT_ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and not list(tmp_path.glob(f"*/{EPOCHS_FILE}")):
         time.sleep(0.2)
@@ -173,10 +175,20 @@ def test_ctrl_c_between_an_epochs_rows_and_its_checkpoint_waits_for_both():
     from harness.runner import _ctrl_c_held
 
     written = []
-    with pytest.raises(KeyboardInterrupt):
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever started pytest
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _ctrl_c_held():
+                os.kill(os.getpid(), signal.SIGINT)  # arrives between the two writes
+                written.append("rows")
+                written.append("checkpoint")
+        assert written == ["rows", "checkpoint"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl-C again
+        # Where Ctrl-C is ignored (a `nohup ... &` job), holding it must not turn it into an interrupt.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         with _ctrl_c_held():
-            os.kill(os.getpid(), signal.SIGINT)  # arrives between the two writes
-            written.append("rows")
-            written.append("checkpoint")
-    assert written == ["rows", "checkpoint"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl-C again
+            os.kill(os.getpid(), signal.SIGINT)
+            written.append("rows again")
+        assert written[-1] == "rows again" and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
