@@ -256,8 +256,10 @@ def judge(curves: Mapping[str, Sequence], num_classes: int = 10) -> Verdict:
                          f"{split}_acc " + ("gained nothing" if stalled else f"passed its best loss at epoch {best}"))
         return Verdict("overfitting", "; ".join(which), numbers)
     if improvement < PLATEAU_IMPROVEMENT:
-        return Verdict("plateaued", f"train_loss fell {improvement:.2%} over the last {w} epochs "
-                       f"(less than {PLATEAU_IMPROVEMENT:.0%})", numbers)
+        # A loss that rose has not "fallen -7.63 %": say which way it went.
+        moved = f"fell {improvement:.2%}" if improvement >= 0 else f"rose {-improvement:.2%}"
+        return Verdict("plateaued", f"train_loss {moved} over the last {w} epochs "
+                       f"(a fall of less than {PLATEAU_IMPROVEMENT:.0%})", numbers)
     return Verdict("converging", f"train_loss fell {improvement:.1%} over the last {w} epochs, moves "
                    f"{swing_train:.1%} against its trend, {split}_loss {rise:.1%} above its minimum", numbers)
 

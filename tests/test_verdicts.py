@@ -41,6 +41,13 @@ def test_plateaued():
     assert found.numbers["train_improvement"] < v.PLATEAU_IMPROVEMENT
 
 
+def test_a_train_loss_that_rose_is_said_to_have_risen():
+    loss = np.concatenate([decaying(tau=2.0)[:20], np.linspace(0.2, 0.2 * 1.0763, 10)])  # +7.63 % lately
+    found = judge(curves(loss))
+    assert found.verdict == "plateaued", found
+    assert found.reason.startswith("train_loss rose 7.") and "fell" not in found.reason, found.reason
+
+
 def test_oscillating():
     loss = decaying() * (1 + 0.15 * np.where(T % 2 == 0, 1, -1))
     found = judge(curves(loss))
