@@ -825,3 +825,30 @@ def test_a_family_of_many_series_is_split_into_small_panels(tmp_path):
     assert [name for name, _ in groups] == ["cosine (1 of 3)", "cosine (2 of 3)", "cosine (3 of 3)"]
     assert [len(m) for _, m in groups] == [6, 5, 5]
     assert sorted(x for _, m in groups for x in m) == sorted(s.schedules)
+
+
+def test_a_rate_sequence_drawn_under_another_says_so_in_the_legend(tmp_path):
+    import matplotlib
+
+    from harness.report import rate_figures
+
+    step = np.repeat([0.1, 0.01], 5)
+    sequences = {"torch": {"step": step, "wsd": step.copy(), "cosine": np.linspace(0.1, 0, 10)},
+                 "tf": {"step": step, "wsd": step.copy()}}
+    epochs = {k: {name: np.arange(10) / 5 for name in seqs} for k, seqs in sequences.items()}
+    assert rate_figures._labels(sequences, ["step", "wsd", "cosine"]) == {
+        "step": "step", "wsd": "wsd (= step)", "cosine": "cosine"}
+    sequences["tf"]["wsd"] = step * 2  # the same in one framework only: no longer drawn under it everywhere
+    assert rate_figures._labels(sequences, ["step", "wsd"])["wsd"] == "wsd"
+    sequences["tf"]["wsd"] = step.copy()
+    captured = []
+    real_save = rate_figures.save
+    rate_figures.save = lambda fig, path: captured.extend(t.get_text() for lg in fig.legends for t in lg.get_texts())
+    try:
+        rate_figures.plot_learning_rates(sequences, epochs, {"torch": "PyTorch", "tf": "TensorFlow"},
+                                         ["step", "wsd", "cosine"], assign_styles([(n, n, None, 0) for n in ("step", "wsd", "cosine")]),
+                                         "rates", tmp_path / "lr.png")
+    finally:
+        rate_figures.save = real_save
+        matplotlib.pyplot.close("all")
+    assert captured == ["step", "wsd (= step)", "cosine"]

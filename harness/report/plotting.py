@@ -89,10 +89,10 @@ def family_grid(n_rows: int, n_cols: int, sharey: bool = True):
     return fig, axes
 
 
-def row_legend(ax, handles: dict, members: list[str], extra: list[str] = ()) -> None:
+def row_legend(ax, handles: dict, members: list[str], extra: list[str] = (), labels: dict | None = None) -> None:
     names = [m for m in [*extra, *members] if m in handles]
     if names:
-        ax.legend([handles[m] for m in names], names, loc="center left", bbox_to_anchor=(1.03, 0.5), frameon=False,
+        ax.legend([handles[m] for m in names], [(labels or {}).get(m, m) for m in names], loc="center left", bbox_to_anchor=(1.03, 0.5), frameon=False,
                   fontsize=9, handlelength=2.6)
 
 

@@ -23,6 +23,19 @@ def _first_epoch_updates(epochs: dict[str, np.ndarray], shown: list[str]) -> int
     return counts.pop() if len(counts) == 1 else None
 
 
+def _labels(sequences: dict[str, dict[str, np.ndarray]], names: list[str]) -> dict[str, str]:
+    """Legend labels: a series whose rates equal an earlier one's in every framework that ran both is
+    drawn exactly under it, so its label says so ("wsd (= step)") rather than leave it to look missing."""
+    labels = {}
+    for i, name in enumerate(names):
+        twins = [earlier for earlier in names[:i]
+                 if all(np.array_equal(rates[name], rates[earlier]) for rates in sequences.values()
+                        if name in rates and earlier in rates)
+                 and any(name in rates and earlier in rates for rates in sequences.values())]
+        labels[name] = f"{name} (= {twins[0]})" if twins else name
+    return labels
+
+
 def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], epochs: dict[str, dict[str, np.ndarray]],
                         fw_labels: dict[str, str], schedules: list[str], styles: dict[str, Style], title: str,
                         path: Path) -> None:
@@ -75,7 +88,8 @@ def plot_learning_rates(sequences: dict[str, dict[str, np.ndarray]], epochs: dic
         title = f"{title} ({fw_labels[keys[0]]})"
     fig.suptitle(title, x=0.01, ha="left", fontsize=13)
     ordered = [s for s in schedules if s in handles]
-    finish_with_legend(fig, [handles[s] for s in ordered], ordered)
+    labels = _labels(sequences, ordered)
+    finish_with_legend(fig, [handles[s] for s in ordered], [labels[s] for s in ordered])
     save(fig, path)
 
 
@@ -124,9 +138,10 @@ def plot_learning_rates_by_family(sequences, epochs, fw_labels, groups: list[tup
             ax.set_title(fam)
             ax.set_ylabel("learning rate")
             names = [m for m in members if m in handles]
+            labels = _labels(sequences, names)
             lax, height = legend_axes[fam]
             # below the tick labels and the axis label (the row's top 0.5 inch)
-            lax.legend([handles[m] for m in names], names, loc="upper center", frameon=False, fontsize=9, ncol=1,
+            lax.legend([handles[m] for m in names], [labels[m] for m in names], loc="upper center", frameon=False, fontsize=9, ncol=1,
                        handlelength=2.6, borderaxespad=0, bbox_to_anchor=(0.5, 1 - 0.5 / height))
         else:
             if ax is axes[0][keys.index(key)]:
@@ -134,7 +149,7 @@ def plot_learning_rates_by_family(sequences, epochs, fw_labels, groups: list[tup
             if key == keys[0]:
                 ax.set_ylabel(f"{fam}\nlearning rate")
             if key == keys[-1]:
-                row_legend(ax, handles, members)
+                row_legend(ax, handles, members, labels=_labels(sequences, [m for m in members if m in handles]))
     fig.suptitle(title + (f" ({fw_labels[keys[0]]})" if len(keys) == 1 else ""), x=0.01, ha="left", fontsize=13)
     if len(keys) == 1:
         fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=0.98, top=1 - 0.6 / fig.get_figheight(),
