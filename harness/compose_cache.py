@@ -1,4 +1,4 @@
-"""Configs Hydra composed before, kept on disk so that plot-schedule can skip Hydra.
+"""Configs Hydra composed before, kept on disk so that plot-schedule and a study's rereads can skip Hydra.
 
 Importing Hydra and composing a config costs about a second on a small machine, more than the
 whole plot. What Hydra composes from a command line depends only on that command line, the YAML
@@ -31,7 +31,10 @@ from typing import Any
 
 from harness.paths import CONF_DIR, EXPERIMENTS_DIR, PROJECT_ROOT
 
-KEEP = 256  # entries kept; the oldest beyond this are removed when a new one is written
+# Entries kept; the least recently used beyond this are removed when a new one is written. A study
+# rereads a few hundred sweeps per command (the guideline study about 430): a smaller cache would
+# evict each entry before its next use and never hit. An entry is 1-20 KB.
+KEEP = 4096
 
 # The harness code whose behaviour decides the composed config: the schema Hydra merges into, the
 # ConfigStore registration, the preflight (override expansion and replay), and this file's format.
@@ -77,10 +80,15 @@ def key(args: list[str]) -> str:
 
 def load(args: list[str]) -> list[dict] | None:
     """The configs stored for this command line and these inputs, or None."""
+    path = folder() / f"{key(args)}.json"
     try:
-        entry = json.loads((folder() / f"{key(args)}.json").read_text())
+        entry = json.loads(path.read_text())
     except (OSError, ValueError):
         return None  # never stored, or unreadable: compose again
+    try:
+        os.utime(path)  # recently used: pruning removes the least recently used entries
+    except OSError:
+        pass  # a read-only cache still serves
     configs = entry.get("configs") if isinstance(entry, dict) else None
     return configs if isinstance(configs, list) and all(isinstance(c, dict) for c in configs) else None
 

@@ -192,6 +192,10 @@ def test_old_entries_are_pruned(cache, monkeypatch):
     compose_cache.store(["seed=9"], configs)
     assert len(list(cache.glob("*.json"))) == 3
     assert compose_cache.load(["seed=9"]) is not None and compose_cache.load(["seed=0"]) is None
+    # A hit marks the entry used: the least recently used goes first, not the oldest written.
+    assert compose_cache.load(["seed=4"]) is not None  # written before seed=5, used after it
+    compose_cache.store(["seed=10"], configs)
+    assert compose_cache.load(["seed=4"]) is not None and compose_cache.load(["seed=5"]) is None
 
 
 def test_the_cache_folder(monkeypatch, tmp_path):

@@ -15,7 +15,9 @@ HEADER = ("#", "state", "run_id", "framework", "optimizer", "variant", "settings
 RIGHT = {"#", "seed"}
 
 
-def main(args: list[str]) -> int:
+def main(args: list[str], cached: bool = False) -> int:
+    """``cached``: read the composed configs from harness/compose_cache.py (a study's ``--plan`` plans the
+    same sweeps it checked a moment before)."""
     from harness.errors import fail
     from harness.preflight import preflight
     from harness.identity import results_path, run_dir, run_id, shown, variant
@@ -25,7 +27,7 @@ def main(args: list[str]) -> int:
     from harness.schema import as_dict
 
     try:
-        configs = preflight(args)
+        configs = preflight(args, cached=cached)
     except HarnessError as exc:
         fail(str(exc))
     settings = [settings_of(as_dict(cfg)) for cfg in configs]

@@ -27,7 +27,7 @@ def run_sweep(args: list[str], dry_run: bool, finished: int | None = None) -> in
     from harness.commands import dry_run as plan
 
     try:
-        return plan.main(args)
+        return plan.main(args, cached=True)
     except SystemExit as failed:  # a bad sweep: its one-line error is printed; the next sweep goes on
         return failed.code if isinstance(failed.code, int) else 1
 
