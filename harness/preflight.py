@@ -22,6 +22,14 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
+class _GroupOptions:
+    """What Hydra's parser asks a config loader for when a sweep says ``glob(...)``
+    (``scheduler=glob(*,exclude=[plateau])``): a group's options, read from the folders here."""
+
+    def get_group_options(self, group: str, results_filter=None, config_name=None, overrides=None) -> list[str]:
+        return group_options(group)
+
+
 def one_line(exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
@@ -38,7 +46,7 @@ def expand_runs(args: list[str]) -> list[list[str]]:
     multirun = any(a in MULTIRUN_FLAGS for a in args)
     overrides = [a for a in args if a not in MULTIRUN_FLAGS]
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
+        parsed = OverridesParser.create(config_loader=_GroupOptions()).parse_overrides(overrides)
     except HydraException as exc:
         raise HarnessError(f"cannot parse the command line: {one_line(exc)}") from None
     seen: dict[str, str] = {}
@@ -57,6 +65,8 @@ def expand_runs(args: list[str]) -> list[list[str]]:
         if isinstance(override.value(), list):  # several options of one group: logger=[mlflow,tensorboard]
             values = [str(option) for option in override.value()]
         known = group_options(group)
+        if not values:  # a glob that matches nothing would sweep nothing, silently
+            raise HarnessError(f"{override.input_line!r} matches no option of {group}; choose from: {', '.join(known)}")
         for value in values:
             if value not in known and value != "null":
                 close = closest(value, known)

@@ -20,6 +20,7 @@ import pytest
 
 from harness.cli import compose_run, main, preflight
 from harness.data import OS_PACKAGE_DIR
+from harness.errors import HarnessError
 from harness.plan_checks import horizon_warning
 from tests.conftest import run_cli
 
@@ -35,6 +36,7 @@ CASES = {
     # The run's settings, through a real `python -m harness` each.
     'unknown framework': (['framework=caffe'], "framework='caffe' is unknown; choose one of: mxnet, tf, torch", 'cli'),
     'unknown scheduler': (['scheduler=cosin'], "scheduler='cosin' is unknown (did you mean 'cosine'?); choose one of: ", 'cli'),  # the list: tests/test_cli.py
+    'glob matching nothing': (['-m', 'scheduler=glob(cosin_*)'], "'scheduler=glob(cosin_*)' matches no option of scheduler; choose from: chained, ", 'main'),
     'misspelled key': (['epocs=3'], "unknown key 'epocs' (did you mean 'epochs'?)", 'cli'),
     'negative lr': (['scheduler.base_lr=-0.1'], 'scheduler=cosine: base_lr=-0.1 must be a positive finite learning rate', 'cli'),
     'zero lr': (['scheduler.base_lr=0'], 'base_lr=0.0 must be a positive finite learning rate', 'cli'),
@@ -205,6 +207,14 @@ def test_nothing_is_written_next_to_results_dir_either(args, tmp_path):
     out = run_cli(*args, *(f"{k}={v}" for k, v in base.items()), f"results_dir={inner}")
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == [Path("a"), Path("a/b"), Path("a/b/inner")]
+
+
+def test_a_glob_sweeps_the_group_options_it_matches_as_hydra_does():
+    configs = preflight(["-m", "scheduler=glob(cos*,exclude=[cosine_exponent])", "seed=0,1"])
+    assert [(c.scheduler.name, c.seed) for c in configs] == [
+        ("cosine", 0), ("cosine", 1), ("cosine_restarts", 0), ("cosine_restarts", 1)]  # Hydra's order: sorted
+    with pytest.raises(HarnessError, match="lists several values; add -m"):
+        preflight(["scheduler=glob(cos*)"])
 
 
 def test_a_sweep_shares_a_horizon_and_a_horizon_can_follow_epochs():

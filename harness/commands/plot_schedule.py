@@ -268,8 +268,15 @@ def _save(fig, out: Path, dpi: int) -> None:
 
 
 def plot_grid(configs: list, options: dict, fig) -> None:
-    """Small multiples: one panel per config, the rate in blue, the momentum (if any) in orange on the right."""
+    """Small multiples: one panel per config, the rate in blue, the momentum (if any) in orange on the right;
+    panels in the registry's order (a zoo sweeps its options alphabetically, by glob), a sweep's order within."""
     import numpy as np
+
+    from harness.schedules import option_order
+    from harness.schema import scheduler_kinds
+
+    kinds = scheduler_kinds()
+    configs = sorted(configs, key=lambda cfg: option_order(cfg.scheduler.name, kinds[cfg.scheduler.name]))
 
     drawn = [curves(cfg) for cfg in configs]
     names = labels(configs)

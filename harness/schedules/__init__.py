@@ -62,7 +62,7 @@ from harness.schedules.decays import (
     warmup_linear,
     wsd,
 )
-from harness.schedules.registry import SCHEDULES, ScheduleInfo, in_order, parameters, register
+from harness.schedules.registry import SCHEDULES, ScheduleInfo, in_order, option_order, parameters, register
 
 epoch_values = epoch_learning_rates  # the same per-update expansion, for a momentum schedule
 

@@ -56,6 +56,13 @@ def in_order() -> list[ScheduleInfo]:
     return sorted(SCHEDULES.values(), key=lambda info: info.order)
 
 
+def option_order(option: str, kind: str) -> tuple:
+    """Where a scheduler option (conf/scheduler/<option>.yaml, building ``kind``) sorts: by its kind's
+    report order, the option named after the kind or an alias first, then by name."""
+    info = SCHEDULES[kind]
+    return info.order, option not in (info.kind, *info.aliases), option
+
+
 def parameters(kind: str) -> dict[str, inspect.Parameter]:
     """The parameters of ``kind``'s factory (its momentum factory's too): names, defaults, annotations."""
     info = SCHEDULES[kind]
