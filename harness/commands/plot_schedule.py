@@ -273,10 +273,8 @@ def plot_grid(configs: list, options: dict, fig) -> None:
     import numpy as np
 
     from harness.schedules import option_order
-    from harness.schema import scheduler_kinds
 
-    kinds = scheduler_kinds()
-    configs = sorted(configs, key=lambda cfg: option_order(cfg.scheduler.name, kinds[cfg.scheduler.name]))
+    configs = sorted(configs, key=lambda cfg: option_order(cfg.scheduler.name, cfg.scheduler.kind))
 
     drawn = [curves(cfg) for cfg in configs]
     names = labels(configs)
