@@ -208,3 +208,13 @@ def test_the_plot_has_the_runs_updates_per_epoch(overrides, per_epoch, tmp_path)
     title = " ".join(fig.axes[0].get_title().split())  # the long onecycle label wraps onto a second line
     assert title.endswith(f": 3 epochs of {per_epoch} updates") and f"T={3 * per_epoch}," in title
     assert line.get_ydata()[-1] == pytest.approx(0.5 / 25 / 1e4)  # the cycle's end falls on the run's last update
+
+
+def test_the_grid_shows_the_schedules_in_the_registry_order_whatever_the_sweep_order():
+    from harness.commands import plot_schedule
+
+    # The zoo sweeps its options by glob (alphabetically); the grid keeps the registry's order.
+    configs = preflight(["-m", "scheduler=wsd,cosine_exponent,constant,cosine", "scheduler.total_steps=null"])
+    fig = plot_schedule.figure(configs, split_args(["plot.grid=true"])[0])
+    titles = [ax.get_title().split("(")[0] for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert titles == ["constant", "cosine", "cosine_exponent", "wsd"]
