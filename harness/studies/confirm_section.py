@@ -106,6 +106,10 @@ def band_blocks(study: Study) -> list[Block]:
     step = min(np.diff(np.log10(sorted(phase.arms[0].rates))))
     widths: dict[str, dict[int, float]] = {}
     censored = []
+    # Like the confirmatory seeds, the re-grid's verdict waits for every declared run (no optional stopping).
+    declared = {arm.label: len(arm.rates) * len(phase.seeds_for(arm, phase.framework)) for arm in phase.arms}
+    finished = {arm.label: int(((last["arm"] == arm.label) & last["finished"]).sum()) for arm in phase.arms}
+    complete = all(finished[a] >= declared[a] for a in declared)
     for arm in phase.arms:
         runs = last[(last["arm"] == arm.label) & last["finished"]]
         widths[arm.label] = {}
@@ -124,6 +128,7 @@ def band_blocks(study: Study) -> list[Block]:
         est = decide.estimate({"torch": diffs})
         lo, hi = est.interval(0.95)
         verdict = decide.verdict_of("better", lo, hi, step) if len(seeds) >= 2 else decide.UNDECIDED
+        verdict = verdict if complete else f"withheld ({verdict} so far)"
         rows.append([c.claim, f"{c.a} − {c.b}", str(len(seeds)),
                      ", ".join(f"{d:+.2f}" for d in diffs) or "—", f"{_pt(est.mean)} [{_pt(lo)}, {_pt(hi)}]",
                      verdict])
@@ -132,7 +137,9 @@ def band_blocks(study: Study) -> list[Block]:
             Paragraph(f"Per seed, the rates whose validation accuracy (linearly interpolated on log10 of the rate) is "
                       f"within {within:g} point of that seed's best; the grid has {1 / step:.0f} rates per decade "
                       f"(resolution {step:.2f} decades). Adam needs less tuning when its band is wider than SGD's by "
-                      f"more than one grid step ({step:.2f} decades), paired by seed (95 % t interval).", "notes",
+                      f"more than one grid step ({step:.2f} decades), paired by seed (95 % t interval). "
+                      f"{sum(finished.values())} of {sum(declared.values())} declared runs finished"
+                      + ("." if complete else "; the verdict is withheld until every one is in."), "notes",
                       markup=False),
             BulletList(tuple(per_arm + ([f"the band reaches the grid's end (may be wider): {', '.join(censored)}"]
                                         if censored else []))),
