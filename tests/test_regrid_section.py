@@ -55,3 +55,47 @@ def test_the_band_verdict_waits_for_every_declared_run(monkeypatch, tmp_path):
     assert "- constant: seed 2 1.02, seed 3 1.01, seed 4 0.99, seed 5 0.97" in complete
     assert "- constant+adam: seed 2 1.53, seed 3 1.51, seed 4 1.49, seed 5 1.46" in complete
     assert "| 6a | constant+adam − constant | 4 | +0.51, +0.50, +0.50, +0.49 | +0.50 [+0.48, +0.51] | supported |" in complete
+
+
+def confirm_values(study, missing: int = 0):
+    """Every declared confirmatory run (PyTorch, each arm's seeds): one-cycle, warmup_linear and WSD at
+    90.7 %, cosine 90.2 %, step 89.9 %, constant 89.5 %, each seed +-0.15 around it; ``missing`` runs of
+    one-cycle not finished yet."""
+    from harness.studies.outcomes import PhaseValues
+
+    phase = study.phases["confirm"]
+    means = {"constant": 89.5, "step": 89.9, "cosine": 90.2, "onecycle": 90.7, "warmup_linear": 90.7, "wsd": 90.7}
+    values, expected, finished = {}, {}, {}
+    for arm in phase.arms:
+        seeds = phase.seeds_for(arm, "torch")
+        kept = seeds[:len(seeds) - missing] if arm.label == "onecycle" else seeds
+        values[arm.label] = {("torch", s): means[arm.label] + 0.15 * (-1) ** s for s in kept}
+        expected[arm.label], finished[arm.label] = len(seeds), len(kept)
+    return PhaseValues(values, {a: set() for a in values}, finished, expected, {a: {} for a in values})
+
+
+def test_the_confirmatory_verdicts_wait_for_every_declared_run(monkeypatch):
+    from harness.studies import outcomes
+
+    study = load(PROJECT_ROOT / "studies/guideline.yaml")
+    explore = ({a.label: {("torch", s): 90.0 for s in range(10)} for a in study.phases["confirm"].arms},
+               {a.label: set() for a in study.phases["confirm"].arms})
+    monkeypatch.setattr(confirm_section, "exploratory_values", lambda folder, arms: explore)
+    monkeypatch.setattr(confirm_section, "time_to_target_blocks", lambda *args: [])
+
+    def markdown(missing: int) -> str:
+        monkeypatch.setattr(outcomes, "phase_values", lambda *args, **kw: confirm_values(study, missing))
+        return to_markdown(confirm_section.decisions_blocks(study, PROJECT_ROOT / study.results_dir))
+
+    partial = markdown(missing=1)
+    assert "239 of 240 declared runs finished. Its verdicts are withheld until every declared run is in" in partial
+    assert "- claim 2b: confirmatory **withheld**" in partial
+    assert "| 2b | cosine − constant | better | 30 | +0.70 |" in partial and "withheld (supported so far)" in partial
+
+    complete = markdown(missing=0)
+    assert "240 of 240 declared runs finished." in complete and "withheld" not in complete
+    # cosine beats constant by 0.70 (> 0.3) with a tight interval, but loses to one-cycle, warmup_linear
+    # and WSD: the claim "cosine beats them" is contradicted; constant is worse than one-cycle by 1.2.
+    assert "| 2b | cosine − constant | better | 30 | +0.70 |" in complete
+    assert "- claim 2b: confirmatory **contradicted**" in complete
+    assert "- claim 1: confirmatory **contradicted**" in complete
