@@ -1,5 +1,5 @@
-"""Claim 6's re-grid section (harness/studies/confirm_section.py): band widths interpolated per seed, the
-verdict withheld until every declared re-grid run is in, as the confirmatory seeds' verdicts are."""
+"""The guideline report's confirmatory section (harness/studies/confirm_section.py): the confirmatory seeds'
+verdicts and claim 6's re-grid band widths, each withheld until every declared run of its phase is in."""
 
 from __future__ import annotations
 
