@@ -16,7 +16,6 @@ import sys
 
 from harness.errors import HarnessError
 
-DEFAULT_EPOCH_SECONDS = 9.5  # PyTorch LeNet, one 60,000-image epoch, one thread (the guideline study's median)
 
 
 def _choices(study, phase_name: str, printed: bool) -> dict:
@@ -36,27 +35,6 @@ def _choices(study, phase_name: str, printed: bool) -> dict:
     return {label: c.rate for label, c in choices.items() if c.rate is not None}
 
 
-def cost(sweeps: list[list[str]]) -> tuple[int, int, float]:
-    """(runs, runs not finished, estimated compute hours of those at DEFAULT_EPOCH_SECONDS per 60,000
-    image-epochs)."""
-    from harness.identity import folder_of
-    from harness.preflight import preflight
-    from harness.results import finished_status
-    from harness.schema import max_train_images
-
-    runs = new = 0
-    seconds = 0.0
-    for sweep in sweeps:
-        for cfg in preflight(sweep, cached=True):
-            runs += 1
-            if finished_status(folder_of(cfg)):
-                continue
-            new += 1
-            images = min(cfg.data.train_size or max_train_images(cfg.data), max_train_images(cfg.data))
-            seconds += cfg.epochs * DEFAULT_EPOCH_SECONDS * images / 60_000
-    return runs, new, seconds / 3600
-
-
 def check_runs(study, jobs: int) -> None:
     """Compose and validate every run the study declares before any trains (a final phase at its grid's
     smallest rate, as a stand-in for the choice to come): a HarnessError naming the phase otherwise."""
@@ -74,10 +52,6 @@ def check_runs(study, jobs: int) -> None:
                 preflight(sweep, cached=True)  # Hydra composes a sweep once; reruns read its cache
             except HarnessError as bad:
                 raise HarnessError(f"{study.path}: phase {phase.name}: {bad}") from None
-
-
-def _hours(hours: float) -> str:
-    return f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.0f} min"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(study, args) -> int:
+    from harness.studies.cost import START_SECONDS, about, cost
     from harness.studies.study_file import phase_sweeps
     from harness.studies.sweeps import run_phase
 
     failed = 0
     chosen: dict = {}
     if not args.report:
-        total_new, total_hours = 0, 0.0
+        total_new, total_seconds, rates = 0, 0.0, None
         for item in study.order:
             name = item.split(":")[0]
             phase = study.phases[name]
@@ -117,18 +92,20 @@ def _run(study, args) -> int:
                     continue
             sweeps = phase_sweeps(study, item, args.jobs, chosen.get(phase.rates_from))
             if args.plan:
-                runs, new, hours = cost(sweeps)
-                total_new, total_hours = total_new + new, total_hours + hours
-                print(f"study: {item}: {len(sweeps)} sweeps, {runs} runs: {runs - new} finished, {new} to train "
-                      f"(about {_hours(hours)} of compute at {DEFAULT_EPOCH_SECONDS:g} s per 60,000-image epoch)")
+                runs, new, seconds, rates = cost(sweeps, rates)
+                total_new, total_seconds = total_new + new, total_seconds + seconds
+                print(f"study: {item}: {len(sweeps)} sweeps, {runs} runs: {runs - new} finished, {new} to train"
+                      + (f" ({about(seconds)} of compute at {rates.basis}, and {START_SECONDS:g} s start-up a run)"
+                         if new else ""))
                 failed += run_phase(sweeps, True, args.jobs)
                 continue
             failed += run_phase(sweeps, False, args.jobs)
             if phase.kind == "grid":
                 chosen[name] = _choices(study, name, printed=True)
         if args.plan:
-            print(f"study: {total_new} runs to train, about {_hours(total_hours)} of compute "
-                  f"({_hours(total_hours / max(1, args.jobs))} of wall time with {args.jobs} jobs)")
+            print(f"study: {total_new} runs to train, {about(total_seconds)} of compute "
+                  f"({about(total_seconds / max(1, args.jobs))} of wall time with {args.jobs} jobs)" if total_new
+                  else "study: nothing to train: every declared run has finished")
             return 1 if failed else 0
     print(f"study: wrote {build_report(study)} (and report.md beside it)", flush=True)
     return 1 if failed else 0
