@@ -13,7 +13,10 @@ order, and the first that fires wins:
    above chance (1 / number of classes). The whole curve decides, not the final epoch.
 3. ``collapsed``: the run learned (an accuracy rose more than ``CHANCE_MARGIN`` above chance: the
    evaluation accuracy when it did, else the train accuracy) and ended at chance: a network that
-   fell to uniform predictions. The reason names the peak and where the same accuracy ended.
+   fell to uniform predictions. "Ended" is the last evaluation, the final network's own accuracy
+   (the train accuracy averages the whole last epoch, so it lags a network that fell during it); a
+   run without an evaluation ends at its train accuracy. The reason names the peak and where the
+   same accuracy ended.
 4. ``too_short``: fewer than ``MIN_WINDOW`` epochs, so there is no trend to judge (not diverged,
    not at chance).
 5. ``oscillating``: over the last ``oscillation window`` epochs (the window, at least
@@ -175,7 +178,9 @@ def judge(curves: Mapping[str, Sequence], num_classes: int = 10) -> Verdict:
     # 2-3. Chance level, judged on the whole curve.
     chance = 1.0 / num_classes
     at_chance = chance + CHANCE_MARGIN
-    final_acc = float(np.nanmax([train_acc[-1], eval_acc[-1]]))
+    # The final network's own accuracy: the last evaluation (the train accuracy is a running average
+    # over the last epoch and lags a network that fell during it); the train accuracy without one.
+    final_acc = float(eval_acc[-1]) if np.isfinite(eval_acc[-1]) else float(train_acc[-1])
     best_eval = float(np.nanmax(eval_acc)) if np.isfinite(eval_acc).any() else math.nan
     best_any = float(np.nanmax(np.concatenate([train_acc, eval_acc])))
     final = {"train_acc": float(train_acc[-1]), f"{split}_acc": float(eval_acc[-1]), "chance": chance,
@@ -188,9 +193,12 @@ def judge(curves: Mapping[str, Sequence], num_classes: int = 10) -> Verdict:
         # (a run can learn within its first epoch, then fall before it is evaluated).
         name, curve = (f"{split}_acc", eval_acc) if best_eval > at_chance else ("train_acc", train_acc)
         best_epoch = int(np.nanargmax(curve))
+        ended = f"{split}_acc" if np.isfinite(eval_acc[-1]) else "train_acc"
+        fell = (f"then fell to {final_acc:.3f} by epoch {n - 1}" if ended == name else
+                f"and the final network's {ended} is {final_acc:.3f} in epoch {n - 1}")
         return Verdict("collapsed", f"{name} reached {float(curve[best_epoch]):.3f} in epoch {best_epoch} (above "
-                       f"{at_chance:.2f}: chance {chance:g} + {CHANCE_MARGIN:g}), then fell to {curve[-1]:.3f} by "
-                       f"epoch {n - 1} with train loss {_fmt(float(train_loss[-1]))}",
+                       f"{at_chance:.2f}: chance {chance:g} + {CHANCE_MARGIN:g}), {fell} with train loss "
+                       f"{_fmt(float(train_loss[-1]))}",
                        {**final, "peak_metric": name, "peak_acc": float(curve[best_epoch]), "peak_epoch": best_epoch,
                         f"best_{split}_epoch": int(np.nanargmax(eval_acc)) if np.isfinite(eval_acc).any() else None})
 

@@ -316,5 +316,23 @@ def test_collapsed_names_a_rise_above_chance_and_the_fall():
                          val_loss=[2.31, 2.303, 2.303], val_acc=[0.100, 0.100, 0.100]))
     assert found.verdict == "collapsed", found
     assert found.reason.startswith("train_acc reached 0.183 in epoch 0 (above 0.15: chance 0.1 + 0.05), "
-                                   "then fell to 0.100 by epoch 2"), found
+                                   "and the final network's val_acc is 0.100 in epoch 2"), found
     assert found.numbers["peak_acc"] > found.numbers["chance"] + v.CHANCE_MARGIN
+
+
+@pytest.mark.parametrize("train_acc, test_acc, train_loss, reason", [
+    # Two seeds of the warmup_at_1024 study's SGD + warmup arm (2 epochs, 2,048 test images): each epoch's
+    # running train accuracy stayed above 0.15 while the network at the end predicted one class.
+    ([0.134, 0.196], [0.103, 0.100], [2.278, 2.655],
+     "train_acc reached 0.196 in epoch 1 (above 0.15: chance 0.1 + 0.05), and the final network's test_acc is "
+     "0.100 in epoch 1"),
+    ([0.173, 0.234], [0.374, 0.100], [2.277, 2.966],
+     "test_acc reached 0.374 in epoch 0 (above 0.15: chance 0.1 + 0.05), then fell to 0.100 by epoch 1"),
+])
+def test_a_network_that_ends_at_chance_collapsed_whatever_its_running_train_accuracy(train_acc, test_acc,
+                                                                                      train_loss, reason):
+    found = judge(curves(train_loss, test_loss=[2.3, 2.4], train_acc=train_acc, test_acc=test_acc))
+    assert found.verdict == "collapsed" and found.reason.startswith(reason), found
+    # A short run above chance at its end is still too short to judge.
+    assert judge(curves(train_loss, test_loss=[2.3, 2.4], train_acc=train_acc, test_acc=[0.103, 0.209])).verdict \
+        == "too_short"
