@@ -287,3 +287,13 @@ def judge_runs(frame):
         found = judge_run(run)
         rows.append({"run_id": rid, "verdict": found.verdict, "reason": found.reason, "numbers": found.numbers})
     return pd.DataFrame(rows, columns=["run_id", "verdict", "reason", "numbers"])
+
+
+def verdict_by_run(frame):
+    """``run_id`` -> the verdict today's rules give its rows: what a report reads instead of the ``verdict``
+    column, which holds the rules of the day each run trained (an upgrade never retrains a run)."""
+    import pandas as pd
+
+    if not len(frame):
+        return pd.Series([], dtype=object)
+    return judge_runs(frame).set_index("run_id")["verdict"]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness.results import EPOCHS_FILE, EPOCHS_SCHEMA, FINISHED
 from harness.studies.arms import ARMS, Arm
-from harness.verdicts import FAILED_VERDICTS
+from harness.verdicts import FAILED_VERDICTS, verdict_by_run
 
 CHANCE = 0.1  # ten classes
 BAND_POINTS = 0.01  # claim 6: rates within 1 point of the arm's best validation accuracy
@@ -85,6 +85,7 @@ def last_rows(frame: pd.DataFrame) -> pd.DataFrame:
         return empty
     frame = frame.sort_values(["run_id", "epoch"])
     last = frame.groupby("run_id", sort=True).tail(1).copy()
+    last["verdict"] = last["run_id"].map(verdict_by_run(frame))  # today's rules, not the day it trained
     # mean test accuracy of the last five epochs: a less noisy figure than the last epoch alone
     last5 = frame.groupby("run_id", sort=True).test_acc.apply(lambda s: float(s.tail(5).mean()))
     last["finished"] = last["status"].isin(FINISHED)

@@ -53,7 +53,14 @@ def read_phase(study: Study, phase: Phase) -> pd.DataFrame:
 
 
 def last_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values("epoch").groupby("run_id").tail(1) if len(frame) else frame
+    """Each run's last row, its verdict by today's rules (``verdicts.verdict_by_run``)."""
+    from harness.verdicts import verdict_by_run
+
+    if not len(frame):
+        return frame
+    last = frame.sort_values("epoch").groupby("run_id").tail(1).copy()
+    last["verdict"] = last["run_id"].map(verdict_by_run(frame))
+    return last
 
 
 @dataclass
