@@ -17,7 +17,6 @@ import sys
 from harness.errors import HarnessError
 
 
-
 def _choices(study, phase_name: str, printed: bool) -> dict:
     from harness.studies.outcomes import grid_choices
 
