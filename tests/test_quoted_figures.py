@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT as ROOT
 
+pytestmark = pytest.mark.slow  # each rebuilds a study's report from its parquet (5-20 s)
+
 
 def section(text: str, heading: str) -> str:
     """The text under a Markdown heading, up to the next heading of any level."""
@@ -26,9 +28,6 @@ def quotes(readme_part: str, report: str, pairs: list[tuple[str, str]]) -> None:
     for in_readme, in_report in pairs:
         assert in_readme in readme_part, f"the README no longer says {in_readme!r}: update this test with it"
         assert in_report in report, f"the README says {in_readme!r}, but the report does not say {in_report!r}"
-
-
-pytestmark = pytest.mark.slow  # each rebuilds a study's report from its parquet (5-20 s)
 
 
 @pytest.fixture(scope="module")
