@@ -95,6 +95,9 @@ def make_study(root: Path) -> Path:
                     status, verdict, val = "diverged", "diverged", 0.35  # counted at chance, 0.1
                 if arm == "constant" and i == 5:
                     verdict, val = ("converging", 0.80) if seed == 0 else ("collapsed", 0.10)
+                if verdict == "collapsed":  # learned (0.80), then fell to chance: the curve says so, not the label
+                    _write(tuning, arm, "torch", seed, [0.79, val - 0.01], rates[i], status, verdict, [0.80, val], 10000)
+                    continue
                 _write(tuning, arm, "torch", seed, [val - 0.01], rates[i], status, verdict, [val], 10000)
     offset = {(f, s): 0.002 * (((s * 7) % 5) - 2) + {"torch": 0, "tf": -0.004, "mxnet": 0.003}[f]
               for f in ("torch", "tf", "mxnet") for s in range(10)}
