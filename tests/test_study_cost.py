@@ -46,3 +46,4 @@ def test_the_rates_are_the_median_of_the_finished_runs_epochs_after_the_first(mo
 @pytest.mark.parametrize("seconds, said", [(30, "less than 2 min"), (600, "about 10 min"), (7200, "about 2.0 h")])
 def test_the_estimate_is_worded_by_its_size(seconds, said):
     assert cost.about(seconds) == said
+

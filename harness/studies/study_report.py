@@ -51,7 +51,9 @@ def _mean_ci(values: list[float]) -> str:
         return f"{v.mean():.2f} %" if len(v) else "—"
     half = float(sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
     if v.mean() - half < 0 or v.mean() + half > 100:  # an interval no run could have: show the seeds instead
-        return f"{v.mean():.2f} % (seeds {', '.join(f'{x:.1f}' for x in v)}: too spread for an interval)"
+        edge = "0" if v.mean() - half < 0 else "100"
+        return (f"{v.mean():.2f} % (seeds {', '.join(f'{x:.1f}' for x in v)}: a 95 % t interval would pass "
+                f"{edge} %, so the seeds are shown instead)")
     return f"{v.mean():.2f} % [{v.mean() - half:.2f}, {v.mean() + half:.2f}]"
 
 
