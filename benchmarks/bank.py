@@ -108,7 +108,7 @@ def mechanisms(sizes: list[int], batch: int = 256) -> None:
     from torch.func import functional_call, grad, vmap
 
     from adapters.torch_adapter import _blocks
-    from harness.bank.network import BankNetwork
+    from adapters.torch_bank.network import BankNetwork
     from harness.model import init_weights, spec_from_config
     from harness.paths import CONF_DIR
 

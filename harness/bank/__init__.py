@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from harness.validate import RunConfig
 
-RULES = ("sgd", "adam", "adamw")  # the optimizer rules the bank computes (harness.bank.optim)
+RULES = ("sgd", "adam", "adamw")  # the optimizer rules the bank computes (adapters.torch_bank.optim)
 
 
 def why_alone(cfg: RunConfig) -> str | None:

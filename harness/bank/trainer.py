@@ -7,7 +7,7 @@ its resume from its checkpoint (``_resumed``), its identity columns (``_run_colu
 failure (``_failed``) and its Ctrl-C (``_interrupted``). The shared set-up (data, network spec,
 thread limits, the device and the columns that describe it) is the runner's ``_set_up`` of the
 bank's first run. What differs is the epoch: the bank trains every run's epoch at once
-(``harness.bank.network``, ``harness.bank.optim``), each run on its own batch order
+(``adapters.torch_bank.network``, ``adapters.torch_bank.optim``), each run on its own batch order
 (``runner.batch_order`` of its seed and epoch) at its own plan's rates and momenta. Runs resumed
 from different epochs train side by side, each at its own epoch (all epochs have the same
 number of updates). A run that diverges, or finishes, leaves the bank at the end of that epoch;
@@ -32,8 +32,8 @@ import torch
 from omegaconf import OmegaConf
 
 from harness import checkpoint, identity, optimizers, verdicts
-from harness.bank.network import BankNetwork
-from harness.bank.optim import BankOptimizer
+from adapters.torch_bank.network import BankNetwork
+from adapters.torch_bank.optim import BankOptimizer
 from harness.errors import HarnessError
 from harness.model import init_weights
 from harness.plan import Plan, build_plan, constant_momentum
