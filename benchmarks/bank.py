@@ -84,12 +84,12 @@ def single_rate(args, cfg) -> tuple[float, float]:
 def bank_rate(args, cfgs) -> tuple[float, float]:
     from harness.bank import trainer
 
-    bank, template, data = trainer.assemble(cfgs)
+    bank, template = trainer.assemble(cfgs)
     n, k = len(template.data.train_y), len(cfgs)
     wall = cpu = 0.0
     for epoch in range(args.epochs + 1):
         trace = {}
-        rows = trainer.train_epoch(bank, data, template.plan.updates_per_epoch, cfgs[0].batch_size, trace)
+        rows = trainer.train_epoch(bank, cfgs[0].batch_size, trace)
         for member in bank.members:
             member.epoch += 1
         if epoch:  # training only, as the single run's

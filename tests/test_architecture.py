@@ -1,5 +1,6 @@
 """The layers of docs/architecture.md hold: no import cycle among the modules of harness/ and
-adapters/, and no module imports from a higher layer. Imports inside functions count too."""
+adapters/, no module imports from a higher layer, and no module of harness/ imports a framework
+(only adapters/ do). Imports inside functions count too."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("harness", "adapters")
+FRAMEWORKS = ("torch", "tensorflow", "keras", "mxnet")
 
 
 def modules(root: Path = ROOT) -> dict[str, Path]:
@@ -46,6 +48,19 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
                 targets.update(known(f"{base}.{alias.name}") or known(base) for alias in node.names)
         graph[name] = {t for t in targets if t and t != name}
     return graph
+
+
+def framework_imports(root: Path = ROOT, package: str = "harness") -> list[str]:
+    """``module: framework`` for every import of a framework in ``package``, anywhere in a file."""
+    found = []
+    for name, path in modules(root).items():
+        if name.split(".")[0] != package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{name}: {n}" for n in names if n.split(".")[0] in FRAMEWORKS]
+    return found
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -123,19 +138,25 @@ def test_no_module_imports_from_a_higher_layer():
     assert upward == []
 
 
+def test_no_module_of_harness_imports_a_framework():
+    """Tensors belong to adapters/ (the bank's to adapters/torch_bank): harness/ stays framework-free."""
+    assert framework_imports() == []
+
+
 def test_the_checks_see_what_they_are_meant_to(tmp_path):
     """The graph finds function-level, ``from package import module`` and relative imports, and
     the checks fail on a loop and on an upward import (the two ways this test could pass idly)."""
     for package in PACKAGES:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    (tmp_path / "harness" / "low.py").write_text("def f():\n    from harness import high\n")
+    (tmp_path / "harness" / "low.py").write_text("def f():\n    from harness import high\n    import torch.nn\n")
     (tmp_path / "harness" / "high.py").write_text("from .low import f\n")
     (tmp_path / "adapters" / "a.py").write_text("import harness.low\n")
     graph = import_graph(tmp_path)
     assert graph["harness.low"] == {"harness.high"} and graph["harness.high"] == {"harness.low"}
     assert graph["adapters.a"] == {"harness.low"}
     assert cycles(graph) == [["harness.high", "harness.low"]]
+    assert framework_imports(tmp_path) == ["harness.low: torch.nn"]
     layers = {"harness": 1, "harness.low": 1, "harness.high": 2, "adapters": 2}
     assert layer_of("harness.low", layers) == 1 and layer_of("harness.high", layers) == 2
     assert layer_of("harness.high.sub", layers) == 2 and layer_of("elsewhere", layers) is None

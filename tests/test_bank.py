@@ -50,15 +50,15 @@ def configs(args, results_dir="unused"):
 def test_a_bank_of_four_trains_as_the_four_runs_one_by_one(rule, fashion_mnist):
     cfgs = configs([*TRACE, *RULES[rule]])
     assert len(cfgs) == 4 and len({(c.seed, c.scheduler.base_lr) for c in cfgs}) == 4
-    bank, template, data = trainer.assemble(cfgs)
+    bank, template = trainer.assemble(cfgs)
+    network, data = bank.engine.network, bank.engine.data
     n = len(template.data.train_y)
     starts = {m.rid: bank.state_of(m) for m in bank.members}
     first = torch.from_numpy(np.stack([batch_order(c.seed, 0, n)[:64] for c in cfgs]))  # each run's first batch
     x, y = data["train_x"][first], data["train_y"][first]
-    grads = torch.autograd.grad(bank.network.losses(bank.network.forward(x, 4), y).sum(),
-                                list(bank.network.params.values()))
+    grads = torch.autograd.grad(network.losses(network.forward(x, 4), y).sum(), list(network.params.values()))
     trace = {}
-    rows = trainer.train_epoch(bank, data, template.plan.updates_per_epoch, 64, trace)
+    rows = trainer.train_epoch(bank, 64, trace)
     assert trace["step_losses"].shape == (20, 4)
     for k, cfg in enumerate(cfgs):
         single = _set_up(cfg)
@@ -67,7 +67,7 @@ def test_a_bank_of_four_trains_as_the_four_runs_one_by_one(rule, fashion_mnist):
         for name, value in init_weights(template.spec, cfg.seed).items():  # bitwise, as drawn for a single run
             assert np.array_equal(start[name], value) and np.array_equal(weights[name], value)
         _, expected_grads = single.adapter.loss_and_gradients(x[k].numpy(), y[k].numpy())
-        for name, grad in zip(bank.network.names, grads):  # the first gradient: rounding apart
+        for name, grad in zip(network.names, grads):  # the first gradient: rounding apart
             scale = float(np.abs(expected_grads[name]).max())
             np.testing.assert_allclose(grad[k].numpy(), expected_grads[name], rtol=0, atol=1e-5 * scale)
         order, lrs, momenta = batch_order(cfg.seed, 0, n), single.plan.rates(0), single.plan.momenta(0)
@@ -172,7 +172,9 @@ def test_a_bank_that_raises_records_each_run_as_failed_and_is_retried(tmp_path, 
     def broken(self, x, shared):
         raise RuntimeError("out of memory (simulated)")
 
-    monkeypatch.setattr(trainer.BankNetwork, "forward", broken)
+    from adapters.torch_bank.network import BankNetwork
+
+    monkeypatch.setattr(BankNetwork, "forward", broken)
     summaries = trainer.train(configs(SWEEP, tmp_path))
     assert [s.status for s in summaries] == ["failed"] * 4
     assert all("out of memory (simulated)" in s.error for s in summaries)

@@ -6,11 +6,11 @@ folder, the skip of a finished run (``previous_results``, ``_skip``), the lock
 its resume from its checkpoint (``_resumed``), its identity columns (``_run_columns``), its
 failure (``_failed``) and its Ctrl-C (``_interrupted``). The shared set-up (data, network spec,
 thread limits, the device and the columns that describe it) is the runner's ``_set_up`` of the
-bank's first run. What differs is the epoch: the bank trains every run's epoch at once
-(``adapters.torch_bank.network``, ``adapters.torch_bank.optim``), each run on its own batch order
-(``runner.batch_order`` of its seed and epoch) at its own plan's rates and momenta. Runs resumed
-from different epochs train side by side, each at its own epoch (all epochs have the same
-number of updates). A run that diverges, or finishes, leaves the bank at the end of that epoch;
+bank's first run. What differs is the epoch: the bank trains every run's epoch at once, each run
+on its own batch order (``runner.batch_order`` of its seed and epoch) at its own plan's rates and
+momenta; the tensors live in ``adapters.torch_bank.engine`` (this module imports no framework).
+Runs resumed from different epochs train side by side, each at its own epoch (all epochs have
+the same number of updates). A run that diverges, or finishes, leaves the bank at the end of that epoch;
 the others go on.
 
 Beside a run's files, ``_bank.json`` says which bank trained it (its size, the run's place, the
@@ -28,12 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from omegaconf import OmegaConf
 
 from harness import checkpoint, identity, optimizers, verdicts
-from adapters.torch_bank.network import BankNetwork
-from adapters.torch_bank.optim import BankOptimizer
 from harness.errors import HarnessError
 from harness.model import init_weights
 from harness.plan import Plan, build_plan, constant_momentum
@@ -46,8 +43,6 @@ from harness.schema import as_dict
 from harness.validate import RunConfig
 
 BANK_FILE = "_bank.json"
-EVAL_BATCH = 500  # as TorchAdapter.EVAL_BATCH
-DATA = ("train_x", "train_y", "test_x", "test_y", "val_x", "val_y")  # what TorchAdapter.set_data keeps
 
 
 class BankInterrupted(Exception):
@@ -94,45 +89,29 @@ class MemberState:
 
 
 class Bank:
-    """The stacked network and optimizer of the runs still training, in member order."""
+    """The runs still training, in place order, and the engine that holds their tensors."""
 
-    def __init__(self, members: list[Member], spec, device: torch.device) -> None:
+    def __init__(self, members: list[Member], template: Setup) -> None:
+        from adapters.torch_bank.engine import BankEngine  # the framework, imported when a bank trains
+
         self.members = list(members)
-        self.network = BankNetwork(spec, [m.weights for m in members], device)
-        self.optimizer = BankOptimizer([m.optimizer for m in members], self.network.params)
-        self.device = device
+        self.engine = BankEngine(template.adapter, template.spec, [m.weights for m in members],
+                                 [m.optimizer for m in members])
 
     def place(self, member: Member) -> int:
         return self.members.index(member)
 
     def state_of(self, member: Member) -> dict[str, np.ndarray]:
-        k, spec = self.place(member), member.optimizer
-        state = {n: p[k].detach().cpu().contiguous().numpy().copy() for n, p in self.network.params.items()}
-        for slot in spec.slots():  # a run's own keys: sgd without momentum has none
-            for name in self.network.names:
-                state[f"{slot}/{name}"] = self.optimizer.slots[slot][name][k].cpu().contiguous().numpy().copy()
-        if spec.counts_steps:
-            state["step"] = np.array(int(self.optimizer.steps[k]), dtype=np.int64)
-        return state
+        return self.engine.state(self.place(member))
 
-    @torch.no_grad()
     def load_state(self, member: Member, state: dict[str, np.ndarray]) -> None:
-        k = self.place(member)
-        for name, param in self.network.params.items():
-            param[k].copy_(torch.from_numpy(np.ascontiguousarray(state[name])))
-            for slot in member.optimizer.slots():
-                self.optimizer.slots[slot][name][k].copy_(torch.from_numpy(np.array(state[f"{slot}/{name}"])))
-        if "step" in state:
-            self.optimizer.steps[k] = int(state["step"])
+        self.engine.load_state(self.place(member), state)
 
     def keep(self, members: list[Member]) -> None:
         kept = [self.place(m) for m in members]
         self.members = list(members)
-        if not kept:
-            return
-        index = torch.tensor(kept, dtype=torch.long, device=self.device)
-        self.network.keep(index)
-        self.optimizer.keep(index, kept)
+        if kept:
+            self.engine.keep(kept)
 
 
 def train(cfgs: list[RunConfig], on_start: list | None = None) -> list[RunSummary]:
@@ -215,22 +194,18 @@ def _prepare(member: Member, template: Setup, first: bool) -> None:
     member.weights = init_weights(template.spec, member.cfg.seed, member.cfg.model.init)
 
 
-def _device(template: Setup) -> torch.device:
-    return torch.device("cuda:0" if template.adapter.device.startswith("cuda") else "cpu")
-
-
-def assemble(cfgs: list[RunConfig]) -> tuple[Bank, Setup, dict]:
-    """A bank of ``cfgs`` at their initial weights, each at epoch 0, its set-up and its data on the
-    device; nothing read or written (for tests and benchmarks: ``train_epoch`` trains it)."""
+def assemble(cfgs: list[RunConfig]) -> tuple[Bank, Setup]:
+    """A bank of ``cfgs`` at their initial weights, each at epoch 0, and its set-up; nothing read
+    or written (for tests and benchmarks: ``train_epoch`` trains it)."""
     template = _set_up(cfgs[0])
     members = [Member(i, cfg, identity.run_id(cfg), Path(), Path()) for i, cfg in enumerate(cfgs)]
     for member in members:
         _prepare(member, template, member is members[0])
-    return Bank(members, template.spec, _device(template)), template, {k: getattr(template.adapter, k) for k in DATA}
+    return Bank(members, template), template
 
 
 def _train(members: list[Member], template: Setup, summaries: list) -> None:
-    bank = Bank(members, template.spec, _device(template))
+    bank = Bank(members, template)
     for place, member in enumerate(members):
         member.setup = Setup(template.spec, member.plan, template.data, MemberState(bank, member, template.adapter),
                              template.model_hash)
@@ -242,10 +217,9 @@ def _train(members: list[Member], template: Setup, summaries: list) -> None:
         member.first_epoch = member.epoch
         atomic_write_bytes(member.run_dir / BANK_FILE, json.dumps(
             {"size": len(members), "place": place, "run_ids": [m.rid for m in members]}, indent=1).encode())
-    data = {k: getattr(template.adapter, k) for k in DATA}  # on the device already, once
     try:
         while bank.members:
-            measured = train_epoch(bank, data, template.plan.updates_per_epoch, members[0].cfg.batch_size)
+            measured = train_epoch(bank, members[0].cfg.batch_size)
             leaving = [m for m, row in zip(list(bank.members), measured) if _record(m, row, summaries)]
             if leaving:
                 bank.keep([m for m in bank.members if m not in leaving])
@@ -258,80 +232,37 @@ def _train(members: list[Member], template: Setup, summaries: list) -> None:
             summaries[member.index] = _failed(member.rid, member.run_dir, exc, True)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def train_epoch(bank: Bank, data: dict, updates: int, batch_size: int, trace: dict | None = None) -> list[dict]:
+def train_epoch(bank: Bank, batch_size: int, trace: dict | None = None) -> list[dict]:
     """Train every run of the bank one epoch (each its own) and evaluate it: one row's measured
     columns per run, in bank order. ``trace`` (tests): filled with the batch orders ``(K, n)``,
     the rates ``(updates, K)``, each update's losses ``(updates, K)``, before the update, and the
     training's process time ``train_cpu_s``."""
-    members, net, device = bank.members, bank.network, bank.device
-    train_x, train_y = data["train_x"], data["train_y"]
-    n = int(train_y.shape[0])
-    order = torch.from_numpy(np.stack([batch_order(m.cfg.seed, m.epoch, n) for m in members])).to(device)
+    members, engine = bank.members, bank.engine
+    n = engine.train_size
+    orders = np.stack([batch_order(m.cfg.seed, m.epoch, n) for m in members])  # each run its own, as drawn alone
     rates = np.stack([m.plan.rates(m.epoch) for m in members], axis=1)  # (updates, K)
     momenta = [m.plan.momenta(m.epoch) for m in members]
-    scalars = bank.optimizer.epoch_scalars(net.names, rates, momenta, device)
-    k = len(members)
-    loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
-    correct = torch.zeros(k, dtype=torch.int64, device=device)
-    step_losses = []
-    _sync(device)
-    started, started_cpu = time.perf_counter(), time.process_time()
-    for i, start in enumerate(range(0, n, batch_size)):
-        idx = order[:, start : start + batch_size]  # (K, b): each run its own batch
-        x, y = train_x[idx], train_y[idx]
-        logits = net.forward(x, k)
-        losses = net.losses(logits, y)
-        grads = torch.autograd.grad(losses.sum(), list(net.params.values()))
-        bank.optimizer.step(net.params, grads, scalars, i)
-        with torch.no_grad():
-            loss_sum += losses.detach() * idx.shape[1]
-            correct += (logits.argmax(dim=2) == y).sum(dim=1)
-        if trace is not None:
-            step_losses.append(losses.detach())
-    _sync(device)
+    train_loss, train_acc, train_s = engine.train_epoch(orders, rates, momenta, batch_size, trace)
     if trace is not None:
-        trace.update(orders=order.cpu().numpy(), rates=rates, step_losses=torch.stack(step_losses).cpu().numpy(),
-                     train_cpu_s=time.process_time() - started_cpu)
-    trained = time.perf_counter()
-    test = _evaluate(net, data["test_x"], data["test_y"])
-    val = _evaluate(net, data["val_x"], data["val_y"]) if data["val_y"] is not None else None
-    _sync(device)
-    evaluated = time.perf_counter()
-    loss_sum, correct = loss_sum.tolist(), correct.tolist()
+        trace.update(orders=orders, rates=rates)
+    started = time.perf_counter()
+    test = engine.evaluate("test")
+    val = engine.evaluate("val") if engine.has_validation() else None
+    eval_s = time.perf_counter() - started
+    updates = rates.shape[0]
     rows = []
     for place, member in enumerate(members):
         lrs, mom = rates[:, place], momenta[place]
         rows.append(dict(
             epoch=member.epoch, step=member.step + updates, lr=float(lrs[0]), step_lrs=lrs.tolist(),
-            train_loss=loss_sum[place] / n, train_acc=correct[place] / n,
+            train_loss=train_loss[place], train_acc=train_acc[place],
             test_loss=test[0][place], test_acc=test[1][place],
-            train_time_s=trained - started, eval_time_s=evaluated - trained,  # the bank's: shared by its runs
+            train_time_s=train_s, eval_time_s=eval_s,  # the bank's: shared by its runs
             val_loss=val[0][place] if val else None, val_acc=val[1][place] if val else None,
             momentum=float(mom[0]) if mom is not None else constant_momentum(member.cfg.optimizer),
             step_momenta=mom.tolist() if mom is not None else None,
         ))
     return rows
-
-
-@torch.no_grad()
-def _evaluate(net: BankNetwork, xs: torch.Tensor, ys: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Each run's mean loss and accuracy on (xs, ys), every run reading the same batches."""
-    k, n = net.size, int(ys.shape[0])
-    loss_sum = torch.zeros(k, dtype=torch.float64, device=xs.device)
-    correct = torch.zeros(k, dtype=torch.int64, device=xs.device)
-    for start in range(0, n, EVAL_BATCH):
-        x, y = xs[start : start + EVAL_BATCH], ys[start : start + EVAL_BATCH]
-        logits = net.forward(x.unsqueeze(0), 1)  # (K, b, classes): one batch for every run
-        b = int(y.shape[0])
-        loss_sum += torch.nn.functional.cross_entropy(
-            logits.reshape(k * b, -1), y.repeat(k), reduction="none").view(k, b).sum(dim=1)
-        correct += (logits.argmax(dim=2) == y).sum(dim=1)
-    return [s / n for s in loss_sum.tolist()], [c / n for c in correct.tolist()]
 
 
 def _record(member: Member, measured: dict, summaries: list) -> bool:
