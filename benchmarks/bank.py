@@ -21,7 +21,6 @@ import json
 import platform
 import time
 
-import numpy as np
 
 
 def forward_flops(spec) -> int:

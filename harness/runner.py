@@ -122,14 +122,9 @@ def run(cfg: RunConfig, on_start=None) -> RunSummary:
     """Train (or resume, or skip) the run ``harness.validate.validate`` returned. ``on_start()``,
     when given, is called once this process holds the run and is about to train it (a sweep's
     start line: never printed for a run another process holds or has finished)."""
-    if not isinstance(cfg, RunConfig):  # a composed config has not been checked, nor made canonical
-        raise TypeError(f"runner.run takes the RunConfig of harness.validate.validate(cfg), not {type(cfg).__name__}")
-    rid = identity.run_id(cfg)
-    results_dir = identity.results_path(cfg.results_dir)
-    run_dir = identity.run_dir(cfg, results_dir)
-    previous = previous_results(run_dir)
-    if previous.finished and not cfg.rerun:
-        return _skip(cfg, rid, run_dir, previous)
+    rid, results_dir, run_dir, skipped = locate(cfg, "runner.run")
+    if skipped:
+        return skipped
 
     # Everything that can fail on bad input (data, framework, results_dir) fails here, before
     # the first change to results_dir. Anything else that raises (a bug, a framework error, out
@@ -143,22 +138,13 @@ def run(cfg: RunConfig, on_start=None) -> RunSummary:
         with claim_run(results_dir, run_dir.name) as claimed:
             return _failed(rid, run_dir, exc, claimed)
     ensure_writable(results_dir)
-    # Once the input has passed every check.
-    for warning in (horizon_warning(cfg), zero_rate_warning(cfg, setup.plan), optimizers.rate_warning(cfg)):
-        if warning:
-            print(f"harness: warning: {warning}", file=sys.stderr)
+    warn(cfg, setup.plan)
     with claim_run(results_dir, run_dir.name) as claimed:
         if not claimed:
             return RunSummary(rid, run_dir, "busy", 0, float("nan"))
-        previous = previous_results(run_dir)  # another process may have finished it meanwhile
-        if previous.finished and not cfg.rerun:
-            return _skip(cfg, rid, run_dir, previous)
-        moved = None
-        if run_dir.exists() and (cfg.rerun or previous.corrupt):
-            moved = set_aside(run_dir, "superseded" if cfg.rerun else "corrupt")
-            previous = Previous()
-        if previous.bad_checkpoint and not cfg.rerun:
-            _drop_bad_checkpoint(cfg, run_dir, previous)
+        skipped, previous, moved = take_over(cfg, rid, run_dir)
+        if skipped:
+            return skipped
         if on_start is not None:
             on_start()
         try:
@@ -189,6 +175,42 @@ def _ctrl_c_held():
         signal.signal(signal.SIGINT, previous)
         if caught:
             raise KeyboardInterrupt
+
+
+def locate(cfg: RunConfig, caller: str) -> tuple[str, Path, Path, RunSummary | None]:
+    """The run's id, its results folder and its own folder, and its skip when it is finished
+    already (read without the lock: a finished run is never written again but by ``rerun``)."""
+    if not isinstance(cfg, RunConfig):  # a composed config has not been checked, nor made canonical
+        raise TypeError(f"{caller} takes the RunConfig of harness.validate.validate(cfg), not {type(cfg).__name__}")
+    rid = identity.run_id(cfg)
+    results_dir = identity.results_path(cfg.results_dir)
+    run_dir = identity.run_dir(cfg, results_dir)
+    previous = previous_results(run_dir)
+    skipped = _skip(cfg, rid, run_dir, previous) if previous.finished and not cfg.rerun else None
+    return rid, results_dir, run_dir, skipped
+
+
+def warn(cfg: RunConfig, plan: Plan) -> None:
+    """The warnings of a run whose input has passed every check (a single run's and a bank's)."""
+    for warning in (horizon_warning(cfg), zero_rate_warning(cfg, plan), optimizers.rate_warning(cfg)):
+        if warning:
+            print(f"harness: warning: {warning}", file=sys.stderr)
+
+
+def take_over(cfg: RunConfig, rid: str, run_dir: Path) -> tuple[RunSummary | None, Previous, Path | None]:
+    """Once this process holds the run (``claim_run``): its skip, when another process finished
+    it meanwhile; else what it resumes from, after a rerun's or an unreadable folder's move aside
+    (and where to) and an unreadable checkpoint's removal (a single run's and a bank's)."""
+    previous = previous_results(run_dir)
+    if previous.finished and not cfg.rerun:
+        return _skip(cfg, rid, run_dir, previous), previous, None
+    moved = None
+    if run_dir.exists() and (cfg.rerun or previous.corrupt):
+        moved = set_aside(run_dir, "superseded" if cfg.rerun else "corrupt")
+        previous = Previous()
+    if previous.bad_checkpoint and not cfg.rerun:
+        _drop_bad_checkpoint(cfg, run_dir, previous)
+    return None, previous, moved
 
 
 def _drop_bad_checkpoint(cfg: RunConfig, run_dir: Path, previous: Previous) -> None:

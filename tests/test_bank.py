@@ -168,6 +168,48 @@ def test_a_run_that_diverges_leaves_the_bank_and_the_others_go_on(banked, tmp_pa
     np.testing.assert_allclose(kept["train_loss"], expected["train_loss"], rtol=1e-4)
 
 
+def test_a_banked_run_with_an_unreadable_checkpoint_is_told_and_trains_again_from_epoch_0(tmp_path, monkeypatch,
+                                                                                           capsys, fashion_mnist):
+    """As a single run (runner.take_over): the note, the rows kept, a fresh start; the other run resumes."""
+    sweep = [*TINY, "scheduler=constant", "seed=0,1"]
+    recorded = trainer._record
+
+    def killed_after_the_first_epoch(member, measured, summaries):
+        if measured["epoch"] == 1:
+            raise KeyboardInterrupt
+        return recorded(member, measured, summaries)
+
+    monkeypatch.setattr(trainer, "_record", killed_after_the_first_epoch)
+    with pytest.raises(trainer.BankInterrupted):
+        trainer.train(configs(sweep, tmp_path))
+    monkeypatch.setattr(trainer, "_record", recorded)
+    broken, kept = sorted(tmp_path.glob("torch-*"))
+    first_row = read_epochs(broken)[0]
+    (broken / checkpoint.STATE_FILE).write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    summaries = trainer.train(configs(sweep, tmp_path))
+    notes = [line for line in capsys.readouterr().err.splitlines() if "checkpoint" in line]
+    assert len(notes) == 1 and notes[0].startswith(f"harness: note: the checkpoint of torch constant seed=0 in "
+                                                   f"{broken}/ is unreadable and was removed ("), notes
+    assert notes[0].endswith("its 1 epoch of rows are kept until retrained, and the run trains again from epoch 0 "
+                             "(no earlier state to resume from)")
+    by_dir = {s.run_dir: s for s in summaries}
+    assert (by_dir[broken].status, by_dir[broken].resumed_from) == ("complete", None)
+    assert (by_dir[kept].status, by_dir[kept].resumed_from) == ("complete", 1)
+    again = read_epochs(broken)
+    assert [r["epoch"] for r in again] == [0, 1]
+    # trained again from the start on the same batches, beside a run at its second epoch
+    assert again[0]["train_loss"] == pytest.approx(first_row["train_loss"], rel=1e-6)
+
+
+def test_a_bank_warns_as_a_single_run_does(tmp_path, capsys, fashion_mnist):
+    adam = [arg for arg in TINY if not arg.startswith("optimizer.momentum")]
+    trainer.train(configs([*adam, "optimizer=adam", "scheduler.base_lr=0.3", "seed=0,1"], tmp_path))
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "top of its usual range" in line]
+    assert len(warnings) == 2 and warnings[0].startswith("harness: warning: optimizer=adam at scheduler.base_lr=0.3 "
+                                                         "is 30x the top of its usual range")
+
+
 def test_a_bank_that_raises_records_each_run_as_failed_and_is_retried(tmp_path, monkeypatch, fashion_mnist):
     def broken(self, x, shared):
         raise RuntimeError("out of memory (simulated)")

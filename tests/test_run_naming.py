@@ -4,7 +4,6 @@ run is mis-set, their absence on the README's examples and the quick preset)."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys

@@ -1,17 +1,18 @@
 """Train a bank of runs: each run still a run, as ``harness.runner`` makes one.
 
-Every run of the bank goes through the runner's own steps, imported from it: its run_id and
-folder, the skip of a finished run (``previous_results``, ``_skip``), the lock
-(``results.claim_run``), a rerun's or an unreadable folder's move aside, its ``_config.yaml``,
-its resume from its checkpoint (``_resumed``), its identity columns (``_run_columns``), its
-failure (``_failed``) and its Ctrl-C (``_interrupted``). The shared set-up (data, network spec,
-thread limits, the device and the columns that describe it) is the runner's ``_set_up`` of the
-bank's first run. What differs is the epoch: the bank trains every run's epoch at once, each run
-on its own batch order (``runner.batch_order`` of its seed and epoch) at its own plan's rates and
-momenta; the tensors live in ``adapters.torch_bank.engine`` (this module imports no framework).
-Runs resumed from different epochs train side by side, each at its own epoch (all epochs have
-the same number of updates). A run that diverges, or finishes, leaves the bank at the end of that epoch;
-the others go on.
+Every run of the bank goes through the runner's own steps, imported from it: its run_id, its
+folder and the skip of a finished run (``locate``), its warnings (``warn``), the lock
+(``results.claim_run``), then ``take_over`` (a rerun's or an unreadable folder's move aside, an
+unreadable checkpoint's removal), its ``_config.yaml``, its resume from its checkpoint
+(``_resumed``), its identity columns (``_run_columns``), its failure (``_failed``) and its Ctrl-C
+(``_interrupted``). The shared set-up (data, network spec, thread limits, the device and the
+columns that describe it) is the runner's ``_set_up`` of the bank's first run. What differs is
+the epoch: the bank trains every run's epoch at once, each run on its own batch order
+(``runner.batch_order`` of its seed and epoch) at its own plan's rates and momenta; the tensors
+live in ``adapters.torch_bank.engine`` (this module imports no framework). Runs resumed from
+different epochs train side by side, each at its own epoch (all epochs have the same number of
+updates). A run that diverges, or finishes, leaves the bank at the end of that epoch; the others
+go on.
 
 Beside a run's files, ``_bank.json`` says which bank trained it (its size, the run's place, the
 other runs' ids); it is not part of the run's identity, like ``threads``.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +34,10 @@ from harness import checkpoint, identity, optimizers, verdicts
 from harness.errors import HarnessError
 from harness.model import init_weights
 from harness.plan import Plan, build_plan, constant_momentum
-from harness.plan_checks import horizon_warning, zero_rate_warning
-from harness.results import (FAILED_FILE, atomic_write_bytes, claim_run, ensure_writable, epoch_row, set_aside,
-                             write_config, write_epochs)
+from harness.results import (FAILED_FILE, atomic_write_bytes, claim_run, ensure_writable, epoch_row, write_config,
+                             write_epochs)
 from harness.runner import (DIVERGED_LOSS, Interrupted, Previous, RunSummary, Setup, _failed, _interrupted,
-                            _resumed, _run_columns, _set_up, _skip, batch_order, previous_results)
+                            _resumed, _run_columns, _set_up, batch_order, locate, take_over, warn)
 from harness.schema import as_dict
 from harness.validate import RunConfig
 
@@ -122,15 +121,8 @@ def train(cfgs: list[RunConfig], on_start: list | None = None) -> list[RunSummar
     summaries: list[RunSummary | None] = [None] * len(cfgs)
     members = []
     for i, cfg in enumerate(cfgs):
-        if not isinstance(cfg, RunConfig):
-            raise TypeError(f"bank.train takes RunConfigs of harness.validate.validate(cfg), not {type(cfg).__name__}")
-        rid = identity.run_id(cfg)
-        results_dir = identity.results_path(cfg.results_dir)
-        run_dir = identity.run_dir(cfg, results_dir)
-        previous = previous_results(run_dir)
-        if previous.finished and not cfg.rerun:
-            summaries[i] = _skip(cfg, rid, run_dir, previous)
-        else:
+        rid, results_dir, run_dir, summaries[i] = locate(cfg, "bank.train")
+        if not summaries[i]:
             members.append(Member(i, cfg, rid, results_dir, run_dir))
     if not members:
         return summaries
@@ -160,9 +152,7 @@ def train(cfgs: list[RunConfig], on_start: list | None = None) -> list[RunSummar
         ready.append(member)
     for member in ready:
         ensure_writable(member.results_dir)
-        for warning in (horizon_warning(member.cfg), zero_rate_warning(member.cfg, member.plan)):
-            if warning:
-                print(f"harness: warning: {warning}", file=sys.stderr)
+        warn(member.cfg, member.plan)
 
     with contextlib.ExitStack() as locks:
         claimed = []
@@ -170,14 +160,10 @@ def train(cfgs: list[RunConfig], on_start: list | None = None) -> list[RunSummar
             if not locks.enter_context(claim_run(member.results_dir, member.run_dir.name)):
                 summaries[member.index] = RunSummary(member.rid, member.run_dir, "busy", 0, float("nan"))
                 continue
-            previous = previous_results(member.run_dir)  # another process may have finished it meanwhile
-            if previous.finished and not member.cfg.rerun:
-                summaries[member.index] = _skip(member.cfg, member.rid, member.run_dir, previous)
+            skipped, member.previous, member.moved = take_over(member.cfg, member.rid, member.run_dir)
+            if skipped:
+                summaries[member.index] = skipped
                 continue
-            if member.run_dir.exists() and (member.cfg.rerun or previous.corrupt):
-                member.moved = set_aside(member.run_dir, "superseded" if member.cfg.rerun else "corrupt")
-                previous = Previous()
-            member.previous = previous
             claimed.append(member)
         for member in claimed:
             if on_start and on_start[member.index]:
