@@ -36,11 +36,23 @@ def test_the_rates_are_the_median_of_the_finished_runs_epochs_after_the_first(mo
     assert rates.train == pytest.approx(1.5e-4)  # median of 1e-4, 2e-4, 1.5e-4 per trained image
     assert rates.evaluate == pytest.approx(3e-5)  # of 2e-5, 4e-5, 3e-5 per image of 2,048 test + 2,048 validation
     assert rates.basis == "9.0 s per 60,000-image epoch, measured on 2 finished runs of the study"
-    earlier = cost.Rates(1e-4, 4e-5, "earlier")
-    assert cost.measured([], earlier) is earlier  # nothing finished here: an earlier phase's measurement
+    assert cost.measured([], rates, [cfg]) is rates  # nothing finished here: an earlier phase's measurement
     default = cost.measured([])
     assert default.train == pytest.approx(cost.DEFAULT_EPOCH_SECONDS / 60_000)
     assert default.evaluate == pytest.approx(cost.EVAL_SHARE * default.train)
+    assert default.basis.endswith("(the guideline study's median: no run of the study has finished)")
+
+
+@pytest.mark.parametrize("other", [["batch_size=256"], ["model=fmnist_mlp"], ["framework=tf"]])
+def test_an_earlier_phase_is_borrowed_only_for_the_same_framework_network_and_batch_size(other):
+    (cfg,) = preflight(SMALL)
+    key = other[0].split("=")[0]
+    (elsewhere,) = preflight([*[arg for arg in SMALL if not arg.startswith(f"{key}=")], *other])
+    earlier = cost.Rates(1e-4, 4e-5, "earlier", frozenset({cost.setting(cfg)}))
+    assert cost.measured([], earlier, [cfg]) is earlier
+    default = cost.measured([], earlier, [cfg, elsewhere])
+    assert default.train == pytest.approx(cost.DEFAULT_EPOCH_SECONDS / 60_000)
+    assert default.basis.endswith("no finished run of the study trains this framework, network and batch size)")
 
 
 @pytest.mark.parametrize("seconds, said", [(30, "less than 2 min"), (600, "about 10 min"), (7200, "about 2.0 h")])
