@@ -99,3 +99,24 @@ def test_the_confirmatory_verdicts_wait_for_every_declared_run(monkeypatch):
     assert "| 2b | cosine − constant | better | 30 | +0.70 |" in complete
     assert "- claim 2b: confirmatory **contradicted**" in complete
     assert "- claim 1: confirmatory **contradicted**" in complete
+
+
+def test_time_to_target_counts_epochs_and_lists_each_schedules_budgets_in_numeric_order(monkeypatch, tmp_path):
+    """Epoch k (1-based) is the first whose test accuracy reaches the target; budgets 5, 10, 30, then the
+    confirmatory 30 (as text, "10" < "30" < "5" had put the 5-epoch runs last)."""
+    def runs(arm, budget, first_hits):
+        return [{"run_id": f"{arm}-{budget}-{i}", "framework": "torch", "arm": arm, "epochs": budget, "epoch": e,
+                 "test_acc": 0.9 if hit is not None and e + 1 >= hit else 0.5}
+                for i, hit in enumerate(first_hits) for e in range(budget)]
+
+    final = pd.DataFrame(runs("step", 30, [8, 10, 12]) + runs("step", 5, [None, None]) + runs("step", 10, [7, None])
+                         + runs("cosine", 10, [9]))
+    monkeypatch.setattr(grid, "read_runs", lambda folder: final)
+    confirm = {"step": {10: [0.5] * 5 + [0.9] * 25, 11: [0.5] * 29 + [0.9]}}
+    table = to_markdown(confirm_section.time_to_target_blocks(tmp_path, confirm, 0.89))
+    rows = [line for line in table.splitlines() if line.startswith("| cosine") or line.startswith("| step")]
+    assert rows == ["| cosine | 10 (exploratory) | 9 [9–9] | 1 of 1 |",
+                    "| step | 5 (exploratory) | — | 0 of 2 |",
+                    "| step | 10 (exploratory) | 7 [7–7] | 1 of 2 |",
+                    "| step | 30 (exploratory) | 10 [8–12] | 3 of 3 |",
+                    "| step | 30 (confirmatory) | 18 [6–30] | 2 of 2 |"], rows

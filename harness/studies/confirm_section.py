@@ -69,15 +69,15 @@ def time_to_target_blocks(study_dir: Path, confirm_curves: dict, target: float |
         return []
     from harness.studies.grid import read_runs
 
-    rows = []
+    keyed = []  # (schedule, budget, exploratory first, row): a schedule's budgets in numeric order
     final = read_runs(study_dir / "final")
     final = final[final["framework"] == "torch"]
     for (arm, budget), g in final.groupby(["arm", "epochs"]):
         curves = [run.sort_values("epoch")["test_acc"].tolist() for _, run in g.groupby("run_id")]
-        rows.append(_ttt_row(str(arm), f"{int(budget)} (exploratory)", curves, target))
+        keyed.append((str(arm), int(budget), 0, _ttt_row(str(arm), f"{int(budget)} (exploratory)", curves, target)))
     for arm, curves in confirm_curves.items():
-        rows.append(_ttt_row(arm, "30 (confirmatory)", list(curves.values()), target))
-    rows.sort(key=lambda r: (r[0], r[1]))
+        keyed.append((arm, 30, 1, _ttt_row(arm, "30 (confirmatory)", list(curves.values()), target)))
+    rows = [row for *_, row in sorted(keyed, key=lambda k: k[:3])]
     return [Heading(3, f"Claim 4, time to target: epochs to reach {100 * target:.0f} % test accuracy"),
             Paragraph("A reading, not a test (AlgoPerf style): for each run the first epoch whose test accuracy reaches "
                       "the target; the median and range over the runs that reached it, and how many did.", "notes",
