@@ -112,7 +112,7 @@ def test_time_to_target_counts_epochs_and_lists_each_schedules_budgets_in_numeri
     final = pd.DataFrame(runs("step", 30, [8, 10, 12]) + runs("step", 5, [None, None]) + runs("step", 10, [7, None])
                          + runs("cosine", 10, [9]))
     monkeypatch.setattr(grid, "read_runs", lambda folder: final)
-    confirm = {"step": {10: [0.5] * 5 + [0.9] * 25, 11: [0.5] * 29 + [0.9]}}
+    confirm = {"step": {10: [0.5] * 5 + [0.9] * 25, 11: [0.5] * 29 + [0.9]}, "cosine": {}}  # none finished
     table = to_markdown(confirm_section.time_to_target_blocks(tmp_path, confirm, 0.89))
     rows = [line for line in table.splitlines() if line.startswith("| cosine") or line.startswith("| step")]
     assert rows == ["| cosine | 10 (exploratory) | 9 [9–9] | 1 of 1 |",

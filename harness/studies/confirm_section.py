@@ -76,7 +76,9 @@ def time_to_target_blocks(study_dir: Path, confirm_curves: dict, target: float |
         curves = [run.sort_values("epoch")["test_acc"].tolist() for _, run in g.groupby("run_id")]
         keyed.append((str(arm), int(budget), 0, _ttt_row(str(arm), f"{int(budget)} (exploratory)", curves, target)))
     for arm, curves in confirm_curves.items():
-        keyed.append((arm, 30, 1, _ttt_row(arm, "30 (confirmatory)", list(curves.values()), target)))
+        if curves:  # the budget the phase trained (a diverged run stops early, so the longest curve)
+            budget = max(len(c) for c in curves.values())
+            keyed.append((arm, budget, 1, _ttt_row(arm, f"{budget} (confirmatory)", list(curves.values()), target)))
     rows = [row for *_, row in sorted(keyed, key=lambda k: k[:3])]
     return [Heading(3, f"Claim 4, time to target: epochs to reach {100 * target:.0f} % test accuracy"),
             Paragraph("A reading, not a test (AlgoPerf style): for each run the first epoch whose test accuracy reaches "
