@@ -148,12 +148,18 @@ def band_blocks(study: Study) -> list[Block]:
             _table(["claim", "band width, decades", "n seeds", "each seed", "mean [95 %]", "verdict"], rows)]
 
 
+def guideline_study(study_dir: Path) -> Study | None:
+    """The guideline study file, when ``study_dir`` is where it writes (a copy elsewhere has none)."""
+    if not STUDY_FILE.is_file():
+        return None
+    study = load(STUDY_FILE)
+    return study if (PROJECT_ROOT / study.results_dir).resolve() == Path(study_dir).resolve() else None
+
+
 def confirm_blocks(study_dir: Path) -> list[Block]:
     """The section, or nothing when the study file has no confirmatory phase."""
-    if not STUDY_FILE.is_file():
-        return []
-    study = load(STUDY_FILE)
-    if "confirm" not in study.phases or (PROJECT_ROOT / study.results_dir).resolve() != study_dir.resolve():
+    study = guideline_study(study_dir)
+    if study is None or "confirm" not in study.phases:
         return []
     blocks = decisions_blocks(study, study_dir)
     if "regrid" in study.phases:

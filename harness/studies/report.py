@@ -189,9 +189,12 @@ def build(study_dir: Path | str = STUDY_DIR, out: Path | None = None) -> Path:
         if c.has_grid:
             grid.grid_figure(table, chosen, stage / GRID_PNG, styles)
             images[GRID_PNG] = (stage / GRID_PNG).read_bytes()
-    from harness.studies.confirm_section import confirm_blocks
+    from harness.studies.confirm_section import confirm_blocks, guideline_study
+    from harness.studies.spent import folders_of, spent_blocks
 
-    blocks = document(c) + confirm_blocks(study)
+    declared = guideline_study(study)  # its phases name the folders; a copy elsewhere shows the two it has
+    blocks = document(c) + confirm_blocks(study) + spent_blocks(
+        study, folders_of(declared) if declared else {"tuning": ["tune"], "final": ["final"]})
     return write_report(out, html_page(TITLE, CSS + CSS_EXTRA, blocks, images), to_markdown(blocks), images)
 
 

@@ -170,5 +170,8 @@ def build(study: Study) -> Path:
 
     if study_has_problems(study):
         blocks += transfer_blocks(study, results)
+    from harness.studies.spent import folders_of, spent_blocks
+
+    blocks += spent_blocks(Path(study.results_dir), folders_of(study))
     page = html_page(f"Study: {study.name}", CSS + CSS_EXTRA, blocks, {})
     return write_report(out, page, to_markdown(blocks), {})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from harness.report.blocks import Column, Table, TableCell, TableRow
 
-NUMERIC = {"n", "rate", "mean (pt)", "n seeds", "power (at the observed difference)"}  # right-aligned headers
+NUMERIC = {"n", "rate", "mean (pt)", "n seeds", "power (at the observed difference)", "finished runs", "epochs",
+           "compute", "median s per epoch"}  # right-aligned headers
 
 
 def text_table(headers: list[str], rows: list[list[str]]) -> Table:
