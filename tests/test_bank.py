@@ -5,6 +5,8 @@ diverged, failed, interrupted, skipped); the launcher's one switch and its fallb
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -249,6 +251,8 @@ def test_a_sweep_with_the_bank_launcher_equals_the_sweep_without_it(tmp_path):
     first = run_cli("-m", *DONE_WHEN, "hydra/launcher=bank", f"results_dir={tmp_path / 'bank'}")
     assert first.returncode == 0, first.stderr
     assert "harness: bank of 8 runs:" in first.stdout and "harness: sweep done: 8 runs: 8 complete" in first.stdout
+    ended = [int(n) for n in re.findall(r"harness: \[(\d)/8\] .* complete \(", first.stdout)]
+    assert ended == list(range(1, 9)), first.stdout  # the end lines in sweep order (they all end together)
     plain = run_cli("-m", *DONE_WHEN, f"results_dir={tmp_path / 'plain'}")
     assert plain.returncode == 0, plain.stderr
     got, expected = table(tmp_path / "bank"), table(tmp_path / "plain")

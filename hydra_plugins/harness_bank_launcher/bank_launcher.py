@@ -110,7 +110,8 @@ def _train_one(cfgs):
 
     try:
         with _contextlib.ExitStack() as jobs:  # each run's sweep lines and ledger mark, as its job's
-            started = [jobs.enter_context(reported(cfg)).started for cfg in cfgs]
+            # entered last to first: the stack closes them first to last, so the end lines come in sweep order
+            started = [jobs.enter_context(reported(cfg)).started for cfg in reversed(cfgs)][::-1]
             return train(cfgs, on_start=started)
     except (HarnessError, BankInterrupted) as stopped:
         return stopped
