@@ -47,6 +47,10 @@ def test_the_band_verdict_waits_for_every_declared_run(monkeypatch, tmp_path):
     # cosine+adam's last seed lacks a rate: its band is not measured, the other three seeds' are
     assert "| 6b | cosine+adam − cosine | 3 |" in partial and "withheld (supported so far)" in partial
 
+    early = section(monkeypatch, tmp_path, leave_out=40)  # cosine+adam's 36 runs and 4 of constant+adam's
+    assert "- cosine+adam: no seed has finished every rate yet" in early
+    assert "- constant+adam: seed 2 1.53, seed 3 1.51, seed 4 1.49" in early and "| 6b | cosine+adam − cosine | 0 |" in early
+
     complete = section(monkeypatch, tmp_path, leave_out=0)
     assert "144 of 144 declared runs finished." in complete and "withheld" not in complete
     rows = [line for line in complete.splitlines() if line.startswith("| 6")]

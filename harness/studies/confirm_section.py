@@ -134,7 +134,8 @@ def band_blocks(study: Study) -> list[Block]:
         rows.append([c.claim, f"{c.a} − {c.b}", str(len(seeds)),
                      ", ".join(f"{d:+.2f}" for d in diffs) or "—", f"{_pt(est.mean)} [{_pt(lo)}, {_pt(hi)}]",
                      verdict])
-    per_arm = [f"{arm}: " + ", ".join(f"seed {s} {w:.2f}" for s, w in sorted(ws.items())) for arm, ws in widths.items()]
+    per_arm = [f"{arm}: " + (", ".join(f"seed {s} {w:.2f}" for s, w in sorted(ws.items())) if ws else
+                             "no seed has finished every rate yet") for arm, ws in widths.items()]
     return [Heading(3, "Claim 6 from the re-grid: the band of good rates, interpolated per seed"),
             Paragraph(f"Per seed, the rates whose validation accuracy (linearly interpolated on log10 of the rate) is "
                       f"within {within:g} point of that seed's best; the grid has {1 / step:.0f} rates per decade "
