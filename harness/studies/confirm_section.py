@@ -132,7 +132,7 @@ def band_blocks(study: Study) -> list[Block]:
         verdict = decide.verdict_of("better", lo, hi, step) if len(seeds) >= 2 else decide.UNDECIDED
         verdict = verdict if complete else f"withheld ({verdict} so far)"
         rows.append([c.claim, f"{c.a} − {c.b}", str(len(seeds)),
-                     ", ".join(f"{d:+.2f}" for d in diffs) or "—", f"{_pt(est.mean)} [{_pt(lo)}, {_pt(hi)}]",
+                     ", ".join(_pt(d) for d in diffs) or "—", f"{_pt(est.mean)} [{_pt(lo)}, {_pt(hi)}]",
                      verdict])
     per_arm = [f"{arm}: " + (", ".join(f"seed {s} {w:.2f}" for s, w in sorted(ws.items())) if ws else
                              "no seed has finished every rate yet") for arm, ws in widths.items()]
