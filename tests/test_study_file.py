@@ -3,6 +3,7 @@ sweeps, reuses every committed run, and a user's small study runs end to end wit
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -141,21 +142,32 @@ phases:
 
 @pytest.mark.slow
 def test_the_guideline_readme_quotes_the_report_and_the_report_is_the_parquets(tmp_path, monkeypatch):
-    """The guideline README's verdict table is re-derived: every interval it quotes stands in the committed
-    report, and that report's exploratory part is what the committed parquet builds today."""
+    """The guideline README's verdict and re-grid tables are re-derived: every interval they quote stands in the
+    committed report, and that report is what the committed parquet builds today, byte for byte."""
     import re
 
     from harness.studies.report import build
 
     committed = (ROOT / "results/guideline_study/_report/report.md").read_text()
-    monkeypatch.chdir(ROOT)  # the report names its folders as given: relative, as make guideline gives them
-    rebuilt = build("results/guideline_study", tmp_path).parent.joinpath("report.md").read_text()
+    # What is committed, copied (a run still training in this checkout is not), read from where it sits as
+    # make guideline reads it: relative to the working folder, so the report names its folders the same.
+    tracked = subprocess.run(["git", "ls-files", "results/guideline_study"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    for name in tracked:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    rebuilt = build("results/guideline_study", tmp_path / "out").parent.joinpath("report.md").read_text()
 
-    def exploratory(md: str) -> str:
-        return md.split("## Confirmatory phase")[0]
-
-    assert exploratory(rebuilt) == exploratory(committed)
+    assert rebuilt == committed, "rebuild it: python -m harness study studies/guideline.yaml --report"
     readme = (ROOT / "results/guideline_study/_README.md").read_text()
+    # The re-grid's table in the README: each row's seeds, mean [interval] and verdict are the report's claim-6 row.
+    regrid = readme.split("| claim | Adam − SGD, per seed")[1].split("\n\n")[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in regrid.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["6a, constant", "6b, cosine"]
+    for claim, seeds, interval, verdict in rows:
+        assert re.search(rf"\| {claim.split(',')[0]} \| [^|]+ \| 4 \| {re.escape(seeds)} \| {re.escape(interval)} \| "
+                         rf"{verdict} \|", committed), claim
     table = readme.split("| # | claim | verdict (one family)")[1].split("\n\n")[0]
     quoted = re.findall(r"[+−]\d+\.\d\d \[[+−]\d+\.\d\d, [+−]\d+\.\d\d\]", table)
     assert len(quoted) >= 15

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.paths import PROJECT_ROOT, STUDIES_DIR
+from harness.paths import STUDIES_DIR
 from harness.report.blocks import Block, BulletList, Heading, Paragraph
 from harness.studies import decide
 from harness.studies.study_file import Study, load
@@ -150,11 +150,12 @@ def band_blocks(study: Study) -> list[Block]:
 
 
 def guideline_study(study_dir: Path) -> Study | None:
-    """The guideline study file, when ``study_dir`` is where it writes (a copy elsewhere has none)."""
+    """The guideline study file, when ``study_dir`` is where it writes as seen from here (its phases are read
+    from ``results_dir`` relative to the working folder, as ``make guideline`` runs it); else None."""
     if not STUDY_FILE.is_file():
         return None
     study = load(STUDY_FILE)
-    return study if (PROJECT_ROOT / study.results_dir).resolve() == Path(study_dir).resolve() else None
+    return study if Path(study.results_dir).resolve() == Path(study_dir).resolve() else None
 
 
 def confirm_blocks(study_dir: Path) -> list[Block]:
