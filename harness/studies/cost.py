@@ -7,7 +7,7 @@ most of it: a 2-epoch run on 4,096 images trains for under a second).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import median
 
 DEFAULT_EPOCH_SECONDS = 9.5  # PyTorch LeNet, one 60,000-image epoch, one thread (the guideline study's median)
@@ -33,7 +33,7 @@ class Rates:
     train: float  # seconds per trained image
     evaluate: float  # seconds per evaluated image (validation split and test set)
     basis: str  # where the rates come from, for the plan's line
-    settings: frozenset = field(default=frozenset())  # the settings (``setting``) the rates were measured on
+    settings: frozenset = frozenset()  # the settings (``setting``) the rates were measured on
 
     def run_seconds(self, cfg) -> float:
         from harness.schema import max_train_images, split_images
